@@ -1,0 +1,144 @@
+//! Tree nodes and the one recursive walk that edits them.
+
+use super::brick::{BRICK_LOG2, Brick, majority};
+use crate::MaterialId;
+use glam::IVec3;
+use std::sync::Arc;
+
+/// A node of the base index covering a cube of `2^level` voxels per axis.
+#[derive(Clone, Debug)]
+pub(crate) enum Node {
+    /// One material for the whole cube, at any level (OpenVDB's tile).
+    Uniform(MaterialId),
+    /// A dense brick; only at level [`BRICK_LOG2`].
+    Leaf(Arc<Brick>),
+    /// Eight children of half the edge; only above level [`BRICK_LOG2`].
+    Branch(Box<Branch>),
+}
+
+/// Eight children plus the cached majority of the in-bounds ones.
+#[derive(Clone, Debug)]
+pub(crate) struct Branch {
+    /// Child `i` covers the octant `x = i & 1, y = (i >> 1) & 1, z = i >> 2`.
+    pub children: [Node; 8],
+    /// Majority of the LOD values of the children that intersect the world.
+    pub lod: MaterialId,
+}
+
+impl Node {
+    /// The value of this node read at its own level.
+    #[inline]
+    pub fn lod_value(&self) -> MaterialId {
+        match self {
+            Node::Uniform(m) => *m,
+            Node::Leaf(b) => b.coarsest(),
+            Node::Branch(b) => b.lod,
+        }
+    }
+}
+
+/// Octant offset of child `i` in units of the child's edge.
+#[inline]
+pub(crate) fn child_offset(i: usize) -> IVec3 {
+    IVec3::new((i & 1) as i32, ((i >> 1) & 1) as i32, (i >> 2) as i32)
+}
+
+/// Index of the child of a node at `level` that holds local position `q`.
+#[inline]
+pub(crate) fn child_index(q: IVec3, level: u32) -> usize {
+    let s = level - 1;
+    (((q.x >> s) & 1) | (((q.y >> s) & 1) << 1) | (((q.z >> s) & 1) << 2)) as usize
+}
+
+/// The geometry a walk needs: the world's extent in local coordinates.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Extent(pub IVec3);
+
+impl Extent {
+    /// True when the cube at local `min` with edge `2^level` holds a world voxel.
+    #[inline]
+    pub fn intersects(&self, min: IVec3) -> bool {
+        // `min` is never negative, so the cube reaches the world iff it starts inside.
+        min.cmplt(self.0).all()
+    }
+}
+
+/// Recomputes a branch's LOD value and collapses it when every in-bounds child is
+/// the same uniform material (invariant `PRUNED`). Children that lie wholly outside
+/// the world are wildcards: nothing can read them.
+pub(crate) fn settle(node: &mut Node, level: u32, min: IVec3, extent: Extent) {
+    let Node::Branch(branch) = node else {
+        return;
+    };
+    let half = 1 << (level - 1);
+    let mut values = [MaterialId::AIR; 8];
+    let mut n = 0;
+    let mut uniform: Option<Option<MaterialId>> = None;
+    for (i, child) in branch.children.iter().enumerate() {
+        if !extent.intersects(min + child_offset(i) * half) {
+            continue;
+        }
+        values[n] = child.lod_value();
+        n += 1;
+        let this = match child {
+            Node::Uniform(m) => Some(*m),
+            _ => None,
+        };
+        uniform = Some(match uniform {
+            None => this,
+            Some(prev) if prev == this => prev,
+            Some(_) => None,
+        });
+    }
+    debug_assert!(n > 0, "PRUNED: a branch is only built where the world is");
+    if let Some(Some(m)) = uniform {
+        *node = Node::Uniform(m);
+    } else {
+        branch.lod = majority(&values[..n]);
+    }
+}
+
+/// An edit addressed to one brick: its Morton code in local brick coordinates.
+pub(crate) trait BrickAddressed {
+    /// Morton code of the brick's local brick coordinates.
+    fn brick_code(&self) -> u64;
+}
+
+/// Applies `items` (sorted by brick code, so every subtree's items are contiguous)
+/// below `node`, calling `leaf` once per touched brick node with that brick's
+/// items, then settling every branch on the way back up: each touched branch is
+/// visited once per call, whatever the number of items.
+pub(crate) fn edit<T: BrickAddressed>(
+    node: &mut Node,
+    level: u32,
+    min: IVec3,
+    extent: Extent,
+    items: &[T],
+    leaf: &mut impl FnMut(&mut Node, &[T]),
+) {
+    if items.is_empty() {
+        return;
+    }
+    if level == BRICK_LOG2 {
+        leaf(node, items);
+        return;
+    }
+    if let Node::Uniform(m) = *node {
+        *node = Node::Branch(Box::new(Branch { children: std::array::from_fn(|_| Node::Uniform(m)), lod: m }));
+    }
+    let Node::Branch(branch) = node else {
+        unreachable!("LEVELS: a leaf brick sits only at the brick level");
+    };
+    let shift = 3 * (level - 1 - BRICK_LOG2);
+    let child_of = |t: &T| ((t.brick_code() >> shift) & 7) as usize;
+    let half = 1 << (level - 1);
+    let mut start = 0;
+    while start < items.len() {
+        let child = child_of(&items[start]);
+        let len = items[start..].partition_point(|t| child_of(t) == child);
+        let child_min = min + child_offset(child) * half;
+        edit(&mut branch.children[child], level - 1, child_min, extent, &items[start..start + len], leaf);
+        start += len;
+    }
+    settle(node, level, min, extent);
+}

@@ -1,0 +1,188 @@
+//! Dense snapshots of a box of cells at one level of detail.
+
+use super::node::{Node, child_offset};
+use super::{BRICK_LOG2, BRICK_MASK, BRICK_SIZE, BaseIndex};
+use crate::{Aabb, MaterialId, VoxelError};
+use glam::IVec3;
+
+/// A dense grid of cells read at one level of detail, x fastest, then y, then z.
+///
+/// At level `L` each cell covers `2^L` voxels per axis, aligned to the world's
+/// origin; the grid holds every cell that overlaps the requested box.
+///
+/// ```
+/// use bevy_delta_overlay::{Aabb, BaseIndex, MaterialId};
+/// use glam::IVec3;
+/// let base = BaseIndex::uniform(Aabb::new(IVec3::ZERO, IVec3::splat(32)), MaterialId(4))?;
+/// let region = base.region(Aabb::new(IVec3::new(1, 2, 3), IVec3::new(9, 4, 5)), 1)?;
+/// assert_eq!(region.size(), IVec3::new(5, 1, 2));
+/// assert_eq!(region.get(IVec3::new(8, 3, 4)), Some(MaterialId(4)));
+/// assert_eq!(region.get(IVec3::new(20, 3, 4)), None);
+/// # Ok::<(), bevy_delta_overlay::VoxelError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
+    origin: IVec3,
+    size: IVec3,
+    lod: u8,
+    cells: Vec<MaterialId>,
+}
+
+impl Region {
+    /// World position of the smallest corner of the first cell.
+    pub fn origin(&self) -> IVec3 {
+        self.origin
+    }
+
+    /// Cells per axis.
+    pub fn size(&self) -> IVec3 {
+        self.size
+    }
+
+    /// The level of detail of the cells.
+    pub fn lod(&self) -> u8 {
+        self.lod
+    }
+
+    /// The world box the cells cover (may exceed the requested box at `lod > 0`).
+    pub fn world_bounds(&self) -> Aabb {
+        Aabb::from_min_size(self.origin, self.size << i32::from(self.lod))
+    }
+
+    /// The cells, x fastest, then y, then z.
+    pub fn as_slice(&self) -> &[MaterialId] {
+        &self.cells
+    }
+
+    /// Mutable cells, for layering edits on top of a read.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [MaterialId] {
+        &mut self.cells
+    }
+
+    /// Index in [`as_slice`](Self::as_slice) of the cell holding world position `p`.
+    #[inline]
+    pub fn index_of(&self, p: IVec3) -> Option<usize> {
+        let c = (p - self.origin) >> i32::from(self.lod);
+        if (p - self.origin).cmplt(IVec3::ZERO).any() || c.cmpge(self.size).any() {
+            return None;
+        }
+        let s = self.size.as_uvec3();
+        let c = c.as_uvec3();
+        Some((c.x + s.x * (c.y + s.y * c.z)) as usize)
+    }
+
+    /// The cell holding world position `p`, or `None` outside the region.
+    #[inline]
+    pub fn get(&self, p: IVec3) -> Option<MaterialId> {
+        self.index_of(p).map(|i| self.cells[i])
+    }
+
+    /// Fills the cells of `cells` (a box in cell coordinates of this region's level,
+    /// relative to the tree origin) that overlap the region with `m`.
+    fn fill_box(&mut self, first_cell: IVec3, cells: Aabb, m: MaterialId) {
+        let b = cells.intersection(&Aabb::from_min_size(first_cell, self.size));
+        if b.is_empty() {
+            return;
+        }
+        let s = self.size.as_uvec3();
+        let (x0, x1) = ((b.min.x - first_cell.x) as usize, (b.max.x - first_cell.x) as usize);
+        for z in b.min.z..b.max.z {
+            for y in b.min.y..b.max.y {
+                let row = ((y - first_cell.y) as u32 + s.y * (z - first_cell.z) as u32) as usize * s.x as usize;
+                self.cells[row + x0..row + x1].fill(m);
+            }
+        }
+    }
+}
+
+impl BaseIndex {
+    /// Reads every cell at level `lod` that overlaps `bounds` into a dense grid.
+    ///
+    /// Filled node by node: a uniform node is one box fill, a brick at level 0 is a
+    /// row copy per row, never one descent per voxel.
+    ///
+    /// # Errors
+    /// [`VoxelError::InvalidRegion`] when `bounds` is empty or not inside the
+    /// world, [`VoxelError::LodOutOfRange`] when `lod` exceeds
+    /// [`max_lod`](Self::max_lod).
+    pub fn region(&self, bounds: Aabb, lod: u8) -> Result<Region, VoxelError> {
+        if bounds.is_empty() || !self.bounds.contains_box(&bounds) {
+            return Err(VoxelError::InvalidRegion { region: bounds, bounds: self.bounds });
+        }
+        if lod > self.max_lod() {
+            return Err(VoxelError::LodOutOfRange { lod, max: self.max_lod() });
+        }
+        let shift = i32::from(lod);
+        let local = Aabb::new(bounds.min - self.bounds.min, bounds.max - self.bounds.min);
+        let first = local.min >> shift;
+        let end = ((local.max - IVec3::ONE) >> shift) + IVec3::ONE;
+        let size = end - first;
+        let volume = (size.x as usize) * (size.y as usize) * (size.z as usize);
+        let mut region =
+            Region { origin: self.bounds.min + (first << shift), size, lod, cells: vec![MaterialId::AIR; volume] };
+        let want = Aabb::new(first, end);
+        fill_node(&mut region, &self.root, self.root_level, IVec3::ZERO, first, want);
+        Ok(region)
+    }
+}
+
+/// Writes the part of `node` (at `level`, local corner `min`) that overlaps `want`
+/// (cell coordinates) into `region`.
+fn fill_node(region: &mut Region, node: &Node, level: u32, min: IVec3, first: IVec3, want: Aabb) {
+    let lod = u32::from(region.lod);
+    let shift = lod as i32;
+    // Cells covered by this node at the region's level.
+    let edge = 1i32 << level;
+    let cells = Aabb::new(min >> shift, ((min + IVec3::splat(edge) - IVec3::ONE) >> shift) + IVec3::ONE);
+    let overlap = cells.intersection(&want);
+    if overlap.is_empty() {
+        return;
+    }
+    if level <= lod {
+        region.fill_box(first, overlap, node.lod_value());
+        return;
+    }
+    match node {
+        Node::Uniform(m) => region.fill_box(first, overlap, *m),
+        Node::Branch(b) => {
+            let half = 1 << (level - 1);
+            for (i, child) in b.children.iter().enumerate() {
+                fill_node(region, child, level - 1, min + child_offset(i) * half, first, want);
+            }
+        }
+        Node::Leaf(brick) => {
+            debug_assert_eq!(level, BRICK_LOG2);
+            let s = region.size.as_uvec3();
+            let brick_cell0 = min >> shift;
+            if lod == 0 {
+                // Row copies straight out of the brick.
+                let (x0, x1) = (overlap.min.x, overlap.max.x);
+                let len = (x1 - x0) as usize;
+                for z in overlap.min.z..overlap.max.z {
+                    for y in overlap.min.y..overlap.max.y {
+                        let src = super::brick::voxel_index(
+                            (x0 & BRICK_MASK) as usize,
+                            (y & BRICK_MASK) as usize,
+                            (z & BRICK_MASK) as usize,
+                        );
+                        let dst = ((x0 - first.x) as u32 + s.x * ((y - first.y) as u32 + s.y * (z - first.z) as u32))
+                            as usize;
+                        region.cells[dst..dst + len].copy_from_slice(&brick.voxels()[src..src + len]);
+                    }
+                }
+            } else {
+                for z in overlap.min.z..overlap.max.z {
+                    for y in overlap.min.y..overlap.max.y {
+                        for x in overlap.min.x..overlap.max.x {
+                            let c = IVec3::new(x, y, z);
+                            let q = ((c - brick_cell0) << shift) & IVec3::splat(BRICK_SIZE - 1);
+                            let d = c - first;
+                            let dst = (d.x as u32 + s.x * (d.y as u32 + s.y * d.z as u32)) as usize;
+                            region.cells[dst] = brick.lod(q, lod);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Oracles shared by the model tests: a plain map of voxels and a brute-force LOD
+//! pyramid computed straight from the definition.
+
+#![allow(dead_code)]
+
+use bevy_delta_overlay::{Aabb, MaterialId, base::majority};
+use glam::IVec3;
+
+/// A dense copy of a world: the oracle every structure is compared with.
+#[derive(Clone, Debug)]
+pub struct Dense {
+    pub bounds: Aabb,
+    pub cells: Vec<MaterialId>,
+}
+
+impl Dense {
+    pub fn filled(bounds: Aabb, m: MaterialId) -> Self {
+        Self { bounds, cells: vec![m; bounds.volume() as usize] }
+    }
+
+    pub fn index(&self, p: IVec3) -> usize {
+        let s = self.bounds.size();
+        let q = p - self.bounds.min;
+        (q.x + s.x * (q.y + s.y * q.z)) as usize
+    }
+
+    pub fn get(&self, p: IVec3) -> MaterialId {
+        self.cells[self.index(p)]
+    }
+
+    pub fn set(&mut self, p: IVec3, m: MaterialId) {
+        let i = self.index(p);
+        self.cells[i] = m;
+    }
+
+    /// Every LOD level by the definition: a cell is the majority of its children
+    /// that lie inside the world, ties to the smallest id.
+    pub fn pyramid(&self, levels: u8) -> Vec<(IVec3, Vec<MaterialId>)> {
+        let mut out = vec![(self.bounds.size(), self.cells.clone())];
+        for _ in 0..levels {
+            let (size, prev) = out.last().unwrap();
+            let next_size = (*size + IVec3::ONE) / 2;
+            let mut next = Vec::with_capacity((next_size.x * next_size.y * next_size.z) as usize);
+            for z in 0..next_size.z {
+                for y in 0..next_size.y {
+                    for x in 0..next_size.x {
+                        let mut kids = Vec::new();
+                        for o in 0..8 {
+                            let c = IVec3::new(x, y, z) * 2 + IVec3::new(o & 1, (o >> 1) & 1, o >> 2);
+                            if c.cmplt(*size).all() {
+                                kids.push(prev[(c.x + size.x * (c.y + size.y * c.z)) as usize]);
+                            }
+                        }
+                        next.push(majority(&kids));
+                    }
+                }
+            }
+            out.push((next_size, next));
+        }
+        out
+    }
+}
+
+/// The value of the level-`lod` cell holding `p`, from a pyramid.
+pub fn pyramid_get(pyramid: &[(IVec3, Vec<MaterialId>)], origin: IVec3, p: IVec3, lod: u8) -> MaterialId {
+    let (size, cells) = &pyramid[lod as usize];
+    let c = (p - origin) >> i32::from(lod);
+    cells[(c.x + size.x * (c.y + size.y * c.z)) as usize]
+}
