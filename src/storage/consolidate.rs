@@ -1,0 +1,266 @@
+//! The storage's side of consolidation: choosing deltas, freezing them, handing
+//! out jobs, installing their output, and cancelling.
+
+use super::{DeltaStorage, InFlight};
+use crate::BRICK_SIZE;
+use crate::consolidation::{
+    AppliedStrategy, CompactionStrategy, ConsolidationJob, ConsolidationOutput, ConsolidationReport,
+};
+use crate::overlay::{BrickKey, DeltaLayer, FastMap, fixed_hasher};
+use glam::IVec3;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+impl DeltaStorage {
+    /// True while a job handed out by [`begin_consolidation`](Self::begin_consolidation)
+    /// has not been finished or cancelled.
+    pub fn in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// True when the configured strategy says a consolidation is due and none is in
+    /// flight: the delta count reached the threshold, or (time-based and adaptive
+    /// strategies) `max_age` has passed on the storage clock since the last attempt
+    /// and there are deltas to age out.
+    pub fn should_consolidate(&self) -> bool {
+        if self.in_flight.is_some() || self.active.is_empty() {
+            return false;
+        }
+        if self.active.len() >= self.config.threshold {
+            return true;
+        }
+        let timed =
+            matches!(self.config.strategy, CompactionStrategy::TimeBasedBatching | CompactionStrategy::Adaptive);
+        let since = Duration::from_millis(u64::from(self.clock_ms - self.last_attempt_ms));
+        timed && since >= self.config.max_age
+    }
+
+    /// The concrete strategy `strategy` stands for now (`Adaptive` decides here).
+    pub fn resolve_strategy(&self, strategy: CompactionStrategy) -> AppliedStrategy {
+        let adaptive = strategy == CompactionStrategy::Adaptive;
+        let concrete = if adaptive {
+            if self.active.len() > self.config.adaptive_spatial_above {
+                CompactionStrategy::SpatialClustering
+            } else if self.stats().mean_delta_age > self.config.adaptive_age {
+                CompactionStrategy::TimeBasedBatching
+            } else {
+                CompactionStrategy::LazyThreshold
+            }
+        } else {
+            strategy
+        };
+        match concrete {
+            CompactionStrategy::SpatialClustering => AppliedStrategy::SpatialClustering { adaptive },
+            CompactionStrategy::TimeBasedBatching => AppliedStrategy::TimeBasedBatching { adaptive },
+            _ => AppliedStrategy::LazyThreshold { adaptive },
+        }
+    }
+
+    /// Starts a consolidation: `strategy` picks deltas from the active layer, they
+    /// move to the frozen layer (still read by every query) and the bricks they
+    /// touch are snapshotted. Costs `O(active deltas)` on the calling thread.
+    ///
+    /// Returns `None` when a job is already in flight (at most one at a time) or the
+    /// strategy picks nothing (no deltas, or none old enough).
+    pub fn begin_consolidation(&mut self, strategy: CompactionStrategy) -> Option<ConsolidationJob> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        self.last_attempt_ms = self.clock_ms;
+        let applied = self.resolve_strategy(strategy);
+        self.begin(applied)
+    }
+
+    /// Freezes the deltas `applied` picks and hands out the job.
+    fn begin(&mut self, applied: AppliedStrategy) -> Option<ConsolidationJob> {
+        debug_assert!(self.in_flight.is_none());
+        if self.active.is_empty() {
+            return None;
+        }
+        let frozen = match applied {
+            AppliedStrategy::Flush => std::mem::take(&mut self.active),
+            AppliedStrategy::LazyThreshold { .. } => self.take_oldest(self.active.len().div_ceil(2)),
+            // Down to half the cap: a lowered cap may need more than half.
+            AppliedStrategy::Backpressure => {
+                let keep = self.config.hard_cap / 2;
+                self.take_oldest(self.active.len().saturating_sub(keep).max(1))
+            }
+            AppliedStrategy::SpatialClustering { .. } => self.take_densest_chunks(),
+            AppliedStrategy::TimeBasedBatching { .. } => {
+                let now = self.clock_ms;
+                let age = u32::try_from(self.config.max_age.as_millis()).unwrap_or(u32::MAX);
+                self.active.take_deltas(|_, d| now - d.written_at >= age)
+            }
+        };
+        if frozen.is_empty() {
+            return None;
+        }
+        let bricks = frozen
+            .iter()
+            .map(|(key, _)| {
+                let corner = key.min_corner();
+                (self.base.brick_code(corner), key, self.base.brick_content(corner))
+            })
+            .collect();
+        self.generation += 1;
+        let frozen = Arc::new(frozen);
+        self.frozen = Some(Arc::clone(&frozen));
+        self.in_flight = Some(InFlight { generation: self.generation });
+        self.debug_check();
+        Some(ConsolidationJob { generation: self.generation, strategy: applied, deltas: frozen, bricks })
+    }
+
+    /// Installs a job's output: swaps the new bricks into the base, settles LOD and
+    /// prunes, and drops the frozen layer. `O(bricks * depth)` on the calling
+    /// thread: the only frame stall of a consolidation.
+    ///
+    /// Returns `None`, and changes nothing, for the output of a job that was
+    /// cancelled (by [`flush`](Self::flush), [`consolidate`](Self::consolidate) or
+    /// backpressure) or that another storage made; counted as discarded.
+    pub fn finish_consolidation(&mut self, output: ConsolidationOutput) -> Option<ConsolidationReport> {
+        match self.in_flight {
+            Some(f) if f.generation == output.generation => {}
+            _ => {
+                self.counters.discarded += 1;
+                return None;
+            }
+        }
+        let start = Instant::now();
+        self.base.install(&output.installs);
+        self.frozen = None;
+        self.in_flight = None;
+        let report = ConsolidationReport {
+            strategy: output.strategy,
+            deltas: output.deltas,
+            bricks: output.installs.len(),
+            run_time: output.run_time,
+            finish_time: start.elapsed(),
+        };
+        self.counters.record(&report);
+        self.debug_check();
+        Some(report)
+    }
+
+    /// Abandons the job in flight, if any: its frozen deltas return under the
+    /// active layer (active deltas written since stay on top, and any that now
+    /// equal the base are elided), and its output will be discarded. Returns true
+    /// when a job was cancelled.
+    pub fn cancel_consolidation(&mut self) -> bool {
+        if self.in_flight.take().is_none() {
+            return false;
+        }
+        let Some(frozen) = self.frozen.take() else {
+            return false;
+        };
+        // The job may still hold the Arc; then the deltas are copied.
+        let frozen = Arc::unwrap_or_clone(frozen);
+        for (key, deltas) in frozen.iter() {
+            for d in deltas {
+                match self.active.take(key, d.local) {
+                    // The newer active delta now sits directly on the base.
+                    Some(mut newer) => {
+                        newer.beneath = d.beneath;
+                        if newer.material == newer.beneath {
+                            self.counters.reverts += 1;
+                        } else {
+                            self.active.put(key, newer);
+                        }
+                    }
+                    None => self.active.put(key, *d),
+                }
+            }
+        }
+        self.counters.cancelled += 1;
+        self.debug_check();
+        true
+    }
+
+    /// Consolidates synchronously with `strategy`: begin, run and finish on this
+    /// thread. A job in flight is cancelled first (its deltas are included).
+    pub fn consolidate(&mut self, strategy: CompactionStrategy) -> Option<ConsolidationReport> {
+        self.cancel_consolidation();
+        let job = self.begin_consolidation(strategy)?;
+        self.finish_consolidation(job.run())
+    }
+
+    /// Consolidates everything synchronously: afterwards the base holds every
+    /// update and the overlay is empty. A job in flight is cancelled first.
+    pub fn flush(&mut self) -> Option<ConsolidationReport> {
+        self.cancel_consolidation();
+        let job = self.begin(AppliedStrategy::Flush)?;
+        self.finish_consolidation(job.run())
+    }
+
+    /// Consolidates if the strategy says so ([`should_consolidate`](Self::should_consolidate)),
+    /// synchronously. For callers without a task pool; the Bevy plugin spawns jobs.
+    pub fn consolidate_if_needed(&mut self) -> Option<ConsolidationReport> {
+        if !self.should_consolidate() {
+            return None;
+        }
+        let job = self.begin_consolidation(self.config.strategy)?;
+        self.finish_consolidation(job.run())
+    }
+
+    /// Backpressure: past the hard cap, cancel any job in flight and merge the
+    /// oldest deltas synchronously, down to half the cap, so the overlay never
+    /// holds more than the cap.
+    pub(super) fn enforce_cap(&mut self) {
+        if self.delta_count() <= self.config.hard_cap {
+            return;
+        }
+        self.counters.forced += 1;
+        self.cancel_consolidation();
+        if let Some(job) = self.begin(AppliedStrategy::Backpressure) {
+            let output = job.run();
+            self.finish_consolidation(output);
+        }
+    }
+
+    /// Moves the `want` oldest active deltas (by last write) out: `O(n)` with a
+    /// selection, not a sort. Ties at the cut are taken in map order.
+    fn take_oldest(&mut self, want: usize) -> DeltaLayer {
+        let want = want.clamp(1, self.active.len());
+        let mut times = std::mem::take(&mut self.scratch_times);
+        times.clear();
+        times.extend(self.active.iter().flat_map(|(_, ds)| ds.iter().map(|d| d.written_at)));
+        let (_, &mut cut, _) = times.select_nth_unstable(want - 1);
+        let older = times.iter().filter(|&&t| t < cut).count();
+        self.scratch_times = times;
+        let mut at_cut = want - older;
+        self.active.take_deltas(|_, d| {
+            if d.written_at < cut {
+                true
+            } else if d.written_at == cut && at_cut > 0 {
+                at_cut -= 1;
+                true
+            } else {
+                false
+            }
+        })
+    }
+
+    /// Moves out whole chunks, densest first, until `spatial_share` of the active
+    /// deltas is taken (at least one chunk).
+    fn take_densest_chunks(&mut self) -> DeltaLayer {
+        let bricks_per_chunk = (self.config.chunk_size / BRICK_SIZE as u32) as i32;
+        let chunk_of = |key: BrickKey| key.brick().div_euclid(IVec3::splat(bricks_per_chunk));
+        let mut counts: FastMap<IVec3, usize> = FastMap::with_hasher(fixed_hasher());
+        for (key, deltas) in self.active.iter() {
+            *counts.entry(chunk_of(key)).or_default() += deltas.len();
+        }
+        let mut chunks: Vec<(IVec3, usize)> = counts.into_iter().collect();
+        // Densest first; ties by position so the choice is reproducible.
+        chunks.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.to_array().cmp(&b.0.to_array())));
+        let target = ((self.active.len() as f64) * f64::from(self.config.spatial_share)).ceil() as usize;
+        let mut taken = 0;
+        let mut chosen = std::collections::HashSet::with_hasher(fixed_hasher());
+        for (chunk, count) in chunks {
+            if taken >= target.max(1) {
+                break;
+            }
+            chosen.insert(chunk);
+            taken += count;
+        }
+        self.active.take_bricks(|key| chosen.contains(&chunk_of(key)))
+    }
+}

@@ -1,0 +1,260 @@
+//! The spine of the test suite: random interleavings of updates, batches, reverts,
+//! bad positions, consolidation steps (begin, run and finish at random points, with
+//! updates in between), cancellations, flushes, clock and config changes, checked
+//! after every step against a plain map of every voxel.
+
+mod common;
+
+use bevy_delta_overlay::{
+    Aabb, BaseIndex, CompactionStrategy, ConsolidationJob, ConsolidationOutput, DeltaConfig, DeltaStorage, MaterialId,
+    VoxelError,
+};
+use common::Dense;
+use glam::IVec3;
+use proptest::prelude::*;
+use std::time::Duration;
+
+const WORLD: Aabb = Aabb::new(IVec3::new(-16, 0, -16), IVec3::new(16, 16, 32));
+
+#[derive(Clone, Debug)]
+enum Op {
+    Update(IVec3, u16),
+    Batch(Vec<(IVec3, u16)>),
+    Begin(CompactionStrategy),
+    Run,
+    Finish,
+    Cancel,
+    Flush,
+    Consolidate(CompactionStrategy),
+    IfNeeded,
+    Advance(u32),
+    Config { threshold: usize, hard_cap: usize, chunk: u32, max_age_ms: u64 },
+}
+
+fn position() -> impl Strategy<Value = IVec3> {
+    // Mostly inside, a few just outside on every face; clustered in a hot corner
+    // half the time so bricks fill and strategies have dense chunks to find.
+    prop_oneof![
+        8 => (WORLD.min.x..WORLD.max.x, WORLD.min.y..WORLD.max.y, WORLD.min.z..WORLD.max.z)
+            .prop_map(|(x, y, z)| IVec3::new(x, y, z)),
+        8 => (0..6, 0..4, 0..6).prop_map(|(x, y, z)| IVec3::new(x, y, z)),
+        1 => prop_oneof![
+            Just(WORLD.min - IVec3::X),
+            Just(WORLD.max),
+            Just(IVec3::new(0, -1, 0)),
+            Just(IVec3::new(0, 16, 0)),
+        ],
+    ]
+}
+
+fn strategy() -> impl Strategy<Value = CompactionStrategy> {
+    prop_oneof![
+        Just(CompactionStrategy::LazyThreshold),
+        Just(CompactionStrategy::SpatialClustering),
+        Just(CompactionStrategy::TimeBasedBatching),
+        Just(CompactionStrategy::Adaptive),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    // Three materials: reverts to the base and to the frozen value are common.
+    prop_oneof![
+        20 => (position(), 0u16..3).prop_map(|(p, m)| Op::Update(p, m)),
+        4 => prop::collection::vec((position(), 0u16..3), 0..60).prop_map(Op::Batch),
+        3 => strategy().prop_map(Op::Begin),
+        3 => Just(Op::Run),
+        3 => Just(Op::Finish),
+        1 => Just(Op::Cancel),
+        1 => Just(Op::Flush),
+        1 => strategy().prop_map(Op::Consolidate),
+        1 => Just(Op::IfNeeded),
+        2 => (0u32..400).prop_map(Op::Advance),
+        1 => (1usize..80, 1usize..200, 1u32..80, 0u64..600)
+            .prop_map(|(threshold, hard_cap, chunk, max_age_ms)| Op::Config { threshold, hard_cap, chunk, max_age_ms }),
+    ]
+}
+
+fn initial_world() -> impl Strategy<Value = (u16, Vec<(IVec3, u16)>)> {
+    (0u16..3, prop::collection::vec((position(), 0u16..3), 0..200))
+}
+
+struct Harness {
+    storage: DeltaStorage,
+    oracle: Dense,
+    job: Option<ConsolidationJob>,
+    output: Option<ConsolidationOutput>,
+    /// Outputs of cancelled jobs: finishing them must change nothing.
+    stale: Vec<ConsolidationOutput>,
+}
+
+impl Harness {
+    fn update(&mut self, p: IVec3, m: u16) -> Result<(), TestCaseError> {
+        let r = self.storage.update(p, MaterialId(m));
+        if WORLD.contains(p) {
+            prop_assert_eq!(r, Ok(()));
+            self.oracle.set(p, MaterialId(m));
+        } else {
+            let refused = matches!(r, Err(VoxelError::OutOfBounds { position, .. }) if position == p);
+            prop_assert!(refused, "out-of-bounds update must be refused: {:?}", r);
+        }
+        Ok(())
+    }
+
+    fn cancelled(&mut self) {
+        // Whatever was handed out for the cancelled job is now stale.
+        if let Some(job) = self.job.take() {
+            self.stale.push(job.run());
+        }
+        if let Some(out) = self.output.take() {
+            self.stale.push(out);
+        }
+    }
+
+    fn apply(&mut self, op: Op) -> Result<(), TestCaseError> {
+        let in_flight = self.storage.in_flight();
+        match op {
+            Op::Update(p, m) => {
+                let forced = self.storage.stats().forced_consolidations;
+                self.update(p, m)?;
+                if self.storage.stats().forced_consolidations > forced && in_flight {
+                    self.cancelled();
+                }
+            }
+            Op::Batch(batch) => {
+                let forced = self.storage.stats().forced_consolidations;
+                let rejects = self.storage.stats().rejects;
+                let outcome = self.storage.batch_update(batch.iter().map(|&(p, m)| (p, MaterialId(m))));
+                let bad: Vec<IVec3> = batch.iter().map(|&(p, _)| p).filter(|p| !WORLD.contains(*p)).collect();
+                prop_assert_eq!(outcome.applied, batch.len() - bad.len());
+                prop_assert_eq!(outcome.rejected.iter().map(|r| r.position).collect::<Vec<_>>(), bad.clone());
+                prop_assert_eq!(self.storage.stats().rejects, rejects + bad.len() as u64);
+                for &(p, m) in &batch {
+                    if WORLD.contains(p) {
+                        self.oracle.set(p, MaterialId(m));
+                    }
+                }
+                if self.storage.stats().forced_consolidations > forced && in_flight {
+                    self.cancelled();
+                }
+            }
+            Op::Begin(s) => {
+                let job = self.storage.begin_consolidation(s);
+                if in_flight {
+                    prop_assert!(job.is_none(), "at most one job in flight");
+                } else if let Some(job) = job {
+                    prop_assert!(job.delta_count() > 0);
+                    self.job = Some(job);
+                }
+            }
+            Op::Run => {
+                if let Some(job) = self.job.take() {
+                    // Run on another thread: the job is Send + 'static.
+                    let out = std::thread::spawn(move || job.run()).join().unwrap();
+                    self.output = Some(out);
+                }
+            }
+            Op::Finish => {
+                if let Some(out) = self.output.take() {
+                    let deltas = out.delta_count();
+                    let report = self.storage.finish_consolidation(out);
+                    prop_assert!(report.is_some());
+                    prop_assert_eq!(report.unwrap().deltas, deltas);
+                    prop_assert!(!self.storage.in_flight());
+                } else if let Some(stale) = self.stale.pop() {
+                    let before = self.storage.stats().discarded_outputs;
+                    prop_assert!(self.storage.finish_consolidation(stale).is_none());
+                    prop_assert_eq!(self.storage.stats().discarded_outputs, before + 1);
+                }
+            }
+            Op::Cancel => {
+                prop_assert_eq!(self.storage.cancel_consolidation(), in_flight);
+                self.cancelled();
+            }
+            Op::Flush => {
+                self.storage.flush();
+                self.cancelled();
+                prop_assert_eq!(self.storage.delta_count(), 0);
+            }
+            Op::Consolidate(s) => {
+                self.storage.consolidate(s);
+                self.cancelled();
+            }
+            Op::IfNeeded => {
+                if !in_flight {
+                    self.storage.consolidate_if_needed();
+                }
+            }
+            Op::Advance(ms) => self.storage.advance_clock(Duration::from_millis(u64::from(ms))),
+            Op::Config { threshold, hard_cap, chunk, max_age_ms } => {
+                let forced = self.storage.stats().forced_consolidations;
+                self.storage.set_config(DeltaConfig {
+                    threshold,
+                    hard_cap,
+                    chunk_size: chunk,
+                    max_age: Duration::from_millis(max_age_ms),
+                    adaptive_spatial_above: threshold,
+                    adaptive_age: Duration::from_millis(max_age_ms),
+                    ..self.storage.config().clone()
+                });
+                if self.storage.stats().forced_consolidations > forced && in_flight {
+                    self.cancelled();
+                }
+            }
+        }
+        self.check()
+    }
+
+    fn check(&self) -> Result<(), TestCaseError> {
+        let s = &self.storage;
+        let exact = s.query_region(WORLD, 0).unwrap();
+        prop_assert_eq!(exact.as_slice(), &self.oracle.cells[..], "query_region differs from the oracle");
+        for p in [WORLD.min, WORLD.max - IVec3::ONE, IVec3::new(1, 2, 3), IVec3::new(5, 3, 5)] {
+            prop_assert_eq!(s.query(p).unwrap(), self.oracle.get(p), "query at {}", p);
+        }
+        prop_assert!(s.delta_count() <= s.config().hard_cap, "hard cap holds");
+        prop_assert_eq!(s.stats().delta_count, s.delta_count());
+        if !s.in_flight() {
+            // Every delta is a real difference from the base, and every difference
+            // is a delta: nothing elidable is stored, nothing is lost.
+            let base = s.base().region(WORLD, 0).unwrap();
+            let differing = base.as_slice().iter().zip(&self.oracle.cells).filter(|(a, b)| a != b).count();
+            prop_assert_eq!(s.delta_count(), differing, "delta_count is the number of differences");
+        }
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn storage_matches_a_plain_map_under_any_interleaving(
+        (m0, seeded) in initial_world(),
+        ops in prop::collection::vec(op(), 1..60),
+    ) {
+        let mut base = BaseIndex::uniform(WORLD, MaterialId(m0)).unwrap();
+        let mut oracle = Dense::filled(WORLD, MaterialId(m0));
+        let seeded: Vec<_> = seeded.into_iter().filter(|(p, _)| WORLD.contains(*p)).map(|(p, m)| (p, MaterialId(m))).collect();
+        base.apply_batch(&seeded).unwrap();
+        for &(p, m) in &seeded {
+            oracle.set(p, m);
+        }
+        let config = DeltaConfig { threshold: 16, hard_cap: 120, chunk_size: 16, ..DeltaConfig::default() };
+        let mut h = Harness { storage: DeltaStorage::new(base, config), oracle, job: None, output: None, stale: Vec::new() };
+        for op in ops {
+            h.apply(op)?;
+        }
+        // Whatever is left in flight lands, and then a flush leaves it all in the base.
+        if let Some(job) = h.job.take() {
+            h.output = Some(job.run());
+        }
+        if let Some(out) = h.output.take() {
+            prop_assert!(h.storage.finish_consolidation(out).is_some());
+        }
+        h.storage.flush();
+        h.check()?;
+        prop_assert_eq!(h.storage.delta_count(), 0);
+        let base = h.storage.base().region(WORLD, 0).unwrap();
+        prop_assert_eq!(base.as_slice(), &h.oracle.cells[..]);
+    }
+}
