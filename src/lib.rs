@@ -9,6 +9,8 @@ mod error;
 mod material;
 mod metrics;
 mod overlay;
+#[cfg(feature = "plugin")]
+mod plugin;
 mod storage;
 mod world;
 
@@ -20,5 +22,22 @@ pub use coords::{Aabb, morton, voxel_at};
 pub use error::VoxelError;
 pub use material::{MaterialId, MaterialInfo, Palette, PaletteError, geology};
 pub use metrics::OverlayStats;
+#[cfg(feature = "plugin")]
+pub use plugin::{
+    CompactionStrategyReflect, DeltaConfigReflect, DeltaOverlayDiagnostics, DeltaOverlayPlugin, DeltaOverlaySettings,
+    DeltaOverlaySystems, DeltaSender, DeltaStats, FlushDeltas, MaterialUpdate, MaterialUpdateRejected, UpdateBatch,
+};
 pub use storage::{BatchOutcome, DeltaConfig, DeltaEntry, DeltaStorage, RejectedUpdate};
 pub use world::WorldGen;
+
+/// The types most apps need: `use bevy_delta_overlay::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Aabb, BaseIndex, CompactionStrategy, DeltaConfig, DeltaStorage, MaterialId, VoxelError, WorldGen, geology,
+    };
+    #[cfg(feature = "plugin")]
+    pub use crate::{
+        DeltaOverlayPlugin, DeltaOverlaySettings, DeltaOverlaySystems, DeltaSender, DeltaStats, FlushDeltas,
+        MaterialUpdate, MaterialUpdateRejected,
+    };
+}
