@@ -125,6 +125,22 @@ impl Default for DeltaLayer {
     }
 }
 
+/// One write of a batch, addressed within its brick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BrickWrite {
+    /// In-brick index.
+    pub local: u16,
+    /// The material written.
+    pub material: MaterialId,
+}
+
+/// Reverts and no-op writes counted by [`DeltaLayer::merge_brick`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MergeCounts {
+    pub reverts: u64,
+    pub unchanged: u64,
+}
+
 /// What a write did to a layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum WriteEffect {
@@ -246,6 +262,81 @@ impl DeltaLayer {
             self.time_sum += u64::from(now);
             WriteEffect::Inserted
         }
+    }
+
+    /// Applies a brick's share of a batch in one merge pass: `writes` are sorted by
+    /// in-brick index, writes to one voxel in input order. Equivalent to calling
+    /// [`write`](Self::write) for each in order, at `O(deltas in the brick +
+    /// writes)` instead of a shift per insert. `beneath(local)` is asked once per
+    /// voxel that has no delta yet. `scratch` is a reused buffer.
+    pub fn merge_brick(
+        &mut self,
+        key: BrickKey,
+        writes: &[BrickWrite],
+        now: u32,
+        mut beneath: impl FnMut(u16) -> MaterialId,
+        scratch: &mut Vec<Delta>,
+    ) -> MergeCounts {
+        let mut counts = MergeCounts::default();
+        let mut existing = self.bricks.remove(&key).unwrap_or_default();
+        let old_capacity = existing.capacity();
+        let old_len = existing.len();
+        let old_time: u64 = existing.iter().map(|d| u64::from(d.written_at)).sum();
+        scratch.clear();
+        let (mut i, mut j) = (0, 0);
+        while j < writes.len() {
+            let local = writes[j].local;
+            while i < existing.len() && existing[i].local < local {
+                scratch.push(existing[i]);
+                i += 1;
+            }
+            let mut state = if i < existing.len() && existing[i].local == local {
+                i += 1;
+                Some(existing[i - 1])
+            } else {
+                None
+            };
+            let mut under = None;
+            while j < writes.len() && writes[j].local == local {
+                let m = writes[j].material;
+                match &mut state {
+                    Some(d) if m == d.beneath => {
+                        under = Some(d.beneath);
+                        state = None;
+                        counts.reverts += 1;
+                    }
+                    Some(d) => {
+                        d.material = m;
+                        d.version = d.version.saturating_add(1);
+                        d.written_at = now;
+                    }
+                    None => {
+                        let b = *under.get_or_insert_with(|| beneath(local));
+                        if m == b {
+                            counts.unchanged += 1;
+                        } else {
+                            state = Some(Delta::new(local, m, b, now));
+                        }
+                    }
+                }
+                j += 1;
+            }
+            if let Some(d) = state {
+                scratch.push(d);
+            }
+        }
+        scratch.extend_from_slice(&existing[i..]);
+        existing.clear();
+        existing.extend_from_slice(scratch);
+        self.len = self.len - old_len + existing.len();
+        self.time_sum = self.time_sum - old_time + existing.iter().map(|d| u64::from(d.written_at)).sum::<u64>();
+        if existing.is_empty() {
+            self.capacity -= old_capacity;
+        } else {
+            self.capacity = self.capacity - old_capacity + existing.capacity();
+            self.bricks.insert(key, existing);
+        }
+        counts
     }
 
     /// Inserts or replaces a whole delta record (used when a cancelled job's frozen

@@ -16,8 +16,8 @@ pub use config::DeltaConfig;
 pub use spatial::DeltaEntry;
 
 use crate::metrics::{Counters, OverlayStats};
-use crate::overlay::{BrickKey, DeltaLayer, WriteEffect, brick_range};
-use crate::{Aabb, BaseIndex, MaterialId, Region, VoxelError};
+use crate::overlay::{BrickKey, BrickWrite, Delta, DeltaLayer, WriteEffect, brick_range};
+use crate::{Aabb, BaseIndex, BrickContent, MaterialId, Region, VoxelError};
 use glam::IVec3;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -90,6 +90,20 @@ pub struct DeltaStorage {
     counters: Counters,
     /// Reused by the lazy strategy's selection.
     scratch_times: Vec<u32>,
+    /// Reused by `batch_update`: the sorted batch, one brick's writes, one
+    /// brick's merged deltas.
+    batch_scratch: Vec<BatchItem>,
+    write_scratch: Vec<BrickWrite>,
+    merge_scratch: Vec<Delta>,
+}
+
+/// A validated update of a batch, sortable by brick, voxel and input order.
+#[derive(Clone, Copy, Debug)]
+struct BatchItem {
+    key: BrickKey,
+    local: u16,
+    seq: u32,
+    material: MaterialId,
 }
 
 impl DeltaStorage {
@@ -106,6 +120,9 @@ impl DeltaStorage {
             generation: 0,
             counters: Counters::default(),
             scratch_times: Vec::new(),
+            batch_scratch: Vec::new(),
+            write_scratch: Vec::new(),
+            merge_scratch: Vec::new(),
         }
     }
 
@@ -233,14 +250,20 @@ impl DeltaStorage {
 
     /// Applies updates in order. Bad positions are reported and counted; every
     /// valid update is applied (a bad one does not reject the batch).
+    ///
+    /// The result equals calling [`update`](Self::update) for each in order, but the
+    /// batch is sorted by brick and each brick's deltas are merged in one pass, so
+    /// a batch that fills a brick costs no more than one that sprinkles it. The
+    /// sort buffer is reused: a steady stream of batches does not allocate.
     pub fn batch_update(&mut self, updates: impl IntoIterator<Item = (IVec3, MaterialId)>) -> BatchOutcome {
         let mut outcome = BatchOutcome::default();
+        let mut items = std::mem::take(&mut self.batch_scratch);
+        items.clear();
         for (position, material) in updates {
             match self.base.check(position) {
                 Ok(()) => {
-                    self.write(position, material);
-                    outcome.applied += 1;
-                    self.enforce_cap();
+                    let (key, local) = BrickKey::split(position);
+                    items.push(BatchItem { key, local, seq: items.len() as u32, material });
                 }
                 Err(error) => {
                     self.counters.rejects += 1;
@@ -248,6 +271,41 @@ impl DeltaStorage {
                 }
             }
         }
+        outcome.applied = items.len();
+        self.counters.updates += items.len() as u64;
+        // Unstable on unique (brick, voxel, input order) keys: no allocation.
+        items.sort_unstable_by_key(|i| (i.key, i.local, i.seq));
+        let mut writes = std::mem::take(&mut self.write_scratch);
+        let mut merged = std::mem::take(&mut self.merge_scratch);
+        let mut start = 0;
+        while start < items.len() {
+            let key = items[start].key;
+            let len = items[start..].partition_point(|i| i.key == key);
+            writes.clear();
+            writes
+                .extend(items[start..start + len].iter().map(|i| BrickWrite { local: i.local, material: i.material }));
+            start += len;
+            // What lies beneath the active layer: the frozen deltas of this brick,
+            // else the base brick, fetched once for the whole group.
+            let frozen = self.frozen.as_ref().and_then(|f| f.brick(key));
+            let base = self.base.brick_content(key.min_corner());
+            let beneath = |local: u16| {
+                frozen
+                    .and_then(|ds| ds.binary_search_by_key(&local, |d| d.local).ok().map(|i| ds[i].material))
+                    .unwrap_or_else(|| match &base {
+                        BrickContent::Uniform(m) => *m,
+                        BrickContent::Dense(b) => b.get(usize::from(local)),
+                    })
+            };
+            let counts = self.active.merge_brick(key, &writes, self.clock_ms, beneath, &mut merged);
+            self.counters.reverts += counts.reverts;
+            self.counters.unchanged += counts.unchanged;
+            self.enforce_cap();
+        }
+        self.batch_scratch = items;
+        self.write_scratch = writes;
+        self.merge_scratch = merged;
+        self.debug_check();
         outcome
     }
 
