@@ -211,6 +211,18 @@ impl Harness {
         for p in [WORLD.min, WORLD.max - IVec3::ONE, IVec3::new(1, 2, 3), IVec3::new(5, 3, 5)] {
             prop_assert_eq!(s.query(p).unwrap(), self.oracle.get(p), "query at {}", p);
         }
+        // A reader sweeping columns around the hot corner (its brick cache hits,
+        // misses and switches between bricks and layers) reads what query reads.
+        let mut reader = s.reader();
+        for x in -4..12 {
+            for z in -4..12 {
+                for y in WORLD.min.y..WORLD.max.y {
+                    let p = IVec3::new(x, y, z);
+                    prop_assert_eq!(reader.get(p).unwrap(), self.oracle.get(p), "reader at {}", p);
+                }
+            }
+        }
+        prop_assert!(reader.get(WORLD.max).is_err());
         prop_assert!(s.delta_count() <= s.config().hard_cap, "hard cap holds");
         prop_assert_eq!(s.stats().delta_count, s.delta_count());
         if !s.in_flight() {

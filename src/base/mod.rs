@@ -92,6 +92,26 @@ pub struct BaseIndex {
     scratch: Vec<VoxelWrite>,
 }
 
+/// A borrowed view of the brick-level node holding a voxel.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum BrickRef<'a> {
+    /// The whole brick (or a larger uniform node) is one material.
+    Uniform(MaterialId),
+    /// A dense brick.
+    Dense(&'a Brick),
+}
+
+impl BrickRef<'_> {
+    /// The voxel at in-brick index `i`.
+    #[inline]
+    pub fn get(self, i: usize) -> MaterialId {
+        match self {
+            BrickRef::Uniform(m) => m,
+            BrickRef::Dense(b) => b.get(i),
+        }
+    }
+}
+
 /// One voxel write, addressed for the tree walk.
 #[derive(Clone, Copy, Debug)]
 struct VoxelWrite {
@@ -322,6 +342,24 @@ impl BaseIndex {
             match node {
                 Node::Uniform(m) => return BrickContent::Uniform(*m),
                 Node::Leaf(b) => return BrickContent::Dense(Arc::clone(b)),
+                Node::Branch(b) => {
+                    node = &b.children[child_index(q, level)];
+                    level -= 1;
+                }
+            }
+        }
+    }
+
+    /// The brick node holding `p` (in bounds), borrowed: what a [`Reader`](crate::Reader)
+    /// caches.
+    pub(crate) fn brick_ref(&self, p: IVec3) -> BrickRef<'_> {
+        let q = p - self.bounds.min;
+        let mut node = &self.root;
+        let mut level = self.root_level;
+        loop {
+            match node {
+                Node::Uniform(m) => return BrickRef::Uniform(*m),
+                Node::Leaf(b) => return BrickRef::Dense(b),
                 Node::Branch(b) => {
                     node = &b.children[child_index(q, level)];
                     level -= 1;

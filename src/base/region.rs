@@ -54,8 +54,9 @@ impl Region {
         &self.cells
     }
 
-    /// Mutable cells, for layering edits on top of a read.
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [MaterialId] {
+    /// Mutable cells, for layering edits on top of a read (the region is a copy:
+    /// writing it changes nothing in the store).
+    pub fn as_mut_slice(&mut self) -> &mut [MaterialId] {
         &mut self.cells
     }
 

@@ -278,19 +278,22 @@ impl DeltaLayer {
         scratch: &mut Vec<Delta>,
     ) -> MergeCounts {
         let mut counts = MergeCounts::default();
-        let mut existing = self.bricks.remove(&key).unwrap_or_default();
+        let slot = self.bricks.entry(key).or_default();
+        let existing = &*slot;
         let old_capacity = existing.capacity();
         let old_len = existing.len();
-        let old_time: u64 = existing.iter().map(|d| u64::from(d.written_at)).sum();
+        let mut time_delta: i64 = 0;
         scratch.clear();
+        scratch.reserve(existing.len() + writes.len());
         let (mut i, mut j) = (0, 0);
         while j < writes.len() {
             let local = writes[j].local;
-            while i < existing.len() && existing[i].local < local {
-                scratch.push(existing[i]);
-                i += 1;
-            }
+            // Untouched deltas before this voxel, copied as one run.
+            let run = existing[i..].partition_point(|d| d.local < local);
+            scratch.extend_from_slice(&existing[i..i + run]);
+            i += run;
             let mut state = if i < existing.len() && existing[i].local == local {
+                time_delta -= i64::from(existing[i].written_at);
                 i += 1;
                 Some(existing[i - 1])
             } else {
@@ -322,19 +325,27 @@ impl DeltaLayer {
                 j += 1;
             }
             if let Some(d) = state {
+                time_delta += i64::from(d.written_at);
                 scratch.push(d);
             }
         }
         scratch.extend_from_slice(&existing[i..]);
-        existing.clear();
-        existing.extend_from_slice(scratch);
-        self.len = self.len - old_len + existing.len();
-        self.time_sum = self.time_sum - old_time + existing.iter().map(|d| u64::from(d.written_at)).sum::<u64>();
-        if existing.is_empty() {
-            self.capacity -= old_capacity;
+        // The merged deltas become the brick's Vec and the old one the next scratch
+        // buffer: one copy, no allocation, unless the buffer is far larger than
+        // the brick needs (then copy, so a small brick keeps a small Vec).
+        if scratch.capacity() <= 2 * scratch.len().max(8) {
+            std::mem::swap(slot, scratch);
         } else {
-            self.capacity = self.capacity - old_capacity + existing.capacity();
-            self.bricks.insert(key, existing);
+            slot.clear();
+            slot.extend_from_slice(scratch);
+        }
+        self.len = self.len - old_len + slot.len();
+        self.time_sum = (self.time_sum as i64 + time_delta) as u64;
+        if slot.is_empty() {
+            self.capacity -= old_capacity;
+            self.bricks.remove(&key);
+        } else {
+            self.capacity = self.capacity - old_capacity + slot.capacity();
         }
         counts
     }
@@ -411,7 +422,7 @@ impl DeltaLayer {
     }
 
     /// Checks `SORTED`, `NO_EMPTY` and `COUNTED` (debug builds; `O(deltas)`).
-    #[cfg(debug_assertions)]
+    #[cfg(any(test, debug_assertions))]
     pub fn check(&self) {
         let mut len = 0;
         let mut time_sum = 0;

@@ -10,14 +10,16 @@
 
 mod config;
 mod consolidate;
+mod reader;
 mod spatial;
 
 pub use config::DeltaConfig;
+pub use reader::Reader;
 pub use spatial::DeltaEntry;
 
 use crate::metrics::{Counters, OverlayStats};
 use crate::overlay::{BrickKey, BrickWrite, Delta, DeltaLayer, WriteEffect, brick_range};
-use crate::{Aabb, BaseIndex, BrickContent, MaterialId, Region, VoxelError};
+use crate::{Aabb, BaseIndex, MaterialId, Region, VoxelError};
 use glam::IVec3;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -288,14 +290,11 @@ impl DeltaStorage {
             // What lies beneath the active layer: the frozen deltas of this brick,
             // else the base brick, fetched once for the whole group.
             let frozen = self.frozen.as_ref().and_then(|f| f.brick(key));
-            let base = self.base.brick_content(key.min_corner());
+            let base = self.base.brick_ref(key.min_corner());
             let beneath = |local: u16| {
                 frozen
                     .and_then(|ds| ds.binary_search_by_key(&local, |d| d.local).ok().map(|i| ds[i].material))
-                    .unwrap_or_else(|| match &base {
-                        BrickContent::Uniform(m) => *m,
-                        BrickContent::Dense(b) => b.get(usize::from(local)),
-                    })
+                    .unwrap_or_else(|| base.get(usize::from(local)))
             };
             let counts = self.active.merge_brick(key, &writes, self.clock_ms, beneath, &mut merged);
             self.counters.reverts += counts.reverts;
