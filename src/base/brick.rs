@@ -222,7 +222,7 @@ impl Brick {
 
     /// Recomputes the pyramid from scratch and compares: debug check of invariant
     /// `PYRAMID`.
-    #[cfg(debug_assertions)]
+    #[cfg(any(test, debug_assertions))]
     pub(crate) fn pyramid_is_fresh(&self) -> bool {
         let mut fresh = self.clone();
         fresh.update_pyramid(u64::MAX);
