@@ -1,0 +1,235 @@
+//! The egui debug panel (feature `debug_ui`): watch the overlay, tune it live.
+//!
+//! The panel reads [`DeltaStats`] and writes only [`DeltaOverlaySettings`] and
+//! [`FlushDeltas`]: everything it changes goes through the same path as a
+//! system or an inspector would, and takes effect in the next `Ingest` phase.
+
+use crate::{CompactionStrategy, DeltaOverlaySettings, DeltaStats, FlushDeltas, STRATEGY_NAMES};
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// Adds the debug panel. Adds `EguiPlugin` too unless the app already has it.
+/// The app needs a window and a camera (egui draws on the first camera).
+#[derive(Clone, Debug)]
+pub struct DeltaOverlayDebugPlugin {
+    /// Whether the panel starts open. Default true.
+    pub open: bool,
+    /// The key that toggles the panel. Default F3.
+    pub toggle_key: KeyCode,
+    /// Frames of history the plots keep. Default 300.
+    pub history: usize,
+}
+
+impl Default for DeltaOverlayDebugPlugin {
+    fn default() -> Self {
+        Self { open: true, toggle_key: KeyCode::F3, history: 300 }
+    }
+}
+
+/// State of the debug panel.
+#[derive(Resource, Clone, Debug)]
+pub struct DebugPanel {
+    /// Whether the panel is shown.
+    pub open: bool,
+    /// The key that toggles it.
+    pub toggle_key: KeyCode,
+    /// Delta count per frame, oldest first (at most `capacity`).
+    pub deltas: VecDeque<f32>,
+    /// Run + finish time (ms) of each consolidation, oldest first.
+    pub consolidation_ms: VecDeque<f32>,
+    capacity: usize,
+    last_seen: Option<u64>,
+}
+
+impl Plugin for DeltaOverlayDebugPlugin {
+    fn build(&self, app: &mut App) {
+        if !app.is_plugin_added::<EguiPlugin>() {
+            app.add_plugins(EguiPlugin::default());
+        }
+        app.insert_resource(DebugPanel {
+            open: self.open,
+            toggle_key: self.toggle_key,
+            deltas: VecDeque::with_capacity(self.history),
+            consolidation_ms: VecDeque::with_capacity(self.history),
+            capacity: self.history.max(2),
+            last_seen: None,
+        })
+        .add_systems(Update, (toggle, record).after(crate::DeltaOverlaySystems::Stats))
+        .add_systems(EguiPrimaryContextPass, panel);
+    }
+}
+
+fn toggle(keys: Option<Res<ButtonInput<KeyCode>>>, mut panel: ResMut<DebugPanel>) {
+    if keys.is_some_and(|k| k.just_pressed(panel.toggle_key)) {
+        panel.open = !panel.open;
+    }
+}
+
+/// Appends this frame's figures to the bounded histories.
+fn record(stats: Res<DeltaStats>, mut panel: ResMut<DebugPanel>) {
+    let cap = panel.capacity;
+    push(&mut panel.deltas, stats.overlay.delta_count as f32, cap);
+    let finished = stats.overlay.total_consolidations();
+    if panel.last_seen != Some(finished) {
+        if let (Some(_), Some(last)) = (panel.last_seen, stats.overlay.last_consolidation) {
+            let ms = (last.run_time + last.finish_time).as_secs_f32() * 1e3;
+            push(&mut panel.consolidation_ms, ms, cap);
+        }
+        panel.last_seen = Some(finished);
+    }
+}
+
+fn push(q: &mut VecDeque<f32>, v: f32, cap: usize) {
+    if q.len() == cap {
+        q.pop_front();
+    }
+    q.push_back(v);
+}
+
+fn panel(
+    mut contexts: EguiContexts,
+    mut panel: ResMut<DebugPanel>,
+    stats: Res<DeltaStats>,
+    mut settings: ResMut<DeltaOverlaySettings>,
+    mut flush: MessageWriter<FlushDeltas>,
+) -> Result {
+    if !panel.open {
+        return Ok(());
+    }
+    let ctx = contexts.ctx_mut()?;
+    let mut open = panel.open;
+    egui::Window::new("Delta overlay")
+        .open(&mut open)
+        .default_pos([12.0, 12.0])
+        .default_width(330.0)
+        .resizable(false)
+        .show(ctx, |ui| {
+            figures(ui, &stats);
+            ui.separator();
+            plots(ui, &panel);
+            ui.separator();
+            // Edit a copy: the resource is only marked changed when a value moved.
+            let mut edited = settings.clone();
+            if tuning(ui, &mut edited, &mut flush) {
+                *settings = edited;
+            }
+        });
+    panel.open = open;
+    Ok(())
+}
+
+fn figures(ui: &mut egui::Ui, stats: &DeltaStats) {
+    let o = &stats.overlay;
+    ui.label(format!("deltas {} / threshold {} / cap {}", o.delta_count, stats.threshold, stats.hard_cap));
+    ui.add(egui::ProgressBar::new(o.utilization.min(1.0)).text(format!("{:.0}% of threshold", o.utilization * 100.0)));
+    ui.add(
+        egui::ProgressBar::new(stats.cap_utilization.min(1.0))
+            .text(format!("{:.1}% of hard cap", stats.cap_utilization * 100.0)),
+    );
+    egui::Grid::new("figures").num_columns(2).show(ui, |ui| {
+        let row = |ui: &mut egui::Ui, k: &str, v: String| {
+            ui.label(k);
+            ui.label(v);
+            ui.end_row();
+        };
+        row(ui, "updates / frame", stats.updates_this_frame.to_string());
+        let flight = if stats.task_running { format!("running ({} frozen)", o.frozen_count) } else { "idle".into() };
+        row(ui, "consolidation", flight);
+        match o.last_consolidation {
+            Some(last) => {
+                row(ui, "last", format!("{} deltas, {} bricks, {}", last.deltas, last.bricks, last.strategy.name()));
+                row(ui, "last time", format!("run {} + stall {}", ms(last.run_time), ms(last.finish_time)));
+            }
+            None => row(ui, "last", "none yet".into()),
+        }
+        row(ui, "mean / max", format!("{} / {}", ms(o.mean_consolidation_time), ms(o.max_consolidation_time)));
+        let by: Vec<String> = STRATEGY_NAMES
+            .iter()
+            .zip(o.consolidations)
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        row(ui, "by strategy", if by.is_empty() { "-".into() } else { by.join(", ") });
+        row(
+            ui,
+            "adaptive chose",
+            format!(
+                "lazy {}, spatial {}, time {}",
+                o.adaptive_choices[0], o.adaptive_choices[1], o.adaptive_choices[2]
+            ),
+        );
+        row(ui, "rejects", format!("{} ({} this frame)", o.rejects, stats.rejects_this_frame));
+        row(ui, "forced (cap)", o.forced_consolidations.to_string());
+        row(ui, "overlay memory", format!("{:.1} KiB", o.overlay_bytes as f64 / 1024.0));
+        row(ui, "channel backlog", format!("{} batches", stats.channel_backlog));
+    });
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Two small line plots drawn with the painter (no plotting dependency).
+fn plots(ui: &mut egui::Ui, panel: &DebugPanel) {
+    ui.label("delta count (last frames)");
+    sparkline(ui, &panel.deltas, egui::Color32::from_rgb(90, 170, 250));
+    ui.label("consolidation time, ms (last consolidations)");
+    sparkline(ui, &panel.consolidation_ms, egui::Color32::from_rgb(250, 150, 60));
+}
+
+fn sparkline(ui: &mut egui::Ui, values: &VecDeque<f32>, colour: egui::Color32) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(ui.available_width(), 48.0), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 2.0, egui::Color32::from_gray(24));
+    let max = values.iter().copied().fold(f32::EPSILON, f32::max);
+    if values.len() >= 2 {
+        let n = (values.len() - 1) as f32;
+        let points: Vec<egui::Pos2> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                egui::pos2(rect.left() + rect.width() * i as f32 / n, rect.bottom() - rect.height() * v / max)
+            })
+            .collect();
+        painter.add(egui::Shape::line(points, egui::Stroke::new(1.5, colour)));
+    }
+    painter.text(
+        rect.right_top(),
+        egui::Align2::RIGHT_TOP,
+        format!("{max:.1}"),
+        egui::FontId::monospace(10.0),
+        egui::Color32::GRAY,
+    );
+}
+
+/// Sliders and buttons; returns true when a setting changed.
+fn tuning(ui: &mut egui::Ui, s: &mut DeltaOverlaySettings, flush: &mut MessageWriter<FlushDeltas>) -> bool {
+    let before = s.clone();
+    let c = &mut s.config;
+    ui.add(egui::Slider::new(&mut c.threshold, 16..=1_000_000).logarithmic(true).text("threshold"));
+    ui.add(egui::Slider::new(&mut c.hard_cap, 1_024..=8_000_000).logarithmic(true).text("hard cap"));
+    egui::ComboBox::from_label("strategy").selected_text(format!("{:?}", c.strategy)).show_ui(ui, |ui| {
+        for strategy in [
+            CompactionStrategy::Adaptive,
+            CompactionStrategy::LazyThreshold,
+            CompactionStrategy::SpatialClustering,
+            CompactionStrategy::TimeBasedBatching,
+        ] {
+            ui.selectable_value(&mut c.strategy, strategy, format!("{strategy:?}"));
+        }
+    });
+    ui.add(egui::Slider::new(&mut c.chunk_size, 16..=1024).step_by(16.0).text("chunk size"));
+    let mut age = c.max_age.as_secs_f32();
+    if ui.add(egui::Slider::new(&mut age, 0.1..=600.0).logarithmic(true).suffix(" s").text("max age")).changed() {
+        c.max_age = Duration::from_secs_f32(age);
+    }
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut s.auto_consolidate, "automatic consolidation");
+        if ui.button("Flush now").clicked() {
+            flush.write(FlushDeltas);
+        }
+    });
+    *s != before
+}
