@@ -98,7 +98,7 @@ pub(crate) enum BrickRef<'a> {
     /// The whole brick (or a larger uniform node) is one material.
     Uniform(MaterialId),
     /// A dense brick.
-    Dense(&'a Brick),
+    Dense(&'a Arc<Brick>),
 }
 
 impl BrickRef<'_> {
@@ -335,18 +335,9 @@ impl BaseIndex {
 
     /// The content of the brick holding `p` (in bounds): a pointer copy.
     pub(crate) fn brick_content(&self, p: IVec3) -> BrickContent {
-        let q = p - self.bounds.min;
-        let mut node = &self.root;
-        let mut level = self.root_level;
-        loop {
-            match node {
-                Node::Uniform(m) => return BrickContent::Uniform(*m),
-                Node::Leaf(b) => return BrickContent::Dense(Arc::clone(b)),
-                Node::Branch(b) => {
-                    node = &b.children[child_index(q, level)];
-                    level -= 1;
-                }
-            }
+        match self.brick_ref(p) {
+            BrickRef::Uniform(m) => BrickContent::Uniform(m),
+            BrickRef::Dense(b) => BrickContent::Dense(Arc::clone(b)),
         }
     }
 
