@@ -46,6 +46,7 @@ mod brick;
 mod node;
 mod region;
 mod stats;
+mod table;
 
 pub use brick::{BRICK_LOG2, BRICK_SIZE, BRICK_VOLUME, Brick, majority};
 pub use region::Region;
@@ -53,6 +54,7 @@ pub use stats::BaseStats;
 
 pub(crate) use brick::{BRICK_MASK, local_index};
 use node::{BrickAddressed, Extent, Node, child_index, edit};
+use table::BrickTable;
 
 use crate::coords::morton;
 use crate::{Aabb, MaterialId, VoxelError};
@@ -88,6 +90,9 @@ pub struct BaseIndex {
     bounds: Aabb,
     root_level: u32,
     root: Node,
+    /// Brick-level mirror of the tree for point reads: `None` while the root is
+    /// uniform or when the bounds hold too many bricks.
+    table: Option<BrickTable>,
     /// Reused by `apply_batch` so repeated batches do not allocate.
     scratch: Vec<VoxelWrite>,
 }
@@ -147,7 +152,7 @@ impl BaseIndex {
     /// multiples of [`BRICK_SIZE`], or it leaves the Morton range.
     pub fn uniform(bounds: Aabb, material: MaterialId) -> Result<Self, VoxelError> {
         let root_level = Self::check_bounds(bounds)?;
-        Ok(Self { bounds, root_level, root: Node::Uniform(material), scratch: Vec::new() })
+        Ok(Self::from_root(bounds, root_level, Node::Uniform(material)))
     }
 
     /// Builds a world brick by brick, in one pass, without ever holding a brick
@@ -169,9 +174,28 @@ impl BaseIndex {
         let mut buffer = Box::new([MaterialId::AIR; BRICK_VOLUME]);
         let extent = Extent(bounds.size());
         let root = Self::generate_node(root_level, IVec3::ZERO, bounds.min, extent, &mut fill, &mut buffer);
-        let index = Self { bounds, root_level, root, scratch: Vec::new() };
+        let index = Self::from_root(bounds, root_level, root);
         index.debug_check();
         Ok(index)
+    }
+
+    fn from_root(bounds: Aabb, root_level: u32, root: Node) -> Self {
+        let mut index = Self { bounds, root_level, root, table: None, scratch: Vec::new() };
+        index.fit_table();
+        index
+    }
+
+    /// Builds the brick table when the tree has detail and drops it when the tree
+    /// is one uniform node (a read of that costs one step, and a uniform world
+    /// keeps costing one node). Edits keep an existing table current themselves.
+    fn fit_table(&mut self) {
+        match (&self.root, &self.table) {
+            (Node::Uniform(_), Some(_)) => self.table = None,
+            (Node::Branch(_) | Node::Leaf(_), None) => {
+                self.table = BrickTable::build(&self.root, self.root_level, self.bounds.size());
+            }
+            _ => {}
+        }
     }
 
     fn generate_node(
@@ -251,6 +275,9 @@ impl BaseIndex {
     #[inline]
     pub(crate) fn get_unchecked(&self, p: IVec3) -> MaterialId {
         let q = p - self.bounds.min;
+        if let Some(table) = &self.table {
+            return table.get(q).get(local_index(q));
+        }
         let mut node = &self.root;
         let mut level = self.root_level;
         loop {
@@ -325,10 +352,27 @@ impl BaseIndex {
         // Stable: writes to one voxel keep their order, so the last one wins.
         scratch.sort_by_key(|w| w.brick_code);
         let extent = Extent(self.bounds.size());
-        edit(&mut self.root, self.root_level, IVec3::ZERO, extent, &scratch, &mut |node, writes: &[VoxelWrite]| {
-            write_brick(node, writes)
-        });
+        let table = &mut self.table;
+        edit(
+            &mut self.root,
+            self.root_level,
+            IVec3::ZERO,
+            extent,
+            &scratch,
+            &mut |node, min, writes: &[VoxelWrite]| {
+                let brick = min >> BRICK_LOG2 as i32;
+                // The table lets go first, so an unshared brick is written in place.
+                if let Some(t) = table.as_mut() {
+                    t.release(brick);
+                }
+                write_brick(node, writes);
+                if let Some(t) = table.as_mut() {
+                    t.set(brick, node);
+                }
+            },
+        );
         self.scratch = scratch;
+        self.fit_table();
         self.debug_check();
         Ok(())
     }
@@ -345,6 +389,9 @@ impl BaseIndex {
     /// caches.
     pub(crate) fn brick_ref(&self, p: IVec3) -> BrickRef<'_> {
         let q = p - self.bounds.min;
+        if let Some(table) = &self.table {
+            return table.get(q);
+        }
         let mut node = &self.root;
         let mut level = self.root_level;
         loop {
@@ -363,15 +410,20 @@ impl BaseIndex {
     /// the way up. The consolidation's main-thread step.
     pub(crate) fn install(&mut self, bricks: &[BrickInstall]) {
         let extent = Extent(self.bounds.size());
-        edit(&mut self.root, self.root_level, IVec3::ZERO, extent, bricks, &mut |node, items: &[BrickInstall]| {
+        let table = &mut self.table;
+        edit(&mut self.root, self.root_level, IVec3::ZERO, extent, bricks, &mut |node, min, items: &[BrickInstall]| {
             // One install per brick: the job built it from every delta at once.
             if let Some(last) = items.last() {
                 *node = match &last.content {
                     BrickContent::Uniform(m) => Node::Uniform(*m),
                     BrickContent::Dense(b) => Node::Leaf(Arc::clone(b)),
                 };
+                if let Some(t) = table.as_mut() {
+                    t.set(min >> BRICK_LOG2 as i32, node);
+                }
             }
         });
+        self.fit_table();
         self.debug_check();
     }
 
@@ -384,6 +436,9 @@ impl BaseIndex {
             // tests' worlds are far below the budget and are checked whole.
             let mut budget = 4096;
             check_node(&self.root, self.root_level, IVec3::ZERO, extent, &mut budget);
+            if let Some(table) = &self.table {
+                table.check(&self.root, self.root_level, self.bounds.size());
+            }
         }
     }
 }

@@ -105,8 +105,8 @@ pub(crate) trait BrickAddressed {
 }
 
 /// Applies `items` (sorted by brick code, so every subtree's items are contiguous)
-/// below `node`, calling `leaf` once per touched brick node with that brick's
-/// items, then settling every branch on the way back up: each touched branch is
+/// below `node`, calling `leaf` once per touched brick node with the brick's local
+/// minimum corner and its items, then settling every branch on the way back up: each touched branch is
 /// visited once per call, whatever the number of items.
 pub(crate) fn edit<T: BrickAddressed>(
     node: &mut Node,
@@ -114,13 +114,13 @@ pub(crate) fn edit<T: BrickAddressed>(
     min: IVec3,
     extent: Extent,
     items: &[T],
-    leaf: &mut impl FnMut(&mut Node, &[T]),
+    leaf: &mut impl FnMut(&mut Node, IVec3, &[T]),
 ) {
     if items.is_empty() {
         return;
     }
     if level == BRICK_LOG2 {
-        leaf(node, items);
+        leaf(node, min, items);
         return;
     }
     if let Node::Uniform(m) = *node {

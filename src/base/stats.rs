@@ -15,8 +15,8 @@ pub struct BaseStats {
     pub bricks: usize,
     /// Share of the world's voxels held by uniform nodes, `0.0..=1.0`.
     pub uniform_fraction: f64,
-    /// Bytes the tree owns: the index itself, every branch allocation and every
-    /// brick allocation (an `Arc` shared with a consolidation snapshot is counted
+    /// Bytes the tree owns: the index itself, its brick table, every branch
+    /// allocation and every brick allocation (an `Arc` shared with a consolidation snapshot is counted
     /// here too). The sort buffer `apply_batch` reuses (16 bytes per write of the
     /// largest batch so far) is not included.
     pub bytes: usize,
@@ -40,7 +40,7 @@ impl BaseIndex {
         let extent = Extent(self.bounds.size());
         walk(&self.root, self.root_level, IVec3::ZERO, extent, &mut stats, &mut uniform_volume);
         stats.uniform_fraction = uniform_volume as f64 / self.bounds.volume() as f64;
-        stats.bytes += std::mem::size_of::<Self>();
+        stats.bytes += std::mem::size_of::<Self>() + self.table.as_ref().map_or(0, |t| t.bytes());
         stats
     }
 }

@@ -1,0 +1,162 @@
+//! The brick table: a dense array from brick coordinates to the brick-level
+//! content of the tree, so a point read costs one index instead of a descent.
+//!
+//! # Invariants
+//!
+//! - `MIRRORED`: slot `i` holds what the tree holds at brick `i`: the material of
+//!   the uniform node covering it, or the same `Arc` as the leaf.
+//!
+//! The table shares the leaves' `Arc`s. A writer must [`release`](BrickTable::release)
+//! a slot before it writes its brick in place, or the second reference would make
+//! every write copy the brick, and [`set`](BrickTable::set) it afterwards.
+//!
+//! # Cost
+//!
+//! 16 bytes per brick of the bounds (1 MiB for a 1024 x 256 x 1024 world), built
+//! only when the bounds hold at most [`BrickTable::MAX_BRICKS`] bricks; larger
+//! worlds read by descending the tree.
+
+use super::node::{Extent, Node, child_offset};
+use super::{BRICK_LOG2, BrickContent, BrickRef};
+use crate::MaterialId;
+use glam::IVec3;
+use std::sync::Arc;
+
+/// Dense brick table of a base index; see the module docs.
+#[derive(Clone, Debug)]
+pub(crate) struct BrickTable {
+    /// Bricks per axis.
+    dims: IVec3,
+    slots: Vec<BrickContent>,
+}
+
+impl BrickTable {
+    /// The largest table built: 2²¹ bricks, 32 MiB (a 2048 x 512 x 2048 world).
+    pub const MAX_BRICKS: u64 = 1 << 21;
+
+    /// A table mirroring `root`, or `None` when the bounds hold too many bricks.
+    pub fn build(root: &Node, root_level: u32, size: IVec3) -> Option<Self> {
+        let dims = size >> BRICK_LOG2 as i32;
+        let count = dims.as_u64vec3().element_product();
+        if count > Self::MAX_BRICKS {
+            return None;
+        }
+        let mut table = Self { dims, slots: vec![BrickContent::Uniform(MaterialId::AIR); count as usize] };
+        table.mirror(root, root_level, IVec3::ZERO, Extent(size));
+        Some(table)
+    }
+
+    fn mirror(&mut self, node: &Node, level: u32, min: IVec3, extent: Extent) {
+        match node {
+            Node::Uniform(m) => {
+                let lo = min >> BRICK_LOG2 as i32;
+                let hi = ((min + IVec3::splat(1 << level)) >> BRICK_LOG2 as i32).min(self.dims);
+                for z in lo.z..hi.z {
+                    for y in lo.y..hi.y {
+                        for x in lo.x..hi.x {
+                            let i = self.index(IVec3::new(x, y, z));
+                            self.slots[i] = BrickContent::Uniform(*m);
+                        }
+                    }
+                }
+            }
+            Node::Leaf(b) => {
+                let i = self.index(min >> BRICK_LOG2 as i32);
+                self.slots[i] = BrickContent::Dense(Arc::clone(b));
+            }
+            Node::Branch(b) => {
+                let half = 1 << (level - 1);
+                for (i, child) in b.children.iter().enumerate() {
+                    let cmin = min + child_offset(i) * half;
+                    if extent.intersects(cmin) {
+                        self.mirror(child, level - 1, cmin, extent);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Slot of the brick with local brick coordinates `b` (in bounds).
+    #[inline]
+    fn index(&self, b: IVec3) -> usize {
+        (b.x + self.dims.x * (b.y + self.dims.y * b.z)) as usize
+    }
+
+    /// The brick holding local voxel position `q` (in bounds).
+    #[inline]
+    pub fn get(&self, q: IVec3) -> BrickRef<'_> {
+        match &self.slots[self.index(q >> BRICK_LOG2 as i32)] {
+            BrickContent::Uniform(m) => BrickRef::Uniform(*m),
+            BrickContent::Dense(b) => BrickRef::Dense(b),
+        }
+    }
+
+    /// Drops the table's reference to the brick at local brick coordinates `b`,
+    /// so the tree holds the only one and can write it in place.
+    #[inline]
+    pub fn release(&mut self, b: IVec3) {
+        let i = self.index(b);
+        self.slots[i] = BrickContent::Uniform(MaterialId::AIR);
+    }
+
+    /// Mirrors the brick-level node `node` at local brick coordinates `b`.
+    #[inline]
+    pub fn set(&mut self, b: IVec3, node: &Node) {
+        let i = self.index(b);
+        self.slots[i] = match node {
+            Node::Leaf(brick) => BrickContent::Dense(Arc::clone(brick)),
+            other => BrickContent::Uniform(other.lod_value()),
+        };
+    }
+
+    /// Heap bytes of the slots.
+    pub fn bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<BrickContent>()
+    }
+
+    /// Checks `MIRRORED` against a fresh mirror of `root` (debug builds; tables
+    /// of up to 2¹⁴ bricks, so debug builds stay usable on full-size worlds).
+    #[cfg(debug_assertions)]
+    pub fn check(&self, root: &Node, root_level: u32, size: IVec3) {
+        if self.slots.len() > 1 << 14 {
+            return;
+        }
+        let Some(fresh) = Self::build(root, root_level, size) else {
+            return;
+        };
+        let same = self.slots.iter().zip(&fresh.slots).all(|pair| match pair {
+            (BrickContent::Uniform(a), BrickContent::Uniform(b)) => a == b,
+            (BrickContent::Dense(a), BrickContent::Dense(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        });
+        debug_assert!(same, "MIRRORED: the brick table matches the tree");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::base::{BaseIndex, BrickRef};
+    use crate::{Aabb, MaterialId};
+    use glam::IVec3;
+
+    fn brick_ptr(base: &BaseIndex, p: IVec3) -> *const crate::Brick {
+        match base.brick_ref(p) {
+            BrickRef::Dense(b) => std::sync::Arc::as_ptr(b),
+            BrickRef::Uniform(_) => std::ptr::null(),
+        }
+    }
+
+    #[test]
+    fn an_unshared_brick_is_written_in_place_despite_the_table() {
+        let mut base = BaseIndex::uniform(Aabb::new(IVec3::ZERO, IVec3::splat(64)), MaterialId(1)).unwrap();
+        assert!(base.table.is_none(), "a uniform world keeps no table");
+        base.apply_batch(&[(IVec3::new(1, 2, 3), MaterialId(2))]).unwrap();
+        assert!(base.table.is_some());
+        let before = brick_ptr(&base, IVec3::new(1, 2, 3));
+        base.apply_batch(&[(IVec3::new(4, 5, 6), MaterialId(3))]).unwrap();
+        assert_eq!(brick_ptr(&base, IVec3::new(1, 2, 3)), before, "no copy-on-write copy");
+        assert_eq!(base.get(IVec3::new(4, 5, 6)), Ok(MaterialId(3)));
+        base.apply_batch(&[(IVec3::new(1, 2, 3), MaterialId(1)), (IVec3::new(4, 5, 6), MaterialId(1))]).unwrap();
+        assert!(base.table.is_none(), "pruned back to one node, the table goes");
+    }
+}
