@@ -202,22 +202,48 @@ fn batches(c: &mut Criterion) {
             let batch: Vec<_> = positions[..n].iter().map(|&p| (p, A)).collect();
             let mut group = c.benchmark_group(format!("batch_{shape}_{}k", n / 1000));
             group.sample_size(if n > 10_000 { 20 } else { 50 });
-            let fresh = storage();
-            group.bench_function("overlay", |b| {
-                b.iter_batched_ref(|| fresh.clone(), |s| s.batch_update(batch.iter().copied()), BatchSize::LargeInput)
-            });
-            group.bench_function("naive", |b| {
-                b.iter_batched_ref(
-                    NaiveOverlay::default,
-                    |o| batch.iter().for_each(|&(p, m)| o.update(base, p, m)),
-                    BatchSize::LargeInput,
-                )
-            });
-            group.bench_function("shared_lock", |b| {
-                b.iter_batched_ref(SharedLockOverlay::default, |o| o.update_batch(base, &batch), BatchSize::LargeInput)
-            });
-            // In place, then undone untimed: a clone would pay copy-on-write.
+            // Every variant works in place and is restored untimed, keeping its
+            // allocations, as a long-running app would.
             let undo: Vec<_> = batch.iter().map(|&(p, _)| (p, base.get(p).unwrap())).collect();
+            let mut s = storage();
+            group.bench_function("overlay", |b| {
+                b.iter_custom(|n| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..n {
+                        let t = Instant::now();
+                        black_box(s.batch_update(black_box(&batch).iter().copied()));
+                        total += t.elapsed();
+                        s.batch_update(undo.iter().copied());
+                    }
+                    total
+                })
+            });
+            let mut naive = NaiveOverlay::default();
+            group.bench_function("naive", |b| {
+                b.iter_custom(|n| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..n {
+                        let t = Instant::now();
+                        black_box(&batch).iter().for_each(|&(p, m)| naive.update(base, p, m));
+                        total += t.elapsed();
+                        naive.map.clear();
+                    }
+                    total
+                })
+            });
+            let shared = SharedLockOverlay::default();
+            group.bench_function("shared_lock", |b| {
+                b.iter_custom(|n| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..n {
+                        let t = Instant::now();
+                        shared.update_batch(base, black_box(&batch));
+                        total += t.elapsed();
+                        shared.map.write().unwrap().clear();
+                    }
+                    total
+                })
+            });
             group.bench_function("direct", |b| {
                 b.iter_custom(|n| {
                     let mut total = Duration::ZERO;
@@ -426,23 +452,29 @@ fn erosion(c: &mut Criterion) {
     let mut group = c.benchmark_group("erosion_200_frames");
     group.sample_size(10);
     let config = DeltaConfig { threshold: 20_000, ..Default::default() };
+    // Both variants apply the frames to a world of their own, then restore it
+    // untimed (the overlay flushes the undo too, so each run starts from the
+    // original base with no deltas).
+    let undo: Vec<_> = frames.iter().flatten().map(|&(p, _)| (p, world().get(p).unwrap())).rev().collect();
+    let mut s = DeltaStorage::new(own_world(), config);
     group.bench_function("overlay", |b| {
-        b.iter_batched(
-            || DeltaStorage::new(world().clone(), config.clone()),
-            |mut s| {
+        b.iter_custom(|n| {
+            let mut total = Duration::ZERO;
+            for _ in 0..n {
+                let t = Instant::now();
                 for f in &frames {
-                    s.batch_update(f.iter().copied());
+                    s.batch_update(black_box(f).iter().copied());
                     s.consolidate_if_needed();
                 }
                 s.flush();
-                s
-            },
-            BatchSize::PerIteration,
-        )
+                total += t.elapsed();
+                s.batch_update(undo.iter().copied());
+                s.flush();
+            }
+            total
+        })
     });
-    // Direct applies the frames to a world of its own, then restores it untimed.
     let mut own = own_world();
-    let undo: Vec<_> = frames.iter().flatten().map(|&(p, _)| (p, world().get(p).unwrap())).rev().collect();
     group.bench_function("direct", |b| {
         b.iter_custom(|n| {
             let mut total = Duration::ZERO;

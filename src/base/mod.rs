@@ -52,7 +52,7 @@ pub use brick::{BRICK_LOG2, BRICK_SIZE, BRICK_VOLUME, Brick, majority};
 pub use region::Region;
 pub use stats::BaseStats;
 
-pub(crate) use brick::{BRICK_MASK, local_index};
+pub(crate) use brick::{BRICK_MASK, l2_cell_of, local_index};
 use node::{BrickAddressed, Extent, Node, child_index, edit};
 use table::BrickTable;
 

@@ -3,14 +3,15 @@
 //! Three steps, so the expensive one can run anywhere:
 //!
 //! 1. [`DeltaStorage::begin_consolidation`](crate::DeltaStorage::begin_consolidation)
-//!    (main thread, `O(active deltas)`): the strategy picks deltas, they move from
-//!    the active layer to the frozen layer (still read by every query), and each
-//!    affected brick is snapshotted (an `Arc` clone).
+//!    (main thread, `O(active deltas)`): the strategy picks deltas, they become
+//!    frozen in place (still read by every query), the job gets a copy of them as
+//!    4-byte writes, and each affected brick is snapshotted (an `Arc` clone).
 //! 2. [`ConsolidationJob::run`] (any thread): builds the new bricks from the
-//!    snapshots and the frozen deltas. Pure: no locks, no access to the storage.
+//!    snapshots and the writes. Pure: no locks, no access to the storage.
 //! 3. [`DeltaStorage::finish_consolidation`](crate::DeltaStorage::finish_consolidation)
-//!    (main thread, `O(bricks * depth)`): swaps the bricks into the tree, settles
-//!    LOD and prunes, drops the frozen layer. This is the only frame stall.
+//!    (main thread, `O(bricks * depth + their deltas)`): swaps the bricks into
+//!    the tree, settles LOD and prunes, drops the frozen deltas. This is the only
+//!    frame stall.
 //!
 //! Updates that arrive between 1 and 3 go to the active layer, above the frozen
 //! one, so they win over the job's result.
@@ -21,7 +22,7 @@ pub use strategy::{AppliedStrategy, CompactionStrategy, STRATEGY_NAMES};
 
 use crate::Brick;
 use crate::base::{BrickContent, BrickInstall};
-use crate::overlay::{BrickKey, DeltaLayer};
+use crate::overlay::BrickWrite;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,9 +37,11 @@ use std::time::{Duration, Instant};
 pub struct ConsolidationJob {
     pub(crate) generation: u64,
     pub(crate) strategy: AppliedStrategy,
-    pub(crate) deltas: Arc<DeltaLayer>,
-    /// Brick code (tree order), brick key and the brick's content at begin.
-    pub(crate) bricks: Vec<(u64, BrickKey, BrickContent)>,
+    /// Brick code (tree order), the brick's content at begin, and the range of
+    /// its writes.
+    pub(crate) bricks: Vec<(u64, BrickContent, std::ops::Range<usize>)>,
+    /// The frozen deltas as writes, brick after brick, in voxel order.
+    pub(crate) writes: Vec<BrickWrite>,
 }
 
 /// The result of [`ConsolidationJob::run`]: new bricks to install.
@@ -70,7 +73,7 @@ pub struct ConsolidationReport {
 impl ConsolidationJob {
     /// Number of deltas the job merges.
     pub fn delta_count(&self) -> usize {
-        self.deltas.len()
+        self.writes.len()
     }
 
     /// Number of bricks the job rebuilds.
@@ -91,15 +94,14 @@ impl ConsolidationJob {
         let mut installs = Vec::with_capacity(self.bricks.len());
         let mut bricks = self.bricks;
         bricks.sort_unstable_by_key(|b| b.0);
-        for (brick_code, key, content) in bricks {
-            let deltas = self.deltas.brick(key).unwrap_or_default();
+        for (brick_code, content, range) in bricks {
             let mut brick = match content {
                 BrickContent::Uniform(m) => Brick::filled(m),
                 BrickContent::Dense(b) => Arc::unwrap_or_clone(b),
             };
             let mut dirty = 0;
-            for d in deltas {
-                dirty |= brick.set(usize::from(d.local), d.material);
+            for w in &self.writes[range] {
+                dirty |= brick.set(usize::from(w.local), w.material);
             }
             brick.update_pyramid(dirty);
             let content = match brick.uniform_material() {
@@ -111,7 +113,7 @@ impl ConsolidationJob {
         ConsolidationOutput {
             generation: self.generation,
             strategy: self.strategy,
-            deltas: self.deltas.len(),
+            deltas: self.writes.len(),
             installs,
             run_time: start.elapsed(),
         }

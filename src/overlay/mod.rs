@@ -1,28 +1,41 @@
-//! The delta overlay: sparse per-voxel edits kept beside the base index.
+//! The delta overlay: sparse per-voxel edits kept beside the base index, in two
+//! layers that share one map.
 //!
 //! # Layout
 //!
 //! Deltas are grouped by the `16³` brick that holds them: a hash map (ahash, fixed
-//! seeds so runs are reproducible) from a packed brick key to that brick's deltas,
-//! a `Vec` sorted by in-brick index. One [`Delta`] is 12 bytes. The grouping is what
-//! the rest of the crate needs: a consolidation job gets each brick's deltas
-//! without sorting, region and spatial queries visit only the bricks they touch,
-//! and the per-brick overhead is shared by every delta in the brick, which keeps
-//! the cost per delta low when edits cluster (erosion, deposition).
+//! seeds so runs are reproducible) from a packed brick key to the brick's
+//! [`BrickDeltas`]: its deltas in a `Vec` sorted by in-brick index, and a 64-bit
+//! mask with one bit per `4³` block that holds a delta. One [`Delta`] is 12 bytes.
+//!
+//! A delta is *active* (written since the consolidation in flight began) or
+//! *frozen* (picked by that consolidation, readable until the base holds it). Both
+//! layers live in the same `Vec`s: an active and a frozen delta of one voxel sit
+//! side by side, active first, so one probe and one binary search answer a read
+//! whichever layer holds the voxel, and a read of a block without deltas stops at
+//! the mask without touching the `Vec`.
+//!
+//! The grouping is what the rest of the crate needs: a consolidation job gets each
+//! brick's deltas without sorting, region and spatial queries visit only the
+//! bricks they touch, and the per-brick overhead is shared by every delta in the
+//! brick, which keeps the cost per delta low when edits cluster (erosion).
 //!
 //! | operation | cost |
 //! | --- | --- |
-//! | lookup | one hash probe + binary search in the brick (at most 12 steps) |
-//! | insert / remove | lookup + a shift of the brick's tail (at most 48 KiB, usually a few bytes) |
+//! | lookup | one hash probe, a mask test, then a binary search in the brick (at most 13 steps) |
+//! | insert / remove | lookup + a shift of the brick's tail (at most 96 KiB, usually a few bytes) |
 //! | region of `b` bricks | `min(b, bricks with deltas)` probes |
 //!
 //! # Invariants
 //!
-//! - `SORTED`: a brick's deltas are sorted by in-brick index, without repeats.
+//! - `SORTED`: a brick's deltas are sorted by (in-brick index, layer), active
+//!   before frozen, without repeats: a voxel has at most one delta per layer.
 //! - `NO_EMPTY`: a brick key is present only while it holds a delta.
-//! - `COUNTED`: `len` is the number of deltas; `time_sum` the sum of their write
-//!   times; `capacity` the sum of the bricks' `Vec` capacities.
-//! - `ELIDED` (active layer): no delta holds the material beneath it.
+//! - `MASKED`: the block of every delta has its bit set in the brick's mask (bits
+//!   may outlive their deltas until the brick's next merge: the mask is a filter).
+//! - `COUNTED`: `active` and `frozen` count the deltas of each layer, `time_sum`
+//!   sums the active deltas' write times, `capacity` the bricks' `Vec` capacities.
+//! - `ELIDED`: no active delta holds the material beneath it.
 
 use crate::MaterialId;
 use crate::base::{BRICK_LOG2, BRICK_MASK, BRICK_SIZE};
@@ -50,6 +63,12 @@ impl BrickKey {
         Self(u64::from(u.x) | u64::from(u.y) << 21 | u64::from(u.z) << 42)
     }
 
+    /// The packed value: orders keys as the derived `Ord` does.
+    #[inline]
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+
     /// Brick coordinates.
     #[inline]
     pub fn brick(self) -> IVec3 {
@@ -74,11 +93,12 @@ impl BrickKey {
 /// One delta: 12 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Delta {
-    /// In-brick index, x fastest.
-    pub local: u16,
+    /// In-brick index (x fastest) shifted left once, low bit set when frozen:
+    /// sorting on it orders by voxel, active before frozen (`SORTED`).
+    slot: u16,
     /// The material this delta reads as.
     pub material: MaterialId,
-    /// The material beneath this layer when the delta was first written: what a
+    /// The material beneath this delta's layer when it was first written: what a
     /// revert compares against.
     pub beneath: MaterialId,
     /// Writes to this voxel since the delta was created, starting at 1 (saturating).
@@ -88,6 +108,50 @@ pub(crate) struct Delta {
 }
 
 const _: () = assert!(std::mem::size_of::<Delta>() == 12);
+
+impl Delta {
+    fn active(local: u16, material: MaterialId, beneath: MaterialId, now: u32) -> Self {
+        Self { slot: local << 1, material, beneath, version: 1, written_at: now }
+    }
+
+    /// In-brick index.
+    #[inline]
+    pub fn local(&self) -> u16 {
+        self.slot >> 1
+    }
+
+    /// True for a delta of the consolidation in flight.
+    #[inline]
+    pub fn is_frozen(&self) -> bool {
+        self.slot & 1 == 1
+    }
+}
+
+/// Position of the first delta of voxel `local` (or where it would go).
+#[inline]
+fn find(deltas: &[Delta], local: u16) -> usize {
+    deltas.partition_point(|d| d.slot < local << 1)
+}
+
+/// The mask bit of the `4³` block holding in-brick index `local`.
+#[inline]
+fn block_bit(local: u16) -> u64 {
+    1 << crate::base::l2_cell_of(usize::from(local))
+}
+
+fn mask_of(deltas: &[Delta]) -> u64 {
+    deltas.iter().fold(0, |m, d| m | block_bit(d.local()))
+}
+
+/// The deltas a read sees: every active delta, and the frozen ones no active
+/// delta of the same voxel hides.
+pub(crate) fn visible(deltas: &[Delta]) -> impl Iterator<Item = &Delta> {
+    deltas
+        .iter()
+        .enumerate()
+        .filter(|(i, d)| !(d.is_frozen() && *i > 0 && deltas[i - 1].local() == d.local()))
+        .map(|(_, d)| d)
+}
 
 /// The crate's hash map: ahash with fixed seeds.
 pub(crate) type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
@@ -104,24 +168,28 @@ pub(crate) fn fixed_hasher() -> ahash::RandomState {
     )
 }
 
-type BrickMap = FastMap<BrickKey, Vec<Delta>>;
-
-fn new_map() -> BrickMap {
-    HashMap::with_hasher(fixed_hasher())
+/// One brick's deltas, both layers.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BrickDeltas {
+    /// One bit per `4³` block holding a delta (`MASKED`).
+    mask: u64,
+    /// Sorted by voxel, active first (`SORTED`).
+    deltas: Vec<Delta>,
 }
 
-/// One layer of deltas (the active layer, or the frozen one a job consolidates).
+/// The overlay: every brick's active and frozen deltas.
 #[derive(Clone, Debug)]
-pub(crate) struct DeltaLayer {
-    bricks: BrickMap,
-    len: usize,
+pub(crate) struct Overlay {
+    bricks: FastMap<BrickKey, BrickDeltas>,
+    active: usize,
+    frozen: usize,
     time_sum: u64,
     capacity: usize,
 }
 
-impl Default for DeltaLayer {
+impl Default for Overlay {
     fn default() -> Self {
-        Self { bricks: new_map(), len: 0, time_sum: 0, capacity: 0 }
+        Self { bricks: HashMap::with_hasher(fixed_hasher()), active: 0, frozen: 0, time_sum: 0, capacity: 0 }
     }
 }
 
@@ -134,14 +202,14 @@ pub(crate) struct BrickWrite {
     pub material: MaterialId,
 }
 
-/// Reverts and no-op writes counted by [`DeltaLayer::merge_brick`].
+/// Reverts and no-op writes counted by [`Overlay::merge_brick`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct MergeCounts {
     pub reverts: u64,
     pub unchanged: u64,
 }
 
-/// What a write did to a layer.
+/// What a write did to the active layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum WriteEffect {
     /// A new delta.
@@ -154,17 +222,33 @@ pub(crate) enum WriteEffect {
     Unchanged,
 }
 
-impl DeltaLayer {
-    /// Number of deltas.
+/// The deltas a consolidation takes, copied out as it needs them: each brick's
+/// writes in voxel order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FrozenDeltas {
+    /// Every brick with frozen deltas and the range of its writes.
+    pub bricks: Vec<(BrickKey, std::ops::Range<usize>)>,
+    /// The writes, brick after brick.
+    pub writes: Vec<BrickWrite>,
+}
+
+impl Overlay {
+    /// Number of deltas, both layers.
     #[inline]
     pub fn len(&self) -> usize {
-        self.len
+        self.active + self.frozen
     }
 
-    /// True when the layer holds no delta.
+    /// Number of active deltas.
     #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
+    pub fn active_len(&self) -> usize {
+        self.active
+    }
+
+    /// Number of frozen deltas.
+    #[inline]
+    pub fn frozen_len(&self) -> usize {
+        self.frozen
     }
 
     /// Number of bricks holding deltas.
@@ -172,27 +256,30 @@ impl DeltaLayer {
         self.bricks.len()
     }
 
-    /// The delta at `local` of brick `key`.
+    /// The delta a read of (`key`, `local`) sees: the active one, else the frozen one.
     #[inline]
     pub fn get(&self, key: BrickKey, local: u16) -> Option<&Delta> {
-        let entries = self.bricks.get(&key)?;
-        entries.binary_search_by_key(&local, |d| d.local).ok().map(|i| &entries[i])
+        let brick = self.bricks.get(&key)?;
+        if brick.mask & block_bit(local) == 0 {
+            return None;
+        }
+        brick.deltas.get(find(&brick.deltas, local)).filter(|d| d.local() == local)
     }
 
-    /// The deltas of brick `key`, sorted by in-brick index.
+    /// Brick `key`'s deltas (both layers, see [`visible`]) and block mask.
     #[inline]
-    pub fn brick(&self, key: BrickKey) -> Option<&[Delta]> {
-        self.bricks.get(&key).map(Vec::as_slice)
+    pub fn brick(&self, key: BrickKey) -> Option<(&[Delta], u64)> {
+        self.bricks.get(&key).map(|b| (b.deltas.as_slice(), b.mask))
     }
 
-    /// Every brick and its deltas, in map order.
+    /// Every brick and its deltas (both layers), in map order.
     pub fn iter(&self) -> impl Iterator<Item = (BrickKey, &[Delta])> {
-        self.bricks.iter().map(|(k, v)| (*k, v.as_slice()))
+        self.bricks.iter().map(|(k, v)| (*k, v.deltas.as_slice()))
     }
 
-    /// Mean write time (storage clock, ms) of the deltas, if any.
+    /// Mean write time (storage clock, ms) of the active deltas, if any.
     pub fn mean_written_at(&self) -> Option<u64> {
-        (self.len > 0).then(|| self.time_sum / self.len as u64)
+        (self.active > 0).then(|| self.time_sum / self.active as u64)
     }
 
     /// Heap bytes held: map buckets plus every brick's `Vec` capacity.
@@ -201,12 +288,12 @@ impl DeltaLayer {
         // capacity * 8 / 7 rounded up to a power of two.
         let buckets =
             if self.bricks.capacity() == 0 { 0 } else { (self.bricks.capacity() * 8 / 7).next_power_of_two() };
-        let bucket = std::mem::size_of::<(BrickKey, Vec<Delta>)>() + 1;
+        let bucket = std::mem::size_of::<(BrickKey, BrickDeltas)>() + 1;
         buckets * bucket + self.capacity * std::mem::size_of::<Delta>()
     }
 
-    /// Writes `material` at (`key`, `local`) in this layer. `beneath` is asked for
-    /// the value under this layer only when no delta exists there yet.
+    /// Writes `material` at (`key`, `local`) in the active layer. `base` is asked
+    /// for the base's material only when the voxel has no delta in either layer.
     #[inline]
     pub fn write(
         &mut self,
@@ -214,72 +301,82 @@ impl DeltaLayer {
         local: u16,
         material: MaterialId,
         now: u32,
-        beneath: impl FnOnce() -> MaterialId,
+        base: impl FnOnce() -> MaterialId,
     ) -> WriteEffect {
-        if let Some(entries) = self.bricks.get_mut(&key) {
-            match entries.binary_search_by_key(&local, |d| d.local) {
-                Ok(i) => {
-                    let d = &mut entries[i];
+        let Some(brick) = self.bricks.get_mut(&key) else {
+            let under = base();
+            if material == under {
+                return WriteEffect::Unchanged;
+            }
+            let mut deltas = Vec::with_capacity(4);
+            deltas.push(Delta::active(local, material, under, now));
+            self.capacity += deltas.capacity();
+            self.bricks.insert(key, BrickDeltas { mask: block_bit(local), deltas });
+            self.active += 1;
+            self.time_sum += u64::from(now);
+            return WriteEffect::Inserted;
+        };
+        let bit = block_bit(local);
+        let (i, under) = if brick.mask & bit == 0 {
+            // No delta of this voxel in either layer. The base read is issued before
+            // the search for the insert position: independent, their misses overlap.
+            let under = base();
+            (find(&brick.deltas, local), under)
+        } else {
+            let i = find(&brick.deltas, local);
+            match brick.deltas.get(i).copied().filter(|d| d.local() == local) {
+                Some(d) if !d.is_frozen() => {
                     self.time_sum -= u64::from(d.written_at);
                     if material == d.beneath {
-                        entries.remove(i);
-                        self.len -= 1;
-                        if entries.is_empty() {
-                            self.capacity -= entries.capacity();
+                        brick.deltas.remove(i);
+                        self.active -= 1;
+                        if brick.deltas.is_empty() {
+                            self.capacity -= brick.deltas.capacity();
                             self.bricks.remove(&key);
                         }
                         return WriteEffect::Reverted;
                     }
+                    let d = &mut brick.deltas[i];
                     d.material = material;
                     d.version = d.version.saturating_add(1);
                     d.written_at = now;
                     self.time_sum += u64::from(now);
-                    WriteEffect::Overwritten
+                    return WriteEffect::Overwritten;
                 }
-                Err(i) => {
-                    let under = beneath();
-                    if material == under {
-                        return WriteEffect::Unchanged;
-                    }
-                    let before = entries.capacity();
-                    entries.insert(i, Delta::new(local, material, under, now));
-                    self.capacity += entries.capacity() - before;
-                    self.len += 1;
-                    self.time_sum += u64::from(now);
-                    WriteEffect::Inserted
-                }
+                // Beneath the active layer: the frozen delta, else the base.
+                Some(frozen) => (i, frozen.material),
+                None => (i, base()),
             }
-        } else {
-            let under = beneath();
-            if material == under {
-                return WriteEffect::Unchanged;
-            }
-            let mut entries = Vec::with_capacity(4);
-            entries.push(Delta::new(local, material, under, now));
-            self.capacity += entries.capacity();
-            self.bricks.insert(key, entries);
-            self.len += 1;
-            self.time_sum += u64::from(now);
-            WriteEffect::Inserted
+        };
+        if material == under {
+            return WriteEffect::Unchanged;
         }
+        let before = brick.deltas.capacity();
+        brick.deltas.insert(i, Delta::active(local, material, under, now));
+        brick.mask |= bit;
+        self.capacity += brick.deltas.capacity() - before;
+        self.active += 1;
+        self.time_sum += u64::from(now);
+        WriteEffect::Inserted
     }
 
-    /// Applies a brick's share of a batch in one merge pass: `writes` are sorted by
-    /// in-brick index, writes to one voxel in input order. Equivalent to calling
-    /// [`write`](Self::write) for each in order, at `O(deltas in the brick +
-    /// writes)` instead of a shift per insert. `beneath(local)` is asked once per
-    /// voxel that has no delta yet. `scratch` is a reused buffer.
+    /// Applies a brick's share of a batch to the active layer in one merge pass:
+    /// `writes` are sorted by in-brick index, writes to one voxel in input order.
+    /// Equivalent to calling [`write`](Self::write) for each in order, at
+    /// `O(deltas in the brick + writes)` instead of a shift per insert.
+    /// `base(local)` is asked once per voxel that has no delta in either layer.
+    /// `scratch` is a reused buffer.
     pub fn merge_brick(
         &mut self,
         key: BrickKey,
         writes: &[BrickWrite],
         now: u32,
-        mut beneath: impl FnMut(u16) -> MaterialId,
+        mut base: impl FnMut(u16) -> MaterialId,
         scratch: &mut Vec<Delta>,
     ) -> MergeCounts {
         let mut counts = MergeCounts::default();
         let slot = self.bricks.entry(key).or_default();
-        let existing = &*slot;
+        let existing = &slot.deltas;
         let old_capacity = existing.capacity();
         let old_len = existing.len();
         let mut time_delta: i64 = 0;
@@ -289,17 +386,20 @@ impl DeltaLayer {
         while j < writes.len() {
             let local = writes[j].local;
             // Untouched deltas before this voxel, copied as one run.
-            let run = existing[i..].partition_point(|d| d.local < local);
+            let run = find(&existing[i..], local);
             scratch.extend_from_slice(&existing[i..i + run]);
             i += run;
-            let mut state = if i < existing.len() && existing[i].local == local {
-                time_delta -= i64::from(existing[i].written_at);
-                i += 1;
-                Some(existing[i - 1])
-            } else {
-                None
+            let mut state = match existing.get(i) {
+                Some(d) if d.slot == local << 1 => {
+                    time_delta -= i64::from(d.written_at);
+                    i += 1;
+                    Some(*d)
+                }
+                _ => None,
             };
-            let mut under = None;
+            // A frozen delta stays where it is (copied with the next run, after the
+            // active result) and is what lies beneath a new active delta.
+            let mut under = existing.get(i).filter(|d| d.local() == local).map(|d| d.material);
             while j < writes.len() && writes[j].local == local {
                 let m = writes[j].material;
                 match &mut state {
@@ -314,11 +414,11 @@ impl DeltaLayer {
                         d.written_at = now;
                     }
                     None => {
-                        let b = *under.get_or_insert_with(|| beneath(local));
+                        let b = *under.get_or_insert_with(|| base(local));
                         if m == b {
                             counts.unchanged += 1;
                         } else {
-                            state = Some(Delta::new(local, m, b, now));
+                            state = Some(Delta::active(local, m, b, now));
                         }
                     }
                 }
@@ -334,118 +434,146 @@ impl DeltaLayer {
         // buffer: one copy, no allocation, unless the buffer is far larger than
         // the brick needs (then copy, so a small brick keeps a small Vec).
         if scratch.capacity() <= 2 * scratch.len().max(8) {
-            std::mem::swap(slot, scratch);
+            std::mem::swap(&mut slot.deltas, scratch);
         } else {
-            slot.clear();
-            slot.extend_from_slice(scratch);
+            slot.deltas.clear();
+            slot.deltas.extend_from_slice(scratch);
         }
-        self.len = self.len - old_len + slot.len();
+        slot.mask = mask_of(&slot.deltas);
+        // Frozen deltas are copied through unchanged: the difference is active.
+        self.active = self.active + slot.deltas.len() - old_len;
         self.time_sum = (self.time_sum as i64 + time_delta) as u64;
-        if slot.is_empty() {
+        if slot.deltas.is_empty() {
             self.capacity -= old_capacity;
             self.bricks.remove(&key);
         } else {
-            self.capacity = self.capacity - old_capacity + slot.capacity();
+            self.capacity = self.capacity - old_capacity + slot.deltas.capacity();
         }
         counts
     }
 
-    /// Inserts or replaces a whole delta record (used when a cancelled job's frozen
-    /// deltas return under the active layer).
-    pub fn put(&mut self, key: BrickKey, delta: Delta) {
-        let entries = self.bricks.entry(key).or_default();
-        let before = entries.capacity();
-        match entries.binary_search_by_key(&delta.local, |d| d.local) {
-            Ok(i) => {
-                self.time_sum -= u64::from(entries[i].written_at);
-                entries[i] = delta;
+    /// Freezes the active deltas `pick` accepts, in bricks `pick_brick` accepts,
+    /// and copies them out for the job: `O(active deltas)`. Expects no frozen
+    /// delta (one consolidation at a time).
+    pub fn freeze(
+        &mut self,
+        mut pick_brick: impl FnMut(BrickKey) -> bool,
+        mut pick: impl FnMut(&Delta) -> bool,
+    ) -> FrozenDeltas {
+        debug_assert_eq!(self.frozen, 0, "one consolidation at a time");
+        let mut out = FrozenDeltas::default();
+        for (key, brick) in &mut self.bricks {
+            if !pick_brick(*key) {
+                continue;
             }
-            Err(i) => {
-                entries.insert(i, delta);
-                self.len += 1;
+            let start = out.writes.len();
+            for d in brick.deltas.iter_mut().filter(|d| !d.is_frozen() && pick(d)) {
+                d.slot |= 1;
+                self.time_sum -= u64::from(d.written_at);
+                out.writes.push(BrickWrite { local: d.local(), material: d.material });
+            }
+            if out.writes.len() > start {
+                out.bricks.push((*key, start..out.writes.len()));
             }
         }
-        self.time_sum += u64::from(delta.written_at);
-        self.capacity = self.capacity + entries.capacity() - before;
-    }
-
-    /// Removes and returns the delta at (`key`, `local`).
-    pub fn take(&mut self, key: BrickKey, local: u16) -> Option<Delta> {
-        let entries = self.bricks.get_mut(&key)?;
-        let i = entries.binary_search_by_key(&local, |d| d.local).ok()?;
-        let d = entries.remove(i);
-        self.len -= 1;
-        self.time_sum -= u64::from(d.written_at);
-        if entries.is_empty() {
-            self.capacity -= entries.capacity();
-            self.bricks.remove(&key);
-        }
-        Some(d)
-    }
-
-    /// Moves out every brick whose key satisfies `pred` (whole `Vec`s, no copy).
-    pub fn take_bricks(&mut self, mut pred: impl FnMut(BrickKey) -> bool) -> DeltaLayer {
-        let mut out = DeltaLayer::default();
-        for (key, entries) in self.bricks.extract_if(|k, _| pred(*k)) {
-            out.bricks.insert(key, entries);
-        }
-        self.recount();
-        out.recount();
+        self.frozen = out.writes.len();
+        self.active -= self.frozen;
         out
     }
 
-    /// Moves out every delta that satisfies `pred`.
-    pub fn take_deltas(&mut self, mut pred: impl FnMut(BrickKey, &Delta) -> bool) -> DeltaLayer {
-        let mut out = DeltaLayer::default();
-        for (key, entries) in self.bricks.iter_mut() {
-            let taken: Vec<Delta> = entries.extract_if(.., |d| pred(*key, d)).collect();
-            if !taken.is_empty() {
-                out.bricks.insert(*key, taken);
+    /// Drops the frozen deltas of `bricks` (the base now holds them).
+    pub fn drop_frozen(&mut self, bricks: &[BrickKey]) {
+        for key in bricks {
+            let Some(brick) = self.bricks.get_mut(key) else {
+                continue;
+            };
+            let before = brick.deltas.len();
+            brick.deltas.retain(|d| !d.is_frozen());
+            self.frozen -= before - brick.deltas.len();
+            brick.mask = mask_of(&brick.deltas);
+            if brick.deltas.is_empty() {
+                self.capacity -= brick.deltas.capacity();
+                self.bricks.remove(key);
             }
         }
-        self.bricks.retain(|_, e| !e.is_empty());
-        self.recount();
-        out.recount();
-        out
+        debug_assert_eq!(self.frozen, 0, "every frozen brick was listed");
     }
 
-    /// Restores `COUNTED` after a bulk move: `O(bricks + deltas)`.
-    fn recount(&mut self) {
-        self.len = 0;
-        self.time_sum = 0;
-        self.capacity = 0;
-        for entries in self.bricks.values() {
-            self.len += entries.len();
-            self.capacity += entries.capacity();
-            self.time_sum += entries.iter().map(|d| u64::from(d.written_at)).sum::<u64>();
+    /// Returns the frozen deltas of `bricks` to the active layer (a cancelled
+    /// job). A newer active delta of the same voxel stays on top and now lies on
+    /// the base: it takes the frozen delta's `beneath`, and is removed when it
+    /// equals it. Returns the number of such reverts.
+    pub fn thaw(&mut self, bricks: &[BrickKey]) -> u64 {
+        let mut reverts = 0;
+        for key in bricks {
+            let Some(brick) = self.bricks.get_mut(key) else {
+                continue;
+            };
+            let deltas = &mut brick.deltas;
+            let mut out = 0;
+            for i in 0..deltas.len() {
+                let d = deltas[i];
+                if !d.is_frozen() {
+                    deltas[out] = d;
+                    out += 1;
+                    continue;
+                }
+                self.frozen -= 1;
+                if out > 0 && deltas[out - 1].local() == d.local() {
+                    // The newer active delta, just kept.
+                    let newer = &mut deltas[out - 1];
+                    newer.beneath = d.beneath;
+                    if newer.material == newer.beneath {
+                        self.active -= 1;
+                        self.time_sum -= u64::from(newer.written_at);
+                        reverts += 1;
+                        out -= 1;
+                    }
+                } else {
+                    deltas[out] = Delta { slot: d.slot & !1, ..d };
+                    out += 1;
+                    self.active += 1;
+                    self.time_sum += u64::from(d.written_at);
+                }
+            }
+            deltas.truncate(out);
+            brick.mask = mask_of(deltas);
+            if deltas.is_empty() {
+                self.capacity -= deltas.capacity();
+                self.bricks.remove(key);
+            }
         }
+        debug_assert_eq!(self.frozen, 0, "every frozen brick was listed");
+        reverts
     }
 
-    /// Checks `SORTED`, `NO_EMPTY` and `COUNTED` (debug builds; `O(deltas)`).
+    /// Checks `SORTED`, `NO_EMPTY`, `MASKED`, `COUNTED` and `ELIDED` (debug
+    /// builds; `O(deltas)`).
     #[cfg(any(test, debug_assertions))]
     pub fn check(&self) {
-        let mut len = 0;
-        let mut time_sum = 0;
-        let mut capacity = 0;
-        for entries in self.bricks.values() {
-            debug_assert!(!entries.is_empty(), "NO_EMPTY: a brick key holds a delta");
+        let (mut active, mut frozen, mut time_sum, mut capacity) = (0, 0, 0, 0);
+        for brick in self.bricks.values() {
+            let deltas = &brick.deltas;
+            debug_assert!(!deltas.is_empty(), "NO_EMPTY: a brick key holds a delta");
             debug_assert!(
-                entries.windows(2).all(|w| w[0].local < w[1].local),
-                "SORTED: a brick's deltas are sorted without repeats"
+                deltas.windows(2).all(|w| w[0].slot < w[1].slot),
+                "SORTED: a brick's deltas are sorted by voxel and layer without repeats"
             );
-            len += entries.len();
-            capacity += entries.capacity();
-            time_sum += entries.iter().map(|d| u64::from(d.written_at)).sum::<u64>();
+            debug_assert_eq!(mask_of(deltas) & !brick.mask, 0, "MASKED: every delta's block bit is set");
+            for d in deltas {
+                if d.is_frozen() {
+                    frozen += 1;
+                } else {
+                    debug_assert_ne!(d.material, d.beneath, "ELIDED: no active delta equals what lies beneath");
+                    active += 1;
+                    time_sum += u64::from(d.written_at);
+                }
+            }
+            capacity += deltas.capacity();
         }
-        debug_assert_eq!(len, self.len, "COUNTED: len is the number of deltas");
-        debug_assert_eq!(time_sum, self.time_sum, "COUNTED: time_sum sums write times");
+        debug_assert_eq!((active, frozen), (self.active, self.frozen), "COUNTED: deltas per layer");
+        debug_assert_eq!(time_sum, self.time_sum, "COUNTED: time_sum sums active write times");
         debug_assert_eq!(capacity, self.capacity, "COUNTED: capacity sums Vec capacities");
-    }
-}
-
-impl Delta {
-    fn new(local: u16, material: MaterialId, beneath: MaterialId, now: u32) -> Self {
-        Self { local, material, beneath, version: 1, written_at: now }
     }
 }
 
@@ -470,17 +598,53 @@ mod tests {
 
     #[test]
     fn writes_count_and_revert() {
-        let mut layer = DeltaLayer::default();
+        let mut overlay = Overlay::default();
         let (k, l) = BrickKey::split(IVec3::new(3, 4, 5));
         let base = || MaterialId(1);
-        assert_eq!(layer.write(k, l, MaterialId(1), 0, base), WriteEffect::Unchanged);
-        assert_eq!(layer.write(k, l, MaterialId(2), 5, base), WriteEffect::Inserted);
-        assert_eq!(layer.write(k, l, MaterialId(3), 9, base), WriteEffect::Overwritten);
-        assert_eq!(layer.get(k, l).map(|d| (d.version, d.written_at)), Some((2, 9)));
-        assert_eq!(layer.len(), 1);
-        assert_eq!(layer.write(k, l, MaterialId(1), 10, base), WriteEffect::Reverted);
-        assert_eq!(layer.len(), 0);
-        assert_eq!(layer.brick_count(), 0);
-        layer.check();
+        assert_eq!(overlay.write(k, l, MaterialId(1), 0, base), WriteEffect::Unchanged);
+        assert_eq!(overlay.write(k, l, MaterialId(2), 5, base), WriteEffect::Inserted);
+        assert_eq!(overlay.write(k, l, MaterialId(3), 9, base), WriteEffect::Overwritten);
+        assert_eq!(overlay.get(k, l).map(|d| (d.version, d.written_at)), Some((2, 9)));
+        assert_eq!(overlay.len(), 1);
+        assert_eq!(overlay.write(k, l, MaterialId(1), 10, base), WriteEffect::Reverted);
+        assert_eq!(overlay.len(), 0);
+        assert_eq!(overlay.brick_count(), 0);
+        overlay.check();
+    }
+
+    #[test]
+    fn an_active_delta_sits_on_the_frozen_one_and_thaws_onto_the_base() {
+        let mut overlay = Overlay::default();
+        let (k, l) = BrickKey::split(IVec3::new(7, 0, 2));
+        let base = || MaterialId(1);
+        overlay.write(k, l, MaterialId(2), 0, base);
+        let frozen = overlay.freeze(|_| true, |_| true);
+        assert_eq!((overlay.active_len(), overlay.frozen_len()), (0, 1));
+        assert_eq!(frozen.writes, vec![BrickWrite { local: l, material: MaterialId(2) }]);
+        // Writing the frozen material again is a no-op on the active layer.
+        assert_eq!(overlay.write(k, l, MaterialId(2), 1, base), WriteEffect::Unchanged);
+        assert_eq!(overlay.write(k, l, MaterialId(1), 2, base), WriteEffect::Inserted);
+        assert_eq!(overlay.get(k, l).map(|d| (d.material, d.beneath)), Some((MaterialId(1), MaterialId(2))));
+        overlay.check();
+        // Cancelled: the active delta now lies on the base, which it equals.
+        assert_eq!(overlay.thaw(&[k]), 1);
+        assert_eq!(overlay.len(), 0);
+        overlay.check();
+    }
+
+    #[test]
+    fn the_mask_answers_reads_of_empty_blocks_and_merges_refresh_it() {
+        let mut overlay = Overlay::default();
+        let (k, l) = BrickKey::split(IVec3::new(0, 0, 0));
+        let far = BrickKey::split(IVec3::new(15, 15, 15)).1;
+        overlay.write(k, l, MaterialId(2), 0, || MaterialId(1));
+        assert!(overlay.get(k, far).is_none());
+        let (_, mask) = overlay.brick(k).unwrap();
+        assert_eq!(mask, 1);
+        let mut scratch = Vec::new();
+        let writes = [BrickWrite { local: far, material: MaterialId(3) }];
+        overlay.merge_brick(k, &writes, 1, |_| MaterialId(1), &mut scratch);
+        assert_eq!(overlay.brick(k).unwrap().1, 1 | 1 << 63);
+        overlay.check();
     }
 }

@@ -6,9 +6,8 @@ use crate::BRICK_SIZE;
 use crate::consolidation::{
     AppliedStrategy, CompactionStrategy, ConsolidationJob, ConsolidationOutput, ConsolidationReport,
 };
-use crate::overlay::{BrickKey, DeltaLayer, FastMap, fixed_hasher};
+use crate::overlay::{BrickKey, FastMap, FrozenDeltas, fixed_hasher};
 use glam::IVec3;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 impl DeltaStorage {
@@ -23,10 +22,10 @@ impl DeltaStorage {
     /// strategies) `max_age` has passed on the storage clock since the last attempt
     /// and there are deltas to age out.
     pub fn should_consolidate(&self) -> bool {
-        if self.in_flight.is_some() || self.active.is_empty() {
+        if self.in_flight.is_some() || self.overlay.active_len() == 0 {
             return false;
         }
-        if self.active.len() >= self.config.threshold {
+        if self.overlay.active_len() >= self.config.threshold {
             return true;
         }
         let timed =
@@ -39,7 +38,7 @@ impl DeltaStorage {
     pub fn resolve_strategy(&self, strategy: CompactionStrategy) -> AppliedStrategy {
         let adaptive = strategy == CompactionStrategy::Adaptive;
         let concrete = if adaptive {
-            if self.active.len() > self.config.adaptive_spatial_above {
+            if self.overlay.active_len() > self.config.adaptive_spatial_above {
                 CompactionStrategy::SpatialClustering
             } else if self.stats().mean_delta_age > self.config.adaptive_age {
                 CompactionStrategy::TimeBasedBatching
@@ -57,8 +56,9 @@ impl DeltaStorage {
     }
 
     /// Starts a consolidation: `strategy` picks deltas from the active layer, they
-    /// move to the frozen layer (still read by every query) and the bricks they
-    /// touch are snapshotted. Costs `O(active deltas)` on the calling thread.
+    /// become frozen (still read by every query), the job gets a copy of them and
+    /// snapshots of the bricks they touch. Costs `O(active deltas)` on the
+    /// calling thread.
     ///
     /// Returns `None` when a job is already in flight (at most one at a time) or the
     /// strategy picks nothing (no deltas, or none old enough).
@@ -74,51 +74,52 @@ impl DeltaStorage {
     /// Freezes the deltas `applied` picks and hands out the job.
     fn begin(&mut self, applied: AppliedStrategy) -> Option<ConsolidationJob> {
         debug_assert!(self.in_flight.is_none());
-        if self.active.is_empty() {
+        let active = self.overlay.active_len();
+        if active == 0 {
             return None;
         }
         let frozen = match applied {
-            AppliedStrategy::Flush => std::mem::take(&mut self.active),
-            AppliedStrategy::LazyThreshold { .. } => self.take_oldest(self.active.len().div_ceil(2)),
+            AppliedStrategy::Flush => self.overlay.freeze(|_| true, |_| true),
+            AppliedStrategy::LazyThreshold { .. } => self.freeze_oldest(active.div_ceil(2)),
             // Down to half the cap: a lowered cap may need more than half.
             AppliedStrategy::Backpressure => {
                 let keep = self.config.hard_cap / 2;
-                self.take_oldest(self.active.len().saturating_sub(keep).max(1))
+                self.freeze_oldest(active.saturating_sub(keep).max(1))
             }
-            AppliedStrategy::SpatialClustering { .. } => self.take_densest_chunks(),
+            AppliedStrategy::SpatialClustering { .. } => self.freeze_densest_chunks(),
             AppliedStrategy::TimeBasedBatching { .. } => {
                 let now = self.clock_ms;
                 let age = u32::try_from(self.config.max_age.as_millis()).unwrap_or(u32::MAX);
-                self.active.take_deltas(|_, d| now - d.written_at >= age)
+                self.overlay.freeze(|_| true, |d| now - d.written_at >= age)
             }
         };
-        if frozen.is_empty() {
+        if frozen.writes.is_empty() {
             return None;
         }
-        let bricks = frozen
+        let FrozenDeltas { bricks: frozen_bricks, writes } = frozen;
+        let bricks = frozen_bricks
             .iter()
-            .map(|(key, _)| {
+            .map(|(key, range)| {
                 let corner = key.min_corner();
-                (self.base.brick_code(corner), key, self.base.brick_content(corner))
+                (self.base.brick_code(corner), self.base.brick_content(corner), range.clone())
             })
             .collect();
         self.generation += 1;
-        let frozen = Arc::new(frozen);
-        self.frozen = Some(Arc::clone(&frozen));
-        self.in_flight = Some(InFlight { generation: self.generation });
+        let keys = frozen_bricks.into_iter().map(|(key, _)| key).collect();
+        self.in_flight = Some(InFlight { generation: self.generation, bricks: keys });
         self.debug_check();
-        Some(ConsolidationJob { generation: self.generation, strategy: applied, deltas: frozen, bricks })
+        Some(ConsolidationJob { generation: self.generation, strategy: applied, bricks, writes })
     }
 
     /// Installs a job's output: swaps the new bricks into the base, settles LOD and
-    /// prunes, and drops the frozen layer. `O(bricks * depth)` on the calling
-    /// thread: the only frame stall of a consolidation.
+    /// prunes, and drops the frozen deltas. `O(bricks * depth + their deltas)` on
+    /// the calling thread: the only frame stall of a consolidation.
     ///
     /// Returns `None`, and changes nothing, for the output of a job that was
     /// cancelled (by [`flush`](Self::flush), [`consolidate`](Self::consolidate) or
     /// backpressure) or that another storage made; counted as discarded.
     pub fn finish_consolidation(&mut self, output: ConsolidationOutput) -> Option<ConsolidationReport> {
-        match self.in_flight {
+        match &self.in_flight {
             Some(f) if f.generation == output.generation => {}
             _ => {
                 self.counters.discarded += 1;
@@ -127,8 +128,9 @@ impl DeltaStorage {
         }
         let start = Instant::now();
         self.base.install(&output.installs);
-        self.frozen = None;
-        self.in_flight = None;
+        if let Some(f) = self.in_flight.take() {
+            self.overlay.drop_frozen(&f.bricks);
+        }
         let report = ConsolidationReport {
             strategy: output.strategy,
             deltas: output.deltas,
@@ -146,30 +148,10 @@ impl DeltaStorage {
     /// equal the base are elided), and its output will be discarded. Returns true
     /// when a job was cancelled.
     pub fn cancel_consolidation(&mut self) -> bool {
-        if self.in_flight.take().is_none() {
-            return false;
-        }
-        let Some(frozen) = self.frozen.take() else {
+        let Some(f) = self.in_flight.take() else {
             return false;
         };
-        // The job may still hold the Arc; then the deltas are copied.
-        let frozen = Arc::unwrap_or_clone(frozen);
-        for (key, deltas) in frozen.iter() {
-            for d in deltas {
-                match self.active.take(key, d.local) {
-                    // The newer active delta now sits directly on the base.
-                    Some(mut newer) => {
-                        newer.beneath = d.beneath;
-                        if newer.material == newer.beneath {
-                            self.counters.reverts += 1;
-                        } else {
-                            self.active.put(key, newer);
-                        }
-                    }
-                    None => self.active.put(key, *d),
-                }
-            }
-        }
+        self.counters.reverts += self.overlay.thaw(&f.bricks);
         self.counters.cancelled += 1;
         self.debug_check();
         true
@@ -216,42 +198,46 @@ impl DeltaStorage {
         }
     }
 
-    /// Moves the `want` oldest active deltas (by last write) out: `O(n)` with a
+    /// Freezes the `want` oldest active deltas (by last write): `O(n)` with a
     /// selection, not a sort. Ties at the cut are taken in map order.
-    fn take_oldest(&mut self, want: usize) -> DeltaLayer {
-        let want = want.clamp(1, self.active.len());
+    fn freeze_oldest(&mut self, want: usize) -> FrozenDeltas {
+        let want = want.clamp(1, self.overlay.active_len());
         let mut times = std::mem::take(&mut self.scratch_times);
         times.clear();
-        times.extend(self.active.iter().flat_map(|(_, ds)| ds.iter().map(|d| d.written_at)));
+        times
+            .extend(self.overlay.iter().flat_map(|(_, ds)| ds.iter().filter(|d| !d.is_frozen()).map(|d| d.written_at)));
         let (_, &mut cut, _) = times.select_nth_unstable(want - 1);
         let older = times.iter().filter(|&&t| t < cut).count();
         self.scratch_times = times;
         let mut at_cut = want - older;
-        self.active.take_deltas(|_, d| {
-            if d.written_at < cut {
-                true
-            } else if d.written_at == cut && at_cut > 0 {
-                at_cut -= 1;
-                true
-            } else {
-                false
-            }
-        })
+        self.overlay.freeze(
+            |_| true,
+            |d| {
+                if d.written_at < cut {
+                    true
+                } else if d.written_at == cut && at_cut > 0 {
+                    at_cut -= 1;
+                    true
+                } else {
+                    false
+                }
+            },
+        )
     }
 
-    /// Moves out whole chunks, densest first, until `spatial_share` of the active
+    /// Freezes whole chunks, densest first, until `spatial_share` of the active
     /// deltas is taken (at least one chunk).
-    fn take_densest_chunks(&mut self) -> DeltaLayer {
+    fn freeze_densest_chunks(&mut self) -> FrozenDeltas {
         let bricks_per_chunk = (self.config.chunk_size / BRICK_SIZE as u32) as i32;
         let chunk_of = |key: BrickKey| key.brick().div_euclid(IVec3::splat(bricks_per_chunk));
         let mut counts: FastMap<IVec3, usize> = FastMap::with_hasher(fixed_hasher());
-        for (key, deltas) in self.active.iter() {
+        for (key, deltas) in self.overlay.iter() {
             *counts.entry(chunk_of(key)).or_default() += deltas.len();
         }
         let mut chunks: Vec<(IVec3, usize)> = counts.into_iter().collect();
         // Densest first; ties by position so the choice is reproducible.
         chunks.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.to_array().cmp(&b.0.to_array())));
-        let target = ((self.active.len() as f64) * f64::from(self.config.spatial_share)).ceil() as usize;
+        let target = ((self.overlay.active_len() as f64) * f64::from(self.config.spatial_share)).ceil() as usize;
         let mut taken = 0;
         let mut chosen = std::collections::HashSet::with_hasher(fixed_hasher());
         for (chunk, count) in chunks {
@@ -261,6 +247,6 @@ impl DeltaStorage {
             chosen.insert(chunk);
             taken += count;
         }
-        self.active.take_bricks(|key| chosen.contains(&chunk_of(key)))
+        self.overlay.freeze(|key| chosen.contains(&chunk_of(key)), |_| true)
     }
 }

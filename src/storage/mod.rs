@@ -18,10 +18,9 @@ pub use reader::Reader;
 pub use spatial::DeltaEntry;
 
 use crate::metrics::{Counters, OverlayStats};
-use crate::overlay::{BrickKey, BrickWrite, Delta, DeltaLayer, WriteEffect, brick_range};
+use crate::overlay::{BrickKey, BrickWrite, Delta, Overlay, WriteEffect, brick_range, visible};
 use crate::{Aabb, BaseIndex, MaterialId, Region, VoxelError};
 use glam::IVec3;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -46,9 +45,11 @@ pub struct BatchOutcome {
 }
 
 /// The consolidation in flight.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct InFlight {
     generation: u64,
+    /// The bricks holding its frozen deltas.
+    bricks: Vec<BrickKey>,
 }
 
 /// A voxel world: a [`BaseIndex`] under an O(1) delta overlay, consolidated in bulk.
@@ -79,8 +80,8 @@ struct InFlight {
 #[derive(Clone, Debug)]
 pub struct DeltaStorage {
     base: BaseIndex,
-    active: DeltaLayer,
-    frozen: Option<Arc<DeltaLayer>>,
+    /// Active and frozen deltas; frozen ones exist exactly while a job is in flight.
+    overlay: Overlay,
     in_flight: Option<InFlight>,
     config: DeltaConfig,
     /// Storage clock in milliseconds, advanced by the caller; saturates after
@@ -103,9 +104,23 @@ pub struct DeltaStorage {
 #[derive(Clone, Copy, Debug)]
 struct BatchItem {
     key: BrickKey,
-    local: u16,
-    seq: u32,
+    /// In-brick index in the high half, input order in the low half: one
+    /// integer orders a brick's writes by voxel, then as they came.
+    order: u64,
     material: MaterialId,
+}
+
+impl BatchItem {
+    /// The whole sort key as one integer: a branch-free compare.
+    #[inline]
+    fn sort_key(&self) -> u128 {
+        u128::from(self.key.raw()) << 64 | u128::from(self.order)
+    }
+
+    #[inline]
+    fn local(&self) -> u16 {
+        (self.order >> 32) as u16
+    }
 }
 
 impl DeltaStorage {
@@ -113,8 +128,7 @@ impl DeltaStorage {
     pub fn new(base: BaseIndex, config: DeltaConfig) -> Self {
         Self {
             base,
-            active: DeltaLayer::default(),
-            frozen: None,
+            overlay: Overlay::default(),
             in_flight: None,
             config: config.normalized(),
             clock_ms: 0,
@@ -181,10 +195,7 @@ impl DeltaStorage {
     /// The overlay's value at a voxel, if it has one.
     #[inline]
     fn overlay_get(&self, key: BrickKey, local: u16) -> Option<MaterialId> {
-        if let Some(d) = self.active.get(key, local) {
-            return Some(d.material);
-        }
-        self.frozen.as_ref()?.get(key, local).map(|d| d.material)
+        self.overlay.get(key, local).map(|d| d.material)
     }
 
     /// The value of the level-`lod` cell holding `p`. Level 0 is exact
@@ -212,7 +223,7 @@ impl DeltaStorage {
 
     /// Number of deltas: active plus frozen entries. Never a separate counter.
     pub fn delta_count(&self) -> usize {
-        self.active.len() + self.frozen.as_ref().map_or(0, |f| f.len())
+        self.overlay.len()
     }
 
     /// Writes `m` at `p` through the overlay: `O(1)` expected.
@@ -239,11 +250,9 @@ impl DeltaStorage {
     #[inline]
     fn write(&mut self, p: IVec3, m: MaterialId) {
         let (key, local) = BrickKey::split(p);
-        let (frozen, base) = (&self.frozen, &self.base);
-        let beneath =
-            || frozen.as_ref().and_then(|f| f.get(key, local)).map_or_else(|| base.get_unchecked(p), |d| d.material);
+        let base = &self.base;
         self.counters.updates += 1;
-        match self.active.write(key, local, m, self.clock_ms, beneath) {
+        match self.overlay.write(key, local, m, self.clock_ms, || base.get_unchecked(p)) {
             WriteEffect::Reverted => self.counters.reverts += 1,
             WriteEffect::Unchanged => self.counters.unchanged += 1,
             WriteEffect::Inserted | WriteEffect::Overwritten => {}
@@ -265,7 +274,8 @@ impl DeltaStorage {
             match self.base.check(position) {
                 Ok(()) => {
                     let (key, local) = BrickKey::split(position);
-                    items.push(BatchItem { key, local, seq: items.len() as u32, material });
+                    let order = u64::from(local) << 32 | items.len() as u64;
+                    items.push(BatchItem { key, order, material });
                 }
                 Err(error) => {
                     self.counters.rejects += 1;
@@ -276,7 +286,7 @@ impl DeltaStorage {
         outcome.applied = items.len();
         self.counters.updates += items.len() as u64;
         // Unstable on unique (brick, voxel, input order) keys: no allocation.
-        items.sort_unstable_by_key(|i| (i.key, i.local, i.seq));
+        items.sort_unstable_by_key(BatchItem::sort_key);
         let mut writes = std::mem::take(&mut self.write_scratch);
         let mut merged = std::mem::take(&mut self.merge_scratch);
         let mut start = 0;
@@ -284,19 +294,20 @@ impl DeltaStorage {
             let key = items[start].key;
             let len = items[start..].partition_point(|i| i.key == key);
             writes.clear();
-            writes
-                .extend(items[start..start + len].iter().map(|i| BrickWrite { local: i.local, material: i.material }));
+            writes.extend(
+                items[start..start + len].iter().map(|i| BrickWrite { local: i.local(), material: i.material }),
+            );
             start += len;
-            // What lies beneath the active layer: the frozen deltas of this brick,
-            // else the base brick, fetched once for the whole group.
-            let frozen = self.frozen.as_ref().and_then(|f| f.brick(key));
+            // The base brick, fetched once for the whole group (the merge reads
+            // frozen deltas itself).
             let base = self.base.brick_ref(key.min_corner());
-            let beneath = |local: u16| {
-                frozen
-                    .and_then(|ds| ds.binary_search_by_key(&local, |d| d.local).ok().map(|i| ds[i].material))
-                    .unwrap_or_else(|| base.get(usize::from(local)))
-            };
-            let counts = self.active.merge_brick(key, &writes, self.clock_ms, beneath, &mut merged);
+            let counts = self.overlay.merge_brick(
+                key,
+                &writes,
+                self.clock_ms,
+                |local| base.get(usize::from(local)),
+                &mut merged,
+            );
             self.counters.reverts += counts.reverts;
             self.counters.unchanged += counts.unchanged;
             self.enforce_cap();
@@ -318,16 +329,13 @@ impl DeltaStorage {
     pub fn query_region(&self, bounds: Aabb, lod: u8) -> Result<Region, VoxelError> {
         let mut region = self.base.region(bounds, lod)?;
         if lod == 0 {
-            let layers = [self.frozen.as_deref(), Some(&self.active)];
-            for layer in layers.into_iter().flatten() {
-                for_bricks_in(layer, &bounds, |key, deltas| {
-                    for d in deltas {
-                        if let Some(i) = region.index_of(key.position(d.local)) {
-                            region.as_mut_slice()[i] = d.material;
-                        }
+            for_bricks_in(&self.overlay, &bounds, |key, deltas| {
+                for d in visible(deltas) {
+                    if let Some(i) = region.index_of(key.position(d.local())) {
+                        region.as_mut_slice()[i] = d.material;
                     }
-                });
-            }
+                }
+            });
         }
         Ok(region)
     }
@@ -336,15 +344,14 @@ impl DeltaStorage {
     pub fn stats(&self) -> OverlayStats {
         let c = &self.counters;
         let finished = c.finished();
-        let frozen = self.frozen.as_ref();
         OverlayStats {
             delta_count: self.delta_count(),
-            frozen_count: frozen.map_or(0, |f| f.len()),
+            frozen_count: self.overlay.frozen_len(),
             in_flight: self.in_flight.is_some(),
             utilization: self.delta_count() as f32 / self.config.threshold as f32,
-            overlay_bytes: self.active.bytes() + frozen.map_or(0, |f| f.bytes()),
+            overlay_bytes: self.overlay.bytes(),
             mean_delta_age: self
-                .active
+                .overlay
                 .mean_written_at()
                 .map_or(Duration::ZERO, |t| Duration::from_millis(u64::from(self.clock_ms) - t)),
             delta_hits: c.delta_hits.load(Ordering::Relaxed),
@@ -370,14 +377,11 @@ impl DeltaStorage {
     fn debug_check(&self) {
         #[cfg(debug_assertions)]
         {
-            self.active.check();
-            if let Some(f) = &self.frozen {
-                f.check();
-            }
+            self.overlay.check();
             debug_assert_eq!(
-                self.frozen.is_some(),
+                self.overlay.frozen_len() > 0,
                 self.in_flight.is_some(),
-                "a frozen layer exists exactly while a job is in flight"
+                "frozen deltas exist exactly while a job is in flight"
             );
         }
     }
@@ -385,8 +389,8 @@ impl DeltaStorage {
 
 /// Calls `f` for every brick of `layer` that overlaps `bounds`, probing the
 /// bricks of the box or scanning the layer, whichever is fewer.
-pub(crate) fn for_bricks_in(layer: &DeltaLayer, bounds: &Aabb, mut f: impl FnMut(BrickKey, &[crate::overlay::Delta])) {
-    if layer.is_empty() || bounds.is_empty() {
+pub(crate) fn for_bricks_in(layer: &Overlay, bounds: &Aabb, mut f: impl FnMut(BrickKey, &[Delta])) {
+    if layer.len() == 0 || bounds.is_empty() {
         return;
     }
     let range = brick_range(bounds);
@@ -395,7 +399,7 @@ pub(crate) fn for_bricks_in(layer: &DeltaLayer, bounds: &Aabb, mut f: impl FnMut
             for y in range.min.y..range.max.y {
                 for x in range.min.x..range.max.x {
                     let key = BrickKey::of_brick(IVec3::new(x, y, z));
-                    if let Some(deltas) = layer.brick(key) {
+                    if let Some((deltas, _)) = layer.brick(key) {
                         f(key, deltas);
                     }
                 }

@@ -2,19 +2,20 @@
 
 use super::DeltaStorage;
 use crate::base::BrickRef;
+use crate::base::l2_cell_of;
 use crate::overlay::{BrickKey, Delta};
 use crate::{MaterialId, VoxelError};
 use glam::IVec3;
 
 /// Reads voxels of a [`DeltaStorage`], caching the last brick it touched: the
-/// active and frozen deltas of that brick and the base node holding it.
+/// deltas of that brick (both layers) and the base node holding it.
 ///
 /// # Cost model
 ///
-/// The first read in a brick costs what [`DeltaStorage::query`] costs (two hash
-/// probes and a tree descent). Further reads in the same `16³` brick skip all
-/// three: a bounds check, a key compare and a binary search in the brick's
-/// deltas. Reads that hop between bricks on every call gain nothing and pay one
+/// The first read in a brick costs what [`DeltaStorage::query`] costs (a hash
+/// probe and a brick-table read). Further reads in the same `16³` brick skip
+/// both: a bounds check, a key compare, a mask test and, in blocks holding
+/// deltas, a binary search in the brick's deltas. Reads that hop between bricks on every call gain nothing and pay one
 /// compare more. A reader borrows the storage, so no write can invalidate it:
 /// that is the borrow checker's job. Reads through a reader are not counted in
 /// [`OverlayStats`](crate::OverlayStats)'s hit counters.
@@ -38,8 +39,8 @@ pub struct Reader<'a> {
 
 struct CachedBrick<'a> {
     key: BrickKey,
-    active: &'a [Delta],
-    frozen: &'a [Delta],
+    deltas: &'a [Delta],
+    mask: u64,
     base: BrickRef<'a>,
 }
 
@@ -62,14 +63,18 @@ impl Reader<'_> {
         let (key, local) = BrickKey::split(p);
         let brick = match &self.cached {
             Some(c) if c.key == key => c,
-            _ => self.cached.insert(CachedBrick {
-                key,
-                active: s.active.brick(key).unwrap_or_default(),
-                frozen: s.frozen.as_deref().and_then(|f| f.brick(key)).unwrap_or_default(),
-                base: s.base.brick_ref(p),
-            }),
+            _ => {
+                let (deltas, mask) = s.overlay.brick(key).unwrap_or_default();
+                self.cached.insert(CachedBrick { key, deltas, mask, base: s.base.brick_ref(p) })
+            }
         };
-        let find = |ds: &[Delta]| ds.binary_search_by_key(&local, |d| d.local).ok().map(|i| ds[i].material);
-        Ok(find(brick.active).or_else(|| find(brick.frozen)).unwrap_or_else(|| brick.base.get(usize::from(local))))
+        if brick.mask & (1 << l2_cell_of(usize::from(local))) != 0 {
+            // The first delta of the voxel: active if there is one, else frozen.
+            let i = brick.deltas.partition_point(|d| d.local() < local);
+            if let Some(d) = brick.deltas.get(i).filter(|d| d.local() == local) {
+                return Ok(d.material);
+            }
+        }
+        Ok(brick.base.get(usize::from(local)))
     }
 }

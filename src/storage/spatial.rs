@@ -1,7 +1,7 @@
 //! Spatial queries over the deltas: boxes, spheres and single-linkage clusters.
 
 use super::{DeltaStorage, for_bricks_in};
-use crate::overlay::{BrickKey, Delta, FastMap, fixed_hasher};
+use crate::overlay::{BrickKey, Delta, FastMap, fixed_hasher, visible};
 use crate::{Aabb, MaterialId, VoxelError};
 use glam::IVec3;
 
@@ -23,7 +23,7 @@ pub struct DeltaEntry {
 impl DeltaEntry {
     fn new(key: BrickKey, d: &Delta) -> Self {
         Self {
-            position: key.position(d.local),
+            position: key.position(d.local()),
             material: d.material,
             beneath: d.beneath,
             version: d.version,
@@ -37,24 +37,14 @@ impl DeltaStorage {
     /// frozen one at the same voxel). Costs the deltas of the overlapping bricks
     /// plus `min(bricks in the box, bricks with deltas)` probes.
     fn visit_deltas_in(&self, bounds: &Aabb, mut f: impl FnMut(DeltaEntry)) {
-        for_bricks_in(&self.active, bounds, |key, deltas| {
-            for d in deltas {
+        for_bricks_in(&self.overlay, bounds, |key, deltas| {
+            for d in visible(deltas) {
                 let e = DeltaEntry::new(key, d);
                 if bounds.contains(e.position) {
                     f(e);
                 }
             }
         });
-        if let Some(frozen) = &self.frozen {
-            for_bricks_in(frozen, bounds, |key, deltas| {
-                for d in deltas {
-                    let e = DeltaEntry::new(key, d);
-                    if bounds.contains(e.position) && self.active.get(key, d.local).is_none() {
-                        f(e);
-                    }
-                }
-            });
-        }
     }
 
     /// Every delta inside `bounds`, in no particular order.
