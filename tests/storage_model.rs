@@ -47,6 +47,11 @@ fn position() -> impl Strategy<Value = IVec3> {
     ]
 }
 
+/// The voxels of the hot corner `position` favours.
+fn hot_corner() -> impl Iterator<Item = IVec3> {
+    (0..6).flat_map(|x| (0..4).flat_map(move |y| (0..6).map(move |z| IVec3::new(x, y, z))))
+}
+
 fn strategy() -> impl Strategy<Value = CompactionStrategy> {
     prop_oneof![
         Just(CompactionStrategy::LazyThreshold),
@@ -225,12 +230,26 @@ impl Harness {
         prop_assert!(reader.get(WORLD.max).is_err());
         prop_assert!(s.delta_count() <= s.config().hard_cap, "hard cap holds");
         prop_assert_eq!(s.stats().delta_count, s.delta_count());
+        // The deltas a spatial query lists read as the oracle, and are exactly the
+        // voxels `has_delta` reports (checked over the hot corner).
+        let listed = s.deltas_in(WORLD);
+        for e in &listed {
+            prop_assert_eq!(e.material, self.oracle.get(e.position), "listed delta at {}", e.position);
+        }
+        let listed: std::collections::HashSet<IVec3> = listed.iter().map(|e| e.position).collect();
+        for p in hot_corner() {
+            prop_assert_eq!(s.has_delta(p).unwrap(), listed.contains(&p), "has_delta at {}", p);
+        }
         if !s.in_flight() {
             // Every delta is a real difference from the base, and every difference
             // is a delta: nothing elidable is stored, nothing is lost.
             let base = s.base().region(WORLD, 0).unwrap();
             let differing = base.as_slice().iter().zip(&self.oracle.cells).filter(|(a, b)| a != b).count();
             prop_assert_eq!(s.delta_count(), differing, "delta_count is the number of differences");
+            prop_assert_eq!(listed.len(), differing, "spatial queries list every difference, nothing else");
+            for p in hot_corner() {
+                prop_assert_eq!(s.has_delta(p).unwrap(), base.get(p) != Some(self.oracle.get(p)), "has_delta at {}", p);
+            }
         }
         Ok(())
     }

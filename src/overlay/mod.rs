@@ -33,8 +33,13 @@
 //! - `NO_EMPTY`: a brick key is present only while it holds a delta.
 //! - `MASKED`: the block of every delta has its bit set in the brick's mask (bits
 //!   may outlive their deltas until the brick's next merge: the mask is a filter).
-//! - `COUNTED`: `active` and `frozen` count the deltas of each layer, `time_sum`
-//!   sums the active deltas' write times, `capacity` the bricks' `Vec` capacities.
+//! - `SPENT`: once a job is finished, the base holds its frozen deltas: they are
+//!   *spent*, read as absent, and purged by the next freeze or merge of their
+//!   brick, so finishing costs nothing per delta. Frozen deltas are either all
+//!   live (a job in flight: `spent == 0`) or all spent (`frozen == 0`).
+//! - `COUNTED`: `active` and `frozen` count the live deltas of each layer, `spent`
+//!   the spent ones, `time_sum` sums the active deltas' write times, `capacity`
+//!   the bricks' `Vec` capacities.
 //! - `ELIDED`: no active delta holds the material beneath it.
 
 use crate::MaterialId;
@@ -143,16 +148,6 @@ fn mask_of(deltas: &[Delta]) -> u64 {
     deltas.iter().fold(0, |m, d| m | block_bit(d.local()))
 }
 
-/// The deltas a read sees: every active delta, and the frozen ones no active
-/// delta of the same voxel hides.
-pub(crate) fn visible(deltas: &[Delta]) -> impl Iterator<Item = &Delta> {
-    deltas
-        .iter()
-        .enumerate()
-        .filter(|(i, d)| !(d.is_frozen() && *i > 0 && deltas[i - 1].local() == d.local()))
-        .map(|(_, d)| d)
-}
-
 /// The crate's hash map: ahash with fixed seeds.
 pub(crate) type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
@@ -183,13 +178,14 @@ pub(crate) struct Overlay {
     bricks: FastMap<BrickKey, BrickDeltas>,
     active: usize,
     frozen: usize,
+    spent: usize,
     time_sum: u64,
     capacity: usize,
 }
 
 impl Default for Overlay {
     fn default() -> Self {
-        Self { bricks: HashMap::with_hasher(fixed_hasher()), active: 0, frozen: 0, time_sum: 0, capacity: 0 }
+        Self { bricks: HashMap::with_hasher(fixed_hasher()), active: 0, frozen: 0, spent: 0, time_sum: 0, capacity: 0 }
     }
 }
 
@@ -245,10 +241,34 @@ impl Overlay {
         self.active
     }
 
-    /// Number of frozen deltas.
+    /// Number of frozen deltas of the job in flight.
     #[inline]
     pub fn frozen_len(&self) -> usize {
         self.frozen
+    }
+
+    /// True unless `d` is a spent frozen delta (`SPENT`).
+    #[inline]
+    fn sees(&self, d: &Delta) -> bool {
+        !(d.is_frozen() && self.spent > 0)
+    }
+
+    /// The deltas a read sees in a brick's slice: every active delta, and the
+    /// live frozen ones no active delta of the same voxel hides.
+    pub fn visible<'a>(&self, deltas: &'a [Delta]) -> impl Iterator<Item = &'a Delta> {
+        let spent = self.spent > 0;
+        deltas
+            .iter()
+            .enumerate()
+            .filter(move |(i, d)| !(d.is_frozen() && (spent || (*i > 0 && deltas[i - 1].local() == d.local()))))
+            .map(|(_, d)| d)
+    }
+
+    /// True when frozen deltas are spent: a [`Reader`](crate::Reader) caching a
+    /// brick's slice needs to know.
+    #[inline]
+    pub fn frozen_spent(&self) -> bool {
+        self.spent > 0
     }
 
     /// Number of bricks holding deltas.
@@ -263,7 +283,7 @@ impl Overlay {
         if brick.mask & block_bit(local) == 0 {
             return None;
         }
-        brick.deltas.get(find(&brick.deltas, local)).filter(|d| d.local() == local)
+        brick.deltas.get(find(&brick.deltas, local)).filter(|d| d.local() == local && self.sees(d))
     }
 
     /// Brick `key`'s deltas (both layers, see [`visible`]) and block mask.
@@ -343,7 +363,8 @@ impl Overlay {
                     self.time_sum += u64::from(now);
                     return WriteEffect::Overwritten;
                 }
-                // Beneath the active layer: the frozen delta, else the base.
+                // Beneath the active layer: the frozen delta, else the base (a spent
+                // frozen delta's material is the base's: either will do).
                 Some(frozen) => (i, frozen.material),
                 None => (i, base()),
             }
@@ -398,7 +419,8 @@ impl Overlay {
                 _ => None,
             };
             // A frozen delta stays where it is (copied with the next run, after the
-            // active result) and is what lies beneath a new active delta.
+            // active result) and is what lies beneath a new active delta (spent,
+            // its material is the base's).
             let mut under = existing.get(i).filter(|d| d.local() == local).map(|d| d.material);
             while j < writes.len() && writes[j].local == local {
                 let m = writes[j].material;
@@ -439,10 +461,16 @@ impl Overlay {
             slot.deltas.clear();
             slot.deltas.extend_from_slice(scratch);
         }
-        slot.mask = mask_of(&slot.deltas);
         // Frozen deltas are copied through unchanged: the difference is active.
         self.active = self.active + slot.deltas.len() - old_len;
         self.time_sum = (self.time_sum as i64 + time_delta) as u64;
+        if self.spent > 0 {
+            // The brick is rewritten anyway: purge its spent deltas on the way.
+            let before = slot.deltas.len();
+            slot.deltas.retain(|d| !d.is_frozen());
+            self.spent -= before - slot.deltas.len();
+        }
+        slot.mask = mask_of(&slot.deltas);
         if slot.deltas.is_empty() {
             self.capacity -= old_capacity;
             self.bricks.remove(&key);
@@ -453,8 +481,8 @@ impl Overlay {
     }
 
     /// Freezes the active deltas `pick` accepts, in bricks `pick_brick` accepts,
-    /// and copies them out for the job: `O(active deltas)`. Expects no frozen
-    /// delta (one consolidation at a time).
+    /// and copies them out for the job; purges spent deltas on the way:
+    /// `O(deltas)`. Expects no live frozen delta (one consolidation at a time).
     pub fn freeze(
         &mut self,
         mut pick_brick: impl FnMut(BrickKey) -> bool,
@@ -462,41 +490,43 @@ impl Overlay {
     ) -> FrozenDeltas {
         debug_assert_eq!(self.frozen, 0, "one consolidation at a time");
         let mut out = FrozenDeltas::default();
-        for (key, brick) in &mut self.bricks {
-            if !pick_brick(*key) {
-                continue;
+        let purge = self.spent > 0;
+        let (mut time_taken, mut capacity_freed) = (0, 0);
+        self.bricks.retain(|key, brick| {
+            if purge {
+                brick.deltas.retain(|d| !d.is_frozen());
+                brick.mask = mask_of(&brick.deltas);
+                if brick.deltas.is_empty() {
+                    capacity_freed += brick.deltas.capacity();
+                    return false;
+                }
             }
-            let start = out.writes.len();
-            for d in brick.deltas.iter_mut().filter(|d| !d.is_frozen() && pick(d)) {
-                d.slot |= 1;
-                self.time_sum -= u64::from(d.written_at);
-                out.writes.push(BrickWrite { local: d.local(), material: d.material });
+            if pick_brick(*key) {
+                let start = out.writes.len();
+                for d in brick.deltas.iter_mut().filter(|d| !d.is_frozen() && pick(d)) {
+                    d.slot |= 1;
+                    time_taken += u64::from(d.written_at);
+                    out.writes.push(BrickWrite { local: d.local(), material: d.material });
+                }
+                if out.writes.len() > start {
+                    out.bricks.push((*key, start..out.writes.len()));
+                }
             }
-            if out.writes.len() > start {
-                out.bricks.push((*key, start..out.writes.len()));
-            }
-        }
+            true
+        });
+        self.spent = 0;
+        self.capacity -= capacity_freed;
+        self.time_sum -= time_taken;
         self.frozen = out.writes.len();
         self.active -= self.frozen;
         out
     }
 
-    /// Drops the frozen deltas of `bricks` (the base now holds them).
-    pub fn drop_frozen(&mut self, bricks: &[BrickKey]) {
-        for key in bricks {
-            let Some(brick) = self.bricks.get_mut(key) else {
-                continue;
-            };
-            let before = brick.deltas.len();
-            brick.deltas.retain(|d| !d.is_frozen());
-            self.frozen -= before - brick.deltas.len();
-            brick.mask = mask_of(&brick.deltas);
-            if brick.deltas.is_empty() {
-                self.capacity -= brick.deltas.capacity();
-                self.bricks.remove(key);
-            }
-        }
-        debug_assert_eq!(self.frozen, 0, "every frozen brick was listed");
+    /// The job in flight is finished: the base holds its frozen deltas, which are
+    /// spent from now on (`SPENT`). `O(1)`: the next freeze or merge purges them.
+    pub fn spend_frozen(&mut self) {
+        self.spent += self.frozen;
+        self.frozen = 0;
     }
 
     /// Returns the frozen deltas of `bricks` to the active layer (a cancelled
@@ -551,6 +581,7 @@ impl Overlay {
     /// builds; `O(deltas)`).
     #[cfg(any(test, debug_assertions))]
     pub fn check(&self) {
+        debug_assert!(self.frozen == 0 || self.spent == 0, "SPENT: frozen deltas are all live or all spent");
         let (mut active, mut frozen, mut time_sum, mut capacity) = (0, 0, 0, 0);
         for brick in self.bricks.values() {
             let deltas = &brick.deltas;
@@ -571,7 +602,7 @@ impl Overlay {
             }
             capacity += deltas.capacity();
         }
-        debug_assert_eq!((active, frozen), (self.active, self.frozen), "COUNTED: deltas per layer");
+        debug_assert_eq!((active, frozen), (self.active, self.frozen + self.spent), "COUNTED: deltas per layer");
         debug_assert_eq!(time_sum, self.time_sum, "COUNTED: time_sum sums active write times");
         debug_assert_eq!(capacity, self.capacity, "COUNTED: capacity sums Vec capacities");
     }
@@ -629,6 +660,27 @@ mod tests {
         // Cancelled: the active delta now lies on the base, which it equals.
         assert_eq!(overlay.thaw(&[k]), 1);
         assert_eq!(overlay.len(), 0);
+        overlay.check();
+    }
+
+    #[test]
+    fn spent_deltas_read_as_absent_and_the_next_freeze_purges_them() {
+        let mut overlay = Overlay::default();
+        let (k, l) = BrickKey::split(IVec3::new(1, 1, 1));
+        let other = BrickKey::split(IVec3::new(2, 1, 1)).1;
+        overlay.write(k, l, MaterialId(2), 0, || MaterialId(1));
+        let _ = overlay.freeze(|_| true, |_| true);
+        overlay.write(k, other, MaterialId(3), 1, || MaterialId(1));
+        overlay.spend_frozen();
+        assert_eq!(overlay.len(), 1);
+        assert!(overlay.get(k, l).is_none(), "the base holds it now");
+        let (deltas, _) = overlay.brick(k).unwrap();
+        assert_eq!(deltas.len(), 2, "kept until purged");
+        assert_eq!(overlay.visible(deltas).count(), 1);
+        overlay.check();
+        let frozen = overlay.freeze(|_| true, |_| true);
+        assert_eq!(frozen.writes, vec![BrickWrite { local: other, material: MaterialId(3) }]);
+        assert_eq!(overlay.brick(k).unwrap().0.len(), 1, "purged");
         overlay.check();
     }
 

@@ -128,9 +128,8 @@ impl DeltaStorage {
         }
         let start = Instant::now();
         self.base.install(&output.installs);
-        if let Some(f) = self.in_flight.take() {
-            self.overlay.drop_frozen(&f.bricks);
-        }
+        self.in_flight = None;
+        self.overlay.spend_frozen();
         let report = ConsolidationReport {
             strategy: output.strategy,
             deltas: output.deltas,
@@ -232,7 +231,7 @@ impl DeltaStorage {
         let chunk_of = |key: BrickKey| key.brick().div_euclid(IVec3::splat(bricks_per_chunk));
         let mut counts: FastMap<IVec3, usize> = FastMap::with_hasher(fixed_hasher());
         for (key, deltas) in self.overlay.iter() {
-            *counts.entry(chunk_of(key)).or_default() += deltas.len();
+            *counts.entry(chunk_of(key)).or_default() += deltas.iter().filter(|d| !d.is_frozen()).count();
         }
         let mut chunks: Vec<(IVec3, usize)> = counts.into_iter().collect();
         // Densest first; ties by position so the choice is reproducible.

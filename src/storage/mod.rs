@@ -18,7 +18,7 @@ pub use reader::Reader;
 pub use spatial::DeltaEntry;
 
 use crate::metrics::{Counters, OverlayStats};
-use crate::overlay::{BrickKey, BrickWrite, Delta, Overlay, WriteEffect, brick_range, visible};
+use crate::overlay::{BrickKey, BrickWrite, Delta, Overlay, WriteEffect, brick_range};
 use crate::{Aabb, BaseIndex, MaterialId, Region, VoxelError};
 use glam::IVec3;
 use std::sync::atomic::Ordering;
@@ -330,7 +330,7 @@ impl DeltaStorage {
         let mut region = self.base.region(bounds, lod)?;
         if lod == 0 {
             for_bricks_in(&self.overlay, &bounds, |key, deltas| {
-                for d in visible(deltas) {
+                for d in self.overlay.visible(deltas) {
                     if let Some(i) = region.index_of(key.position(d.local())) {
                         region.as_mut_slice()[i] = d.material;
                     }

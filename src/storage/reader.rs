@@ -34,6 +34,8 @@ use glam::IVec3;
 /// ```
 pub struct Reader<'a> {
     storage: &'a DeltaStorage,
+    /// Frozen deltas are spent: read as absent.
+    spent: bool,
     cached: Option<CachedBrick<'a>>,
 }
 
@@ -47,7 +49,7 @@ struct CachedBrick<'a> {
 impl DeltaStorage {
     /// A reader for runs of nearby reads; see [`Reader`].
     pub fn reader(&self) -> Reader<'_> {
-        Reader { storage: self, cached: None }
+        Reader { storage: self, spent: self.overlay.frozen_spent(), cached: None }
     }
 }
 
@@ -71,7 +73,7 @@ impl Reader<'_> {
         if brick.mask & (1 << l2_cell_of(usize::from(local))) != 0 {
             // The first delta of the voxel: active if there is one, else frozen.
             let i = brick.deltas.partition_point(|d| d.local() < local);
-            if let Some(d) = brick.deltas.get(i).filter(|d| d.local() == local) {
+            if let Some(d) = brick.deltas.get(i).filter(|d| d.local() == local && !(d.is_frozen() && self.spent)) {
                 return Ok(d.material);
             }
         }

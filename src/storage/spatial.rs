@@ -1,7 +1,7 @@
 //! Spatial queries over the deltas: boxes, spheres and single-linkage clusters.
 
 use super::{DeltaStorage, for_bricks_in};
-use crate::overlay::{BrickKey, Delta, FastMap, fixed_hasher, visible};
+use crate::overlay::{BrickKey, Delta, FastMap, fixed_hasher};
 use crate::{Aabb, MaterialId, VoxelError};
 use glam::IVec3;
 
@@ -38,7 +38,7 @@ impl DeltaStorage {
     /// plus `min(bricks in the box, bricks with deltas)` probes.
     fn visit_deltas_in(&self, bounds: &Aabb, mut f: impl FnMut(DeltaEntry)) {
         for_bricks_in(&self.overlay, bounds, |key, deltas| {
-            for d in visible(deltas) {
+            for d in self.overlay.visible(deltas) {
                 let e = DeltaEntry::new(key, d);
                 if bounds.contains(e.position) {
                     f(e);
