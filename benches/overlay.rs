@@ -261,18 +261,28 @@ fn batches(c: &mut Criterion) {
     }
 }
 
-/// Single reads: a delta hit, a hit in the frozen layer of a job in flight, a
-/// base hit (through an overlay of 100K deltas and a frozen layer).
+/// Single reads through 100K active deltas: a delta hit, a base hit and, with a
+/// job in flight holding 100K frozen deltas, a hit in the frozen layer and a miss
+/// through it to the base.
 fn queries(c: &mut Criterion) {
     let base = world();
     let active = random_positions(100_000, 5);
     let frozen = random_positions(100_000, 6);
     let misses = random_positions(100_000, 7);
+    // Without a job in flight: 100K active deltas.
+    let mut plain = storage();
+    plain.batch_update(active.iter().map(|&p| (p, A)));
+    let mut plain_naive = NaiveOverlay::default();
+    let plain_shared = SharedLockOverlay::default();
+    for &p in &active {
+        plain_naive.update(base, p, A);
+        plain_shared.update(base, p, A);
+    }
+    // With a job in flight: every delta of the first batch is frozen (the job is
+    // never finished, so every read goes through it), then 100K active ones.
     let mut s = storage();
     s.set_config(DeltaConfig { spatial_share: 1.0, ..s.config().clone() });
     s.batch_update(frozen.iter().map(|&p| (p, B)));
-    // Every delta moves to the frozen layer; the job is never finished, so it
-    // stays in flight and every read goes through it.
     let job = s.begin_consolidation(CompactionStrategy::SpatialClustering).expect("deltas to freeze");
     assert_eq!(job.delta_count(), s.delta_count());
     s.batch_update(active.iter().map(|&p| (p, A)));
@@ -284,7 +294,13 @@ fn queries(c: &mut Criterion) {
         shared.update(base, p, A);
     }
     let _ = direct.apply_batch(&frozen.iter().chain(&active).map(|&p| (p, A)).collect::<Vec<_>>());
-    for (case, keys) in [("query_delta_hit", &active), ("query_frozen_hit", &frozen), ("query_base_hit", &misses)] {
+    let cases = [
+        ("query_delta_hit", &active, &plain, &plain_naive, &plain_shared),
+        ("query_base_hit", &misses, &plain, &plain_naive, &plain_shared),
+        ("query_frozen_hit", &frozen, &s, &naive, &shared),
+        ("query_frozen_miss", &misses, &s, &naive, &shared),
+    ];
+    for (case, keys, s, naive, shared) in cases {
         let mut group = c.benchmark_group(case);
         let mut i = 0;
         group.bench_function("overlay", |b| {
@@ -313,6 +329,7 @@ fn queries(c: &mut Criterion) {
         });
         group.finish();
     }
+    drop(job);
 }
 
 /// Sweeps of single reads over a 32³ box (x fastest), 10% of it holding deltas:

@@ -42,111 +42,16 @@
 //!   the bricks' `Vec` capacities.
 //! - `ELIDED`: no active delta holds the material beneath it.
 
+mod delta;
+mod freeze;
+mod key;
+
+pub(crate) use delta::{BrickWrite, Delta};
+pub(crate) use key::{BrickKey, brick_range};
+
 use crate::MaterialId;
-use crate::base::{BRICK_LOG2, BRICK_MASK, BRICK_SIZE};
-use glam::IVec3;
+use delta::{block_bit, find, mask_of};
 use std::collections::HashMap;
-
-/// Packed brick coordinates (21 bits per axis): the overlay's map key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct BrickKey(u64);
-
-const KEY_OFFSET: i32 = 1 << 20;
-const KEY_MASK: u64 = (1 << 21) - 1;
-
-impl BrickKey {
-    /// The key of the brick holding `p`, and `p`'s index in it.
-    #[inline]
-    pub fn split(p: IVec3) -> (Self, u16) {
-        (Self::of_brick(p >> BRICK_LOG2 as i32), crate::base::local_index(p) as u16)
-    }
-
-    /// The key of the brick with brick coordinates `b`.
-    #[inline]
-    pub fn of_brick(b: IVec3) -> Self {
-        let u = (b + IVec3::splat(KEY_OFFSET)).as_uvec3();
-        Self(u64::from(u.x) | u64::from(u.y) << 21 | u64::from(u.z) << 42)
-    }
-
-    /// The packed value: orders keys as the derived `Ord` does.
-    #[inline]
-    pub fn raw(self) -> u64 {
-        self.0
-    }
-
-    /// Brick coordinates.
-    #[inline]
-    pub fn brick(self) -> IVec3 {
-        IVec3::new((self.0 & KEY_MASK) as i32, ((self.0 >> 21) & KEY_MASK) as i32, ((self.0 >> 42) & KEY_MASK) as i32)
-            - IVec3::splat(KEY_OFFSET)
-    }
-
-    /// World position of the brick's smallest corner.
-    #[inline]
-    pub fn min_corner(self) -> IVec3 {
-        self.brick() << BRICK_LOG2 as i32
-    }
-
-    /// World position of in-brick index `local`.
-    #[inline]
-    pub fn position(self, local: u16) -> IVec3 {
-        let l = i32::from(local);
-        self.min_corner() + IVec3::new(l & BRICK_MASK, (l >> 4) & BRICK_MASK, l >> 8)
-    }
-}
-
-/// One delta: 12 bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Delta {
-    /// In-brick index (x fastest) shifted left once, low bit set when frozen:
-    /// sorting on it orders by voxel, active before frozen (`SORTED`).
-    slot: u16,
-    /// The material this delta reads as.
-    pub material: MaterialId,
-    /// The material beneath this delta's layer when it was first written: what a
-    /// revert compares against.
-    pub beneath: MaterialId,
-    /// Writes to this voxel since the delta was created, starting at 1 (saturating).
-    pub version: u16,
-    /// Storage clock (ms) of the last write.
-    pub written_at: u32,
-}
-
-const _: () = assert!(std::mem::size_of::<Delta>() == 12);
-
-impl Delta {
-    fn active(local: u16, material: MaterialId, beneath: MaterialId, now: u32) -> Self {
-        Self { slot: local << 1, material, beneath, version: 1, written_at: now }
-    }
-
-    /// In-brick index.
-    #[inline]
-    pub fn local(&self) -> u16 {
-        self.slot >> 1
-    }
-
-    /// True for a delta of the consolidation in flight.
-    #[inline]
-    pub fn is_frozen(&self) -> bool {
-        self.slot & 1 == 1
-    }
-}
-
-/// Position of the first delta of voxel `local` (or where it would go).
-#[inline]
-fn find(deltas: &[Delta], local: u16) -> usize {
-    deltas.partition_point(|d| d.slot < local << 1)
-}
-
-/// The mask bit of the `4³` block holding in-brick index `local`.
-#[inline]
-fn block_bit(local: u16) -> u64 {
-    1 << crate::base::l2_cell_of(usize::from(local))
-}
-
-fn mask_of(deltas: &[Delta]) -> u64 {
-    deltas.iter().fold(0, |m, d| m | block_bit(d.local()))
-}
 
 /// The crate's hash map: ahash with fixed seeds.
 pub(crate) type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
@@ -187,15 +92,6 @@ impl Default for Overlay {
     fn default() -> Self {
         Self { bricks: HashMap::with_hasher(fixed_hasher()), active: 0, frozen: 0, spent: 0, time_sum: 0, capacity: 0 }
     }
-}
-
-/// One write of a batch, addressed within its brick.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct BrickWrite {
-    /// In-brick index.
-    pub local: u16,
-    /// The material written.
-    pub material: MaterialId,
 }
 
 /// Reverts and no-op writes counted by [`Overlay::merge_brick`].
@@ -480,103 +376,6 @@ impl Overlay {
         counts
     }
 
-    /// Freezes the active deltas `pick` accepts, in bricks `pick_brick` accepts,
-    /// and copies them out for the job; purges spent deltas on the way:
-    /// `O(deltas)`. Expects no live frozen delta (one consolidation at a time).
-    pub fn freeze(
-        &mut self,
-        mut pick_brick: impl FnMut(BrickKey) -> bool,
-        mut pick: impl FnMut(&Delta) -> bool,
-    ) -> FrozenDeltas {
-        debug_assert_eq!(self.frozen, 0, "one consolidation at a time");
-        let mut out = FrozenDeltas::default();
-        let purge = self.spent > 0;
-        let (mut time_taken, mut capacity_freed) = (0, 0);
-        self.bricks.retain(|key, brick| {
-            if purge {
-                brick.deltas.retain(|d| !d.is_frozen());
-                brick.mask = mask_of(&brick.deltas);
-                if brick.deltas.is_empty() {
-                    capacity_freed += brick.deltas.capacity();
-                    return false;
-                }
-            }
-            if pick_brick(*key) {
-                let start = out.writes.len();
-                for d in brick.deltas.iter_mut().filter(|d| !d.is_frozen() && pick(d)) {
-                    d.slot |= 1;
-                    time_taken += u64::from(d.written_at);
-                    out.writes.push(BrickWrite { local: d.local(), material: d.material });
-                }
-                if out.writes.len() > start {
-                    out.bricks.push((*key, start..out.writes.len()));
-                }
-            }
-            true
-        });
-        self.spent = 0;
-        self.capacity -= capacity_freed;
-        self.time_sum -= time_taken;
-        self.frozen = out.writes.len();
-        self.active -= self.frozen;
-        out
-    }
-
-    /// The job in flight is finished: the base holds its frozen deltas, which are
-    /// spent from now on (`SPENT`). `O(1)`: the next freeze or merge purges them.
-    pub fn spend_frozen(&mut self) {
-        self.spent += self.frozen;
-        self.frozen = 0;
-    }
-
-    /// Returns the frozen deltas of `bricks` to the active layer (a cancelled
-    /// job). A newer active delta of the same voxel stays on top and now lies on
-    /// the base: it takes the frozen delta's `beneath`, and is removed when it
-    /// equals it. Returns the number of such reverts.
-    pub fn thaw(&mut self, bricks: &[BrickKey]) -> u64 {
-        let mut reverts = 0;
-        for key in bricks {
-            let Some(brick) = self.bricks.get_mut(key) else {
-                continue;
-            };
-            let deltas = &mut brick.deltas;
-            let mut out = 0;
-            for i in 0..deltas.len() {
-                let d = deltas[i];
-                if !d.is_frozen() {
-                    deltas[out] = d;
-                    out += 1;
-                    continue;
-                }
-                self.frozen -= 1;
-                if out > 0 && deltas[out - 1].local() == d.local() {
-                    // The newer active delta, just kept.
-                    let newer = &mut deltas[out - 1];
-                    newer.beneath = d.beneath;
-                    if newer.material == newer.beneath {
-                        self.active -= 1;
-                        self.time_sum -= u64::from(newer.written_at);
-                        reverts += 1;
-                        out -= 1;
-                    }
-                } else {
-                    deltas[out] = Delta { slot: d.slot & !1, ..d };
-                    out += 1;
-                    self.active += 1;
-                    self.time_sum += u64::from(d.written_at);
-                }
-            }
-            deltas.truncate(out);
-            brick.mask = mask_of(deltas);
-            if deltas.is_empty() {
-                self.capacity -= deltas.capacity();
-                self.bricks.remove(key);
-            }
-        }
-        debug_assert_eq!(self.frozen, 0, "every frozen brick was listed");
-        reverts
-    }
-
     /// Checks `SORTED`, `NO_EMPTY`, `MASKED`, `COUNTED` and `ELIDED` (debug
     /// builds; `O(deltas)`).
     #[cfg(any(test, debug_assertions))]
@@ -608,24 +407,10 @@ impl Overlay {
     }
 }
 
-/// Brick coordinates of every brick overlapping `bounds` (world voxels), as a box.
-pub(crate) fn brick_range(bounds: &crate::Aabb) -> crate::Aabb {
-    crate::Aabb::new(bounds.min >> BRICK_LOG2 as i32, ((bounds.max - IVec3::ONE) >> BRICK_LOG2 as i32) + IVec3::ONE)
-}
-
-const _: () = assert!(BRICK_SIZE == 16, "BrickKey::position unpacks a 16³ index");
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn brick_keys_round_trip_including_negative_coordinates() {
-        for p in [IVec3::new(-1, -17, 33), IVec3::new(1 << 19, -(1 << 20), 0), IVec3::ZERO] {
-            let (key, local) = BrickKey::split(p);
-            assert_eq!(key.position(local), p);
-        }
-    }
+    use glam::IVec3;
 
     #[test]
     fn writes_count_and_revert() {

@@ -1,0 +1,65 @@
+//! One delta record, and the helpers that search and summarize a brick's deltas.
+
+use crate::MaterialId;
+
+/// One delta: 12 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Delta {
+    /// In-brick index (x fastest) shifted left once, low bit set when frozen:
+    /// sorting on it orders by voxel, active before frozen (`SORTED`).
+    pub(super) slot: u16,
+    /// The material this delta reads as.
+    pub material: MaterialId,
+    /// The material beneath this delta's layer when it was first written: what a
+    /// revert compares against.
+    pub beneath: MaterialId,
+    /// Writes to this voxel since the delta was created, starting at 1 (saturating).
+    pub version: u16,
+    /// Storage clock (ms) of the last write.
+    pub written_at: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Delta>() == 12);
+
+impl Delta {
+    pub(super) fn active(local: u16, material: MaterialId, beneath: MaterialId, now: u32) -> Self {
+        Self { slot: local << 1, material, beneath, version: 1, written_at: now }
+    }
+
+    /// In-brick index.
+    #[inline]
+    pub fn local(&self) -> u16 {
+        self.slot >> 1
+    }
+
+    /// True for a delta of the consolidation in flight.
+    #[inline]
+    pub fn is_frozen(&self) -> bool {
+        self.slot & 1 == 1
+    }
+}
+
+/// Position of the first delta of voxel `local` (or where it would go).
+#[inline]
+pub(super) fn find(deltas: &[Delta], local: u16) -> usize {
+    deltas.partition_point(|d| d.slot < local << 1)
+}
+
+/// The mask bit of the `4³` block holding in-brick index `local`.
+#[inline]
+pub(super) fn block_bit(local: u16) -> u64 {
+    1 << crate::base::l2_cell_of(usize::from(local))
+}
+
+pub(super) fn mask_of(deltas: &[Delta]) -> u64 {
+    deltas.iter().fold(0, |m, d| m | block_bit(d.local()))
+}
+
+/// One write of a batch, addressed within its brick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BrickWrite {
+    /// In-brick index.
+    pub local: u16,
+    /// The material written.
+    pub material: MaterialId,
+}
