@@ -117,6 +117,15 @@ impl BrickRef<'_> {
     }
 }
 
+/// One write addressed within its brick: what the overlay hands a consolidation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BrickWrite {
+    /// In-brick index.
+    pub local: u16,
+    /// The material written.
+    pub material: MaterialId,
+}
+
 /// One voxel write, addressed for the tree walk.
 #[derive(Clone, Copy, Debug)]
 struct VoxelWrite {
@@ -351,30 +360,50 @@ impl BaseIndex {
         }));
         // Stable: writes to one voxel keep their order, so the last one wins.
         scratch.sort_by_key(|w| w.brick_code);
-        let extent = Extent(self.bounds.size());
-        let table = &mut self.table;
-        edit(
-            &mut self.root,
-            self.root_level,
-            IVec3::ZERO,
-            extent,
-            &scratch,
-            &mut |node, min, writes: &[VoxelWrite]| {
-                let brick = min >> BRICK_LOG2 as i32;
-                // The table lets go first, so an unshared brick is written in place.
-                if let Some(t) = table.as_mut() {
-                    t.release(brick);
-                }
-                write_brick(node, writes);
-                if let Some(t) = table.as_mut() {
-                    t.set(brick, node);
-                }
-            },
-        );
+        self.write_sorted(&scratch);
         self.scratch = scratch;
-        self.fit_table();
         self.debug_check();
         Ok(())
+    }
+
+    /// Writes whole groups of voxels, brick by brick, in place where a brick is not
+    /// shared: `bricks` holds each brick's smallest world corner (in bounds, each
+    /// brick once) and the range of its writes in `writes`. A synchronous
+    /// consolidation's path: no snapshot and no sort of the writes, only of the
+    /// bricks.
+    pub(crate) fn write_bricks(&mut self, bricks: &[(IVec3, std::ops::Range<usize>)], writes: &[BrickWrite]) {
+        let mut order: Vec<(u64, usize)> = bricks.iter().enumerate().map(|(i, b)| (self.brick_code(b.0), i)).collect();
+        order.sort_unstable();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        for (brick_code, i) in order {
+            scratch.extend(writes[bricks[i].1.clone()].iter().map(|w| VoxelWrite {
+                brick_code,
+                index: w.local,
+                material: w.material,
+            }));
+        }
+        self.write_sorted(&scratch);
+        self.scratch = scratch;
+        self.debug_check();
+    }
+
+    /// Applies writes sorted by brick code, then fits the table.
+    fn write_sorted(&mut self, writes: &[VoxelWrite]) {
+        let extent = Extent(self.bounds.size());
+        let table = &mut self.table;
+        edit(&mut self.root, self.root_level, IVec3::ZERO, extent, writes, &mut |node, min, writes: &[VoxelWrite]| {
+            let brick = min >> BRICK_LOG2 as i32;
+            // The table lets go first, so an unshared brick is written in place.
+            if let Some(t) = table.as_mut() {
+                t.release(brick);
+            }
+            write_brick(node, writes);
+            if let Some(t) = table.as_mut() {
+                t.set(brick, node);
+            }
+        });
+        self.fit_table();
     }
 
     /// The content of the brick holding `p` (in bounds): a pointer copy.

@@ -64,9 +64,11 @@ pub struct ConsolidationReport {
     pub deltas: usize,
     /// Bricks rebuilt.
     pub bricks: usize,
-    /// Time spent in [`ConsolidationJob::run`] (off the main thread when spawned).
+    /// Time spent in [`ConsolidationJob::run`] (off the main thread when spawned);
+    /// zero for synchronous consolidations, which write the base in place.
     pub run_time: Duration,
-    /// Time spent in `finish_consolidation`: the main-thread stall.
+    /// Time spent in `finish_consolidation`: the main-thread stall. For a
+    /// synchronous consolidation, its whole time.
     pub finish_time: Duration,
 }
 
@@ -95,10 +97,13 @@ impl ConsolidationJob {
         let mut bricks = self.bricks;
         bricks.sort_unstable_by_key(|b| b.0);
         for (brick_code, content, range) in bricks {
-            let mut brick = match content {
-                BrickContent::Uniform(m) => Brick::filled(m),
-                BrickContent::Dense(b) => Arc::unwrap_or_clone(b),
+            let mut arc = match content {
+                BrickContent::Uniform(m) => Arc::new(Brick::filled(m)),
+                BrickContent::Dense(b) => b,
             };
+            // The base still holds the snapshot, so this clones it straight into
+            // the new allocation: one 8 KiB copy.
+            let brick = Arc::make_mut(&mut arc);
             let mut dirty = 0;
             for w in &self.writes[range] {
                 dirty |= brick.set(usize::from(w.local), w.material);
@@ -106,7 +111,7 @@ impl ConsolidationJob {
             brick.update_pyramid(dirty);
             let content = match brick.uniform_material() {
                 Some(m) => BrickContent::Uniform(m),
-                None => BrickContent::Dense(Arc::new(brick)),
+                None => BrickContent::Dense(arc),
             };
             installs.push(BrickInstall { brick_code, content });
         }

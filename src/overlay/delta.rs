@@ -54,12 +54,3 @@ pub(super) fn block_bit(local: u16) -> u64 {
 pub(super) fn mask_of(deltas: &[Delta]) -> u64 {
     deltas.iter().fold(0, |m, d| m | block_bit(d.local()))
 }
-
-/// One write of a batch, addressed within its brick.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct BrickWrite {
-    /// In-brick index.
-    pub local: u16,
-    /// The material written.
-    pub material: MaterialId,
-}

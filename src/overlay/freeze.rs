@@ -1,7 +1,8 @@
 //! The overlay's side of a consolidation: freezing deltas for a job, spending
 //! them once the base holds them, thawing them when the job is cancelled.
 
-use super::{BrickKey, BrickWrite, Delta, FrozenDeltas, Overlay, mask_of};
+use super::delta::mask_of;
+use super::{BrickKey, BrickWrite, Delta, FrozenDeltas, Overlay};
 
 impl Overlay {
     /// Freezes the active deltas `pick` accepts, in bricks `pick_brick` accepts,
@@ -47,7 +48,7 @@ impl Overlay {
     }
 
     /// The job in flight is finished: the base holds its frozen deltas, which are
-    /// spent from now on (`SPENT`). `O(1)`: the next freeze or merge purges them.
+    /// spent from now on (`SPENT`). `O(1)`: the next freeze purges them.
     pub fn spend_frozen(&mut self) {
         self.spent += self.frozen;
         self.frozen = 0;

@@ -24,12 +24,6 @@ impl BrickKey {
         Self(u64::from(u.x) | u64::from(u.y) << 21 | u64::from(u.z) << 42)
     }
 
-    /// The packed value: orders keys as the derived `Ord` does.
-    #[inline]
-    pub fn raw(self) -> u64 {
-        self.0
-    }
-
     /// Brick coordinates.
     #[inline]
     pub fn brick(self) -> IVec3 {

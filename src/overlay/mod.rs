@@ -34,8 +34,9 @@
 //! - `MASKED`: the block of every delta has its bit set in the brick's mask (bits
 //!   may outlive their deltas until the brick's next merge: the mask is a filter).
 //! - `SPENT`: once a job is finished, the base holds its frozen deltas: they are
-//!   *spent*, read as absent, and purged by the next freeze or merge of their
-//!   brick, so finishing costs nothing per delta. Frozen deltas are either all
+//!   *spent*, read as absent, and purged by the next freeze (which scans every
+//!   delta anyway), so finishing costs nothing per delta. Until then they hold
+//!   memory: at most one job's deltas. Frozen deltas are either all
 //!   live (a job in flight: `spent == 0`) or all spent (`frozen == 0`).
 //! - `COUNTED`: `active` and `frozen` count the live deltas of each layer, `spent`
 //!   the spent ones, `time_sum` sums the active deltas' write times, `capacity`
@@ -46,12 +47,14 @@ mod delta;
 mod freeze;
 mod key;
 
-pub(crate) use delta::{BrickWrite, Delta};
+pub(crate) use crate::base::BrickWrite;
+pub(crate) use delta::Delta;
 pub(crate) use key::{BrickKey, brick_range};
 
 use crate::MaterialId;
-use delta::{block_bit, find, mask_of};
+use delta::{block_bit, find};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// The crate's hash map: ahash with fixed seeds.
 pub(crate) type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
@@ -219,18 +222,22 @@ impl Overlay {
         now: u32,
         base: impl FnOnce() -> MaterialId,
     ) -> WriteEffect {
-        let Some(brick) = self.bricks.get_mut(&key) else {
-            let under = base();
-            if material == under {
-                return WriteEffect::Unchanged;
+        // One probe whether or not the brick has deltas yet.
+        let brick = match self.bricks.entry(key) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let under = base();
+                if material == under {
+                    return WriteEffect::Unchanged;
+                }
+                let mut deltas = Vec::with_capacity(4);
+                deltas.push(Delta::active(local, material, under, now));
+                self.capacity += deltas.capacity();
+                v.insert(BrickDeltas { mask: block_bit(local), deltas });
+                self.active += 1;
+                self.time_sum += u64::from(now);
+                return WriteEffect::Inserted;
             }
-            let mut deltas = Vec::with_capacity(4);
-            deltas.push(Delta::active(local, material, under, now));
-            self.capacity += deltas.capacity();
-            self.bricks.insert(key, BrickDeltas { mask: block_bit(local), deltas });
-            self.active += 1;
-            self.time_sum += u64::from(now);
-            return WriteEffect::Inserted;
         };
         let bit = block_bit(local);
         let (i, under) = if brick.mask & bit == 0 {
@@ -360,13 +367,8 @@ impl Overlay {
         // Frozen deltas are copied through unchanged: the difference is active.
         self.active = self.active + slot.deltas.len() - old_len;
         self.time_sum = (self.time_sum as i64 + time_delta) as u64;
-        if self.spent > 0 {
-            // The brick is rewritten anyway: purge its spent deltas on the way.
-            let before = slot.deltas.len();
-            slot.deltas.retain(|d| !d.is_frozen());
-            self.spent -= before - slot.deltas.len();
-        }
-        slot.mask = mask_of(&slot.deltas);
+        // A superset is enough (`MASKED`): the written blocks, not a rescan.
+        slot.mask |= writes.iter().fold(0, |m, w| m | block_bit(w.local));
         if slot.deltas.is_empty() {
             self.capacity -= old_capacity;
             self.bricks.remove(&key);
@@ -389,7 +391,7 @@ impl Overlay {
                 deltas.windows(2).all(|w| w[0].slot < w[1].slot),
                 "SORTED: a brick's deltas are sorted by voxel and layer without repeats"
             );
-            debug_assert_eq!(mask_of(deltas) & !brick.mask, 0, "MASKED: every delta's block bit is set");
+            debug_assert_eq!(delta::mask_of(deltas) & !brick.mask, 0, "MASKED: every delta's block bit is set");
             for d in deltas {
                 if d.is_frozen() {
                     frozen += 1;

@@ -73,6 +73,24 @@ impl DeltaStorage {
 
     /// Freezes the deltas `applied` picks and hands out the job.
     fn begin(&mut self, applied: AppliedStrategy) -> Option<ConsolidationJob> {
+        let frozen = self.freeze(applied)?;
+        let FrozenDeltas { bricks: frozen_bricks, writes } = frozen;
+        let bricks = frozen_bricks
+            .iter()
+            .map(|(key, range)| {
+                let corner = key.min_corner();
+                (self.base.brick_code(corner), self.base.brick_content(corner), range.clone())
+            })
+            .collect();
+        self.generation += 1;
+        let keys = frozen_bricks.into_iter().map(|(key, _)| key).collect();
+        self.in_flight = Some(InFlight { generation: self.generation, bricks: keys });
+        self.debug_check();
+        Some(ConsolidationJob { generation: self.generation, strategy: applied, bricks, writes })
+    }
+
+    /// Freezes the deltas `applied` picks; `None` when it picks none.
+    fn freeze(&mut self, applied: AppliedStrategy) -> Option<FrozenDeltas> {
         debug_assert!(self.in_flight.is_none());
         let active = self.overlay.active_len();
         if active == 0 {
@@ -93,22 +111,30 @@ impl DeltaStorage {
                 self.overlay.freeze(|_| true, |d| now - d.written_at >= age)
             }
         };
-        if frozen.writes.is_empty() {
-            return None;
-        }
-        let FrozenDeltas { bricks: frozen_bricks, writes } = frozen;
-        let bricks = frozen_bricks
-            .iter()
-            .map(|(key, range)| {
-                let corner = key.min_corner();
-                (self.base.brick_code(corner), self.base.brick_content(corner), range.clone())
-            })
-            .collect();
-        self.generation += 1;
-        let keys = frozen_bricks.into_iter().map(|(key, _)| key).collect();
-        self.in_flight = Some(InFlight { generation: self.generation, bricks: keys });
+        (!frozen.writes.is_empty()).then_some(frozen)
+    }
+
+    /// Consolidates synchronously. Nothing can read the base in between, so
+    /// there is no job: the picked deltas are written into the base in place (a
+    /// brick no snapshot shares is not copied) and then spent. The whole time is
+    /// the report's `finish_time`; `run_time` is zero.
+    fn consolidate_now(&mut self, applied: AppliedStrategy) -> Option<ConsolidationReport> {
+        debug_assert!(self.in_flight.is_none());
+        let start = Instant::now();
+        let frozen = self.freeze(applied)?;
+        let corners: Vec<_> = frozen.bricks.iter().map(|(key, range)| (key.min_corner(), range.clone())).collect();
+        self.base.write_bricks(&corners, &frozen.writes);
+        self.overlay.spend_frozen();
+        let report = ConsolidationReport {
+            strategy: applied,
+            deltas: frozen.writes.len(),
+            bricks: corners.len(),
+            run_time: Duration::ZERO,
+            finish_time: start.elapsed(),
+        };
+        self.counters.record(&report);
         self.debug_check();
-        Some(ConsolidationJob { generation: self.generation, strategy: applied, bricks, writes })
+        Some(report)
     }
 
     /// Installs a job's output: swaps the new bricks into the base, settles LOD and
@@ -156,20 +182,20 @@ impl DeltaStorage {
         true
     }
 
-    /// Consolidates synchronously with `strategy`: begin, run and finish on this
-    /// thread. A job in flight is cancelled first (its deltas are included).
+    /// Consolidates synchronously with `strategy`, on this thread and in place: no
+    /// snapshots, so bricks no job shares are not copied. A job in flight is
+    /// cancelled first (its deltas are included).
     pub fn consolidate(&mut self, strategy: CompactionStrategy) -> Option<ConsolidationReport> {
         self.cancel_consolidation();
-        let job = self.begin_consolidation(strategy)?;
-        self.finish_consolidation(job.run())
+        self.last_attempt_ms = self.clock_ms;
+        self.consolidate_now(self.resolve_strategy(strategy))
     }
 
     /// Consolidates everything synchronously: afterwards the base holds every
     /// update and the overlay is empty. A job in flight is cancelled first.
     pub fn flush(&mut self) -> Option<ConsolidationReport> {
         self.cancel_consolidation();
-        let job = self.begin(AppliedStrategy::Flush)?;
-        self.finish_consolidation(job.run())
+        self.consolidate_now(AppliedStrategy::Flush)
     }
 
     /// Consolidates if the strategy says so ([`should_consolidate`](Self::should_consolidate)),
@@ -178,8 +204,8 @@ impl DeltaStorage {
         if !self.should_consolidate() {
             return None;
         }
-        let job = self.begin_consolidation(self.config.strategy)?;
-        self.finish_consolidation(job.run())
+        self.last_attempt_ms = self.clock_ms;
+        self.consolidate_now(self.resolve_strategy(self.config.strategy))
     }
 
     /// Backpressure: past the hard cap, cancel any job in flight and merge the
@@ -191,10 +217,7 @@ impl DeltaStorage {
         }
         self.counters.forced += 1;
         self.cancel_consolidation();
-        if let Some(job) = self.begin(AppliedStrategy::Backpressure) {
-            let output = job.run();
-            self.finish_consolidation(output);
-        }
+        self.consolidate_now(AppliedStrategy::Backpressure);
     }
 
     /// Freezes the `want` oldest active deltas (by last write): `O(n)` with a
@@ -247,5 +270,33 @@ impl DeltaStorage {
             taken += count;
         }
         self.overlay.freeze(|key| chosen.contains(&chunk_of(key)), |_| true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::base::BrickRef;
+    use crate::{Aabb, BaseIndex, DeltaConfig, DeltaStorage, MaterialId};
+    use glam::IVec3;
+
+    fn brick_ptr(s: &DeltaStorage, p: IVec3) -> *const crate::Brick {
+        match s.base.brick_ref(p) {
+            BrickRef::Dense(b) => std::sync::Arc::as_ptr(b),
+            BrickRef::Uniform(_) => std::ptr::null(),
+        }
+    }
+
+    #[test]
+    fn a_synchronous_consolidation_writes_unshared_bricks_in_place() {
+        let mut base = BaseIndex::uniform(Aabb::new(IVec3::ZERO, IVec3::splat(32)), MaterialId(1)).unwrap();
+        base.apply_batch(&[(IVec3::new(1, 1, 1), MaterialId(2))]).unwrap();
+        let mut s = DeltaStorage::new(base, DeltaConfig::default());
+        let before = brick_ptr(&s, IVec3::ZERO);
+        s.update(IVec3::new(2, 2, 2), MaterialId(3)).unwrap();
+        let report = s.flush().unwrap();
+        assert_eq!((report.deltas, report.bricks), (1, 1));
+        assert_eq!(brick_ptr(&s, IVec3::ZERO), before, "written in place, not copied");
+        assert_eq!(s.base().get(IVec3::new(2, 2, 2)), Ok(MaterialId(3)));
+        assert_eq!(s.delta_count(), 0);
     }
 }

@@ -18,7 +18,7 @@ pub use reader::Reader;
 pub use spatial::DeltaEntry;
 
 use crate::metrics::{Counters, OverlayStats};
-use crate::overlay::{BrickKey, BrickWrite, Delta, Overlay, WriteEffect, brick_range};
+use crate::overlay::{BrickKey, BrickWrite, Delta, FastMap, Overlay, WriteEffect, brick_range, fixed_hasher};
 use crate::{Aabb, BaseIndex, MaterialId, Region, VoxelError};
 use glam::IVec3;
 use std::sync::atomic::Ordering;
@@ -93,14 +93,18 @@ pub struct DeltaStorage {
     counters: Counters,
     /// Reused by the lazy strategy's selection.
     scratch_times: Vec<u32>,
-    /// Reused by `batch_update`: the sorted batch, one brick's writes, one
-    /// brick's merged deltas.
+    /// Reused by `batch_update`, sized by the largest batch so far: the batch,
+    /// its indices grouped by brick, each brick's group, the groups' ends, one
+    /// brick's writes and one brick's merged deltas.
     batch_scratch: Vec<BatchItem>,
+    grouped_scratch: Vec<u32>,
+    group_scratch: FastMap<BrickKey, u32>,
+    group_offsets: Vec<u32>,
     write_scratch: Vec<BrickWrite>,
     merge_scratch: Vec<Delta>,
 }
 
-/// A validated update of a batch, sortable by brick, voxel and input order.
+/// A validated update of a batch.
 #[derive(Clone, Copy, Debug)]
 struct BatchItem {
     key: BrickKey,
@@ -108,15 +112,11 @@ struct BatchItem {
     /// integer orders a brick's writes by voxel, then as they came.
     order: u64,
     material: MaterialId,
+    /// Index of the item's brick among the batch's bricks.
+    group: u32,
 }
 
 impl BatchItem {
-    /// The whole sort key as one integer: a branch-free compare.
-    #[inline]
-    fn sort_key(&self) -> u128 {
-        u128::from(self.key.raw()) << 64 | u128::from(self.order)
-    }
-
     #[inline]
     fn local(&self) -> u16 {
         (self.order >> 32) as u16
@@ -137,6 +137,9 @@ impl DeltaStorage {
             counters: Counters::default(),
             scratch_times: Vec::new(),
             batch_scratch: Vec::new(),
+            grouped_scratch: Vec::new(),
+            group_scratch: FastMap::with_hasher(fixed_hasher()),
+            group_offsets: Vec::new(),
             write_scratch: Vec::new(),
             merge_scratch: Vec::new(),
         }
@@ -263,9 +266,10 @@ impl DeltaStorage {
     /// valid update is applied (a bad one does not reject the batch).
     ///
     /// The result equals calling [`update`](Self::update) for each in order, but the
-    /// batch is sorted by brick and each brick's deltas are merged in one pass, so
-    /// a batch that fills a brick costs no more than one that sprinkles it. The
-    /// sort buffer is reused: a steady stream of batches does not allocate.
+    /// batch is grouped by brick (one probe of a small map per update), each
+    /// group sorted by voxel, and each brick's deltas merged in one pass, so a
+    /// batch that fills a brick costs no more than one that sprinkles it. The
+    /// buffers are reused: a steady stream of batches does not allocate.
     pub fn batch_update(&mut self, updates: impl IntoIterator<Item = (IVec3, MaterialId)>) -> BatchOutcome {
         let mut outcome = BatchOutcome::default();
         let mut items = std::mem::take(&mut self.batch_scratch);
@@ -275,7 +279,7 @@ impl DeltaStorage {
                 Ok(()) => {
                     let (key, local) = BrickKey::split(position);
                     let order = u64::from(local) << 32 | items.len() as u64;
-                    items.push(BatchItem { key, order, material });
+                    items.push(BatchItem { key, order, material, group: 0 });
                 }
                 Err(error) => {
                     self.counters.rejects += 1;
@@ -285,19 +289,59 @@ impl DeltaStorage {
         }
         outcome.applied = items.len();
         self.counters.updates += items.len() as u64;
-        // Unstable on unique (brick, voxel, input order) keys: no allocation.
-        items.sort_unstable_by_key(BatchItem::sort_key);
+        // Group by brick with one probe of a small map per update, then sort each
+        // brick's writes by voxel and input order: a counting scatter and many
+        // small sorts instead of one sort of the whole batch.
+        let groups = &mut self.group_scratch;
+        let mut offsets = std::mem::take(&mut self.group_offsets);
+        groups.clear();
+        offsets.clear();
+        let mut last: Option<(BrickKey, u32)> = None;
+        for item in &mut items {
+            // Runs of one brick, common in spatial input, skip the probe.
+            let g = match last {
+                Some((key, g)) if key == item.key => g,
+                _ => {
+                    let next = offsets.len() as u32;
+                    let g = *groups.entry(item.key).or_insert(next);
+                    if g == next {
+                        offsets.push(0);
+                    }
+                    last = Some((item.key, g));
+                    g
+                }
+            };
+            offsets[g as usize] += 1;
+            item.group = g;
+        }
+        // Counts to starts; the scatter then advances each to its group's end.
+        let mut sum = 0;
+        for o in &mut offsets {
+            (*o, sum) = (sum, sum + *o);
+        }
+        // Scatter indices (4 bytes each), not the items.
+        let mut grouped = std::mem::take(&mut self.grouped_scratch);
+        grouped.clear();
+        grouped.resize(items.len(), 0);
+        for (i, item) in items.iter().enumerate() {
+            let cursor = &mut offsets[item.group as usize];
+            grouped[*cursor as usize] = i as u32;
+            *cursor += 1;
+        }
         let mut writes = std::mem::take(&mut self.write_scratch);
         let mut merged = std::mem::take(&mut self.merge_scratch);
         let mut start = 0;
-        while start < items.len() {
-            let key = items[start].key;
-            let len = items[start..].partition_point(|i| i.key == key);
+        for &end in &offsets {
+            let group = &mut grouped[start..end as usize];
+            start = end as usize;
+            // Unique keys (input order breaks ties): unstable is exact, no allocation.
+            group.sort_unstable_by_key(|&i| items[i as usize].order);
+            let key = items[group[0] as usize].key;
             writes.clear();
-            writes.extend(
-                items[start..start + len].iter().map(|i| BrickWrite { local: i.local(), material: i.material }),
-            );
-            start += len;
+            writes.extend(group.iter().map(|&i| {
+                let item = &items[i as usize];
+                BrickWrite { local: item.local(), material: item.material }
+            }));
             // The base brick, fetched once for the whole group (the merge reads
             // frozen deltas itself).
             let base = self.base.brick_ref(key.min_corner());
@@ -312,6 +356,8 @@ impl DeltaStorage {
             self.counters.unchanged += counts.unchanged;
             self.enforce_cap();
         }
+        self.grouped_scratch = grouped;
+        self.group_offsets = offsets;
         self.batch_scratch = items;
         self.write_scratch = writes;
         self.merge_scratch = merged;
