@@ -267,21 +267,31 @@ def main():
             ("_hit: overlay vs", "Point hits at random positions. A brick's deltas sit in a sorted"
              " array behind the brick's map entry, so a cold hit is two dependent cache misses (the"
              " entry, then the array) where a flat voxel map takes one. That layout is what gives 12"
-             " to 21 bytes per delta at 1M (the flat map: 36), consolidation brick by brick without a"
+             " to 22 bytes per delta at 1M (the flat map: 36), consolidation brick by brick without a"
              " sort, and region queries that visit only the bricks they touch. Reads that move"
              " through space are ahead (the sweep with a `Reader`, region queries), and so are base"
              " hits and misses through the frozen layer, which the brick's block mask answers"
              " without reading the array."),
-            ("batch_random_1k", "Small random batches. A batch of 1K updates scattered over 1K bricks"
-             " pays the per-brick costs (map entry, a new Vec, the sort) for one update each, with"
-             " everything in cache; the naive map only hashes. Batches that cluster, and large"
-             " random ones, are ahead."),
-            ("erosion workload", "End to end. `BaseIndex::apply_batch` is itself a bulk path (sorted,"
-             " each brick touched once per frame), and the erosion front touches each brick in only"
-             " a few consecutive frames. The overlay pays an insert per update and then rebuilds each"
-             " brick from an 8 KiB copy, so it gains only when bricks are written far more often than"
-             " they are consolidated. Its value here is the main-thread cost per update (the first"
-             " claims) and a frame stall bounded by `finish`, not total CPU."),
+            ("batch_random", "Random batches. Scattered over the world, nearly every update"
+             " lands in a brick of its own, so the overlay pays the per-brick costs (the grouping"
+             " probe, the brick's map entry, a new delta array, the base brick) once per update,"
+             " where a flat map, already sized because every variant runs in place, pays one"
+             " insert. Batches that cluster, as erosion's do, share those costs."),
+            ("batch_clustered_100k", "Clustered 100K. Whole bricks of updates keep a flat map's"
+             " probes in cache too, and the shared lock is taken once per batch; the overlay's"
+             " grouping, per-brick sort and merge cost about as much per update (it keeps 12 bytes"
+             " per delta where the map keeps 36)."),
+            ("update_new: overlay vs", "New deltas against the flat maps: the brick entry, the"
+             " delta array and the base brick are three cache misses (the last two overlap), the"
+             " flat maps' bucket and base brick are two plus a hash; the difference is within"
+             " the runs' spread."),
+            ("erosion workload", "End to end. `BaseIndex::apply_batch` is itself a bulk path"
+             " (grouped by brick, each brick written in place once per frame), and the erosion"
+             " front touches each brick in only a few frames between consolidations: about 23"
+             " updates reach a brick per frame, and a consolidation merges about 47 deltas per"
+             " brick it rebuilds, so the overlay saves only half of the brick rebuilds while it"
+             " pays a grouped, merged insert per update. Its value here is the main-thread cost"
+             " per update (the first claims) and a frame stall bounded by `finish`, not total CPU."),
             ("a single update through the overlay", "New deltas against direct writes. A new delta"
              " at a random position costs three cache misses: the brick's map entry, then its delta"
              " array and the base brick that gives the material beneath (those two overlap). A"
