@@ -128,8 +128,10 @@ impl Harness {
             Op::Batch(batch) => {
                 let forced = self.storage.stats().forced_consolidations;
                 let rejects = self.storage.stats().rejects;
+                let updates = self.storage.stats().updates;
                 let outcome = self.storage.batch_update(batch.iter().map(|&(p, m)| (p, MaterialId(m))));
                 let bad: Vec<IVec3> = batch.iter().map(|&(p, _)| p).filter(|p| !WORLD.contains(*p)).collect();
+                prop_assert_eq!(self.storage.stats().updates, updates + outcome.applied as u64, "updates counted once");
                 prop_assert_eq!(outcome.applied, batch.len() - bad.len());
                 prop_assert_eq!(outcome.rejected.iter().map(|r| r.position).collect::<Vec<_>>(), bad.clone());
                 prop_assert_eq!(self.storage.stats().rejects, rejects + bad.len() as u64);

@@ -244,17 +244,17 @@ impl DeltaStorage {
             self.counters.rejects += 1;
             return Err(e);
         }
+        self.counters.updates += 1;
         self.write(p, m);
         self.enforce_cap();
         Ok(())
     }
 
-    /// Writes a checked position.
+    /// Writes a checked position (the caller counts the update).
     #[inline]
     fn write(&mut self, p: IVec3, m: MaterialId) {
         let (key, local) = BrickKey::split(p);
         let base = &self.base;
-        self.counters.updates += 1;
         match self.overlay.write(key, local, m, self.clock_ms, || base.get_unchecked(p)) {
             WriteEffect::Reverted => self.counters.reverts += 1,
             WriteEffect::Unchanged => self.counters.unchanged += 1,
@@ -334,6 +334,15 @@ impl DeltaStorage {
         for &end in &offsets {
             let group = &mut grouped[start..end as usize];
             start = end as usize;
+            if let [only] = *group {
+                // A lone write (scattered input): a plain write, without the
+                // merge's buffers.
+                let item = &items[only as usize];
+                let p = item.key.position(item.local());
+                self.write(p, item.material);
+                self.enforce_cap();
+                continue;
+            }
             // Unique keys (input order breaks ties): unstable is exact, no allocation.
             group.sort_unstable_by_key(|&i| items[i as usize].order);
             let key = items[group[0] as usize].key;
