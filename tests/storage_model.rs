@@ -66,6 +66,10 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         20 => (position(), 0u16..3).prop_map(|(p, m)| Op::Update(p, m)),
         4 => prop::collection::vec((position(), 0u16..3), 0..60).prop_map(Op::Batch),
+        // Hundreds of writes to one brick, many to the same voxel: the batch's
+        // counting sort, which must keep writes to a voxel in input order.
+        1 => prop::collection::vec(((0..8, 0..4, 0..8), 0u16..3), 256..600)
+            .prop_map(|w| Op::Batch(w.into_iter().map(|((x, y, z), m)| (IVec3::new(x, y, z), m)).collect())),
         3 => strategy().prop_map(Op::Begin),
         3 => Just(Op::Run),
         3 => Just(Op::Finish),

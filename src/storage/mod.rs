@@ -19,7 +19,7 @@ pub use spatial::DeltaEntry;
 
 use crate::metrics::{Counters, OverlayStats};
 use crate::overlay::{BrickKey, BrickWrite, Delta, FastMap, Overlay, WriteEffect, brick_range, fixed_hasher};
-use crate::{Aabb, BaseIndex, MaterialId, Region, VoxelError};
+use crate::{Aabb, BRICK_VOLUME, BaseIndex, MaterialId, Region, VoxelError};
 use glam::IVec3;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -102,7 +102,13 @@ pub struct DeltaStorage {
     group_offsets: Vec<u32>,
     write_scratch: Vec<BrickWrite>,
     merge_scratch: Vec<Delta>,
+    /// Per-voxel counts of a brick's counting sort (4096 entries once used).
+    local_counts: Vec<u32>,
 }
+
+/// Writes to one brick from which a batch sorts them by counting rather than
+/// comparing: past this, `O(n log n)` compares cost more than a 4096-entry pass.
+const COUNTING_SORT_MIN: usize = 256;
 
 /// A validated update of a batch.
 #[derive(Clone, Copy, Debug)]
@@ -142,6 +148,7 @@ impl DeltaStorage {
             group_offsets: Vec::new(),
             write_scratch: Vec::new(),
             merge_scratch: Vec::new(),
+            local_counts: Vec::new(),
         }
     }
 
@@ -343,14 +350,37 @@ impl DeltaStorage {
                 self.enforce_cap();
                 continue;
             }
-            // Unique keys (input order breaks ties): unstable is exact, no allocation.
-            group.sort_unstable_by_key(|&i| items[i as usize].order);
             let key = items[group[0] as usize].key;
             writes.clear();
-            writes.extend(group.iter().map(|&i| {
-                let item = &items[i as usize];
-                BrickWrite { local: item.local(), material: item.material }
-            }));
+            if group.len() >= COUNTING_SORT_MIN {
+                // Many writes to one brick: a counting sort by in-brick index,
+                // O(writes + 4096). The group is in input order and the sort is
+                // stable, so writes to one voxel keep their order.
+                let counts = &mut self.local_counts;
+                counts.clear();
+                counts.resize(BRICK_VOLUME, 0);
+                for &i in group.iter() {
+                    counts[usize::from(items[i as usize].local())] += 1;
+                }
+                let mut sum = 0;
+                for c in counts.iter_mut() {
+                    (*c, sum) = (sum, sum + *c);
+                }
+                writes.resize(group.len(), BrickWrite { local: 0, material: MaterialId::AIR });
+                for &i in group.iter() {
+                    let item = &items[i as usize];
+                    let cursor = &mut counts[usize::from(item.local())];
+                    writes[*cursor as usize] = BrickWrite { local: item.local(), material: item.material };
+                    *cursor += 1;
+                }
+            } else {
+                // Unique keys (input order breaks ties): unstable is exact, no allocation.
+                group.sort_unstable_by_key(|&i| items[i as usize].order);
+                writes.extend(group.iter().map(|&i| {
+                    let item = &items[i as usize];
+                    BrickWrite { local: item.local(), material: item.material }
+                }));
+            }
             // The base brick, fetched once for the whole group (the merge reads
             // frozen deltas itself).
             let base = self.base.brick_ref(key.min_corner());
