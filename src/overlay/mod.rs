@@ -71,6 +71,17 @@ pub(crate) fn fixed_hasher() -> ahash::RandomState {
     )
 }
 
+/// The delta a read of voxel `local` sees in a brick's deltas and mask: the
+/// active one, else the frozen one unless frozen deltas are `spent` (`SPENT`).
+/// The one read rule, shared by point reads and the [`Reader`](crate::Reader).
+#[inline]
+pub(crate) fn lookup(deltas: &[Delta], mask: u64, local: u16, spent: bool) -> Option<&Delta> {
+    if mask & block_bit(local) == 0 {
+        return None;
+    }
+    deltas.get(find(deltas, local)).filter(|d| d.local() == local && !(d.is_frozen() && spent))
+}
+
 /// One brick's deltas, both layers.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct BrickDeltas {
@@ -146,12 +157,6 @@ impl Overlay {
         self.frozen
     }
 
-    /// True unless `d` is a spent frozen delta (`SPENT`).
-    #[inline]
-    fn sees(&self, d: &Delta) -> bool {
-        !(d.is_frozen() && self.spent > 0)
-    }
-
     /// The deltas a read sees in a brick's slice: every active delta, and the
     /// live frozen ones no active delta of the same voxel hides.
     pub fn visible<'a>(&self, deltas: &'a [Delta]) -> impl Iterator<Item = &'a Delta> {
@@ -179,10 +184,7 @@ impl Overlay {
     #[inline]
     pub fn get(&self, key: BrickKey, local: u16) -> Option<&Delta> {
         let brick = self.bricks.get(&key)?;
-        if brick.mask & block_bit(local) == 0 {
-            return None;
-        }
-        brick.deltas.get(find(&brick.deltas, local)).filter(|d| d.local() == local && self.sees(d))
+        lookup(&brick.deltas, brick.mask, local, self.spent > 0)
     }
 
     /// Brick `key`'s deltas (both layers, see [`visible`]) and block mask.

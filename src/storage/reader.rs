@@ -2,8 +2,7 @@
 
 use super::DeltaStorage;
 use crate::base::BrickRef;
-use crate::base::l2_cell_of;
-use crate::overlay::{BrickKey, Delta};
+use crate::overlay::{BrickKey, Delta, lookup};
 use crate::{MaterialId, VoxelError};
 use glam::IVec3;
 
@@ -70,13 +69,9 @@ impl Reader<'_> {
                 self.cached.insert(CachedBrick { key, deltas, mask, base: s.base.brick_ref(p) })
             }
         };
-        if brick.mask & (1 << l2_cell_of(usize::from(local))) != 0 {
-            // The first delta of the voxel: active if there is one, else frozen.
-            let i = brick.deltas.partition_point(|d| d.local() < local);
-            if let Some(d) = brick.deltas.get(i).filter(|d| d.local() == local && !(d.is_frozen() && self.spent)) {
-                return Ok(d.material);
-            }
+        match lookup(brick.deltas, brick.mask, local, self.spent) {
+            Some(d) => Ok(d.material),
+            None => Ok(brick.base.get(usize::from(local))),
         }
-        Ok(brick.base.get(usize::from(local)))
     }
 }
