@@ -39,6 +39,18 @@ impl Delta {
     }
 }
 
+/// Deltas stored inline in a brick's map entry before spilling to the heap.
+pub(crate) const INLINE_DELTAS: usize = 2;
+
+/// A brick's deltas: up to [`INLINE_DELTAS`] inline, beyond that on the heap.
+pub(crate) type DeltaVec = smallvec::SmallVec<[Delta; INLINE_DELTAS]>;
+
+/// The heap capacity (in deltas) `v` holds: zero while inline.
+#[inline]
+pub(super) fn heap_capacity(v: &DeltaVec) -> usize {
+    if v.spilled() { v.capacity() } else { 0 }
+}
+
 /// Position of the first delta of voxel `local` (or where it would go).
 #[inline]
 pub(super) fn find(deltas: &[Delta], local: u16) -> usize {

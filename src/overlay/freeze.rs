@@ -1,7 +1,7 @@
 //! The overlay's side of a consolidation: freezing deltas for a job, spending
 //! them once the base holds them, thawing them when the job is cancelled.
 
-use super::delta::mask_of;
+use super::delta::{heap_capacity, mask_of};
 use super::{BrickKey, BrickWrite, Delta, FrozenDeltas, Overlay};
 
 impl Overlay {
@@ -22,7 +22,7 @@ impl Overlay {
                 brick.deltas.retain(|d| !d.is_frozen());
                 brick.mask = mask_of(&brick.deltas);
                 if brick.deltas.is_empty() {
-                    capacity_freed += brick.deltas.capacity();
+                    capacity_freed += heap_capacity(&brick.deltas);
                     return false;
                 }
             }
@@ -94,7 +94,7 @@ impl Overlay {
             deltas.truncate(out);
             brick.mask = mask_of(deltas);
             if deltas.is_empty() {
-                self.capacity -= deltas.capacity();
+                self.capacity -= heap_capacity(deltas);
                 self.bricks.remove(key);
             }
         }

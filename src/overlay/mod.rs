@@ -5,15 +5,17 @@
 //!
 //! Deltas are grouped by the `16³` brick that holds them: a hash map (ahash, fixed
 //! seeds so runs are reproducible) from a packed brick key to the brick's
-//! [`BrickDeltas`]: its deltas in a `Vec` sorted by in-brick index, and a 64-bit
-//! mask with one bit per `4³` block that holds a delta. One [`Delta`] is 12 bytes.
+//! [`BrickDeltas`]: its deltas sorted by in-brick index, and a 64-bit mask with
+//! one bit per `4³` block that holds a delta. One [`Delta`] is 12 bytes. A brick's
+//! first two deltas sit inline in its map entry, so the many bricks that hold one
+//! or two (scattered edits) cost no heap block and a read of them no second miss.
 //!
 //! A delta is *active* (written since the consolidation in flight began) or
 //! *frozen* (picked by that consolidation, readable until the base holds it). Both
-//! layers live in the same `Vec`s: an active and a frozen delta of one voxel sit
+//! layers live in the same arrays: an active and a frozen delta of one voxel sit
 //! side by side, active first, so one probe and one binary search answer a read
 //! whichever layer holds the voxel, and a read of a block without deltas stops at
-//! the mask without touching the `Vec`.
+//! the mask without touching the deltas.
 //!
 //! The grouping is what the rest of the crate needs: a consolidation job gets each
 //! brick's deltas without sorting, region and spatial queries visit only the
@@ -40,7 +42,7 @@
 //!   live (a job in flight: `spent == 0`) or all spent (`frozen == 0`).
 //! - `COUNTED`: `active` and `frozen` count the live deltas of each layer, `spent`
 //!   the spent ones, `time_sum` sums the active deltas' write times, `capacity`
-//!   the bricks' `Vec` capacities.
+//!   the bricks' heap capacities (zero while a brick's deltas are inline).
 //! - `ELIDED`: no active delta holds the material beneath it.
 
 mod delta;
@@ -48,11 +50,11 @@ mod freeze;
 mod key;
 
 pub(crate) use crate::base::BrickWrite;
-pub(crate) use delta::Delta;
+pub(crate) use delta::{Delta, DeltaVec};
 pub(crate) use key::{BrickKey, brick_range};
 
 use crate::MaterialId;
-use delta::{block_bit, find};
+use delta::{INLINE_DELTAS, block_bit, find, heap_capacity};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
@@ -87,8 +89,8 @@ pub(crate) fn lookup(deltas: &[Delta], mask: u64, local: u16, spent: bool) -> Op
 pub(crate) struct BrickDeltas {
     /// One bit per `4³` block holding a delta (`MASKED`).
     mask: u64,
-    /// Sorted by voxel, active first (`SORTED`).
-    deltas: Vec<Delta>,
+    /// Sorted by voxel, active first (`SORTED`); the first two inline.
+    deltas: DeltaVec,
 }
 
 /// The overlay: every brick's active and frozen deltas.
@@ -203,7 +205,8 @@ impl Overlay {
         (self.active > 0).then(|| self.time_sum / self.active as u64)
     }
 
-    /// Heap bytes held: map buckets plus every brick's `Vec` capacity.
+    /// Heap bytes held: map buckets (small bricks' deltas inline) plus every spilled
+    /// brick's heap capacity.
     pub fn bytes(&self) -> usize {
         // hashbrown: one control byte per bucket plus the group padding; buckets are
         // capacity * 8 / 7 rounded up to a power of two.
@@ -232,9 +235,8 @@ impl Overlay {
                 if material == under {
                     return WriteEffect::Unchanged;
                 }
-                let mut deltas = Vec::with_capacity(4);
+                let mut deltas = DeltaVec::new();
                 deltas.push(Delta::active(local, material, under, now));
-                self.capacity += deltas.capacity();
                 v.insert(BrickDeltas { mask: block_bit(local), deltas });
                 self.active += 1;
                 self.time_sum += u64::from(now);
@@ -256,7 +258,7 @@ impl Overlay {
                         brick.deltas.remove(i);
                         self.active -= 1;
                         if brick.deltas.is_empty() {
-                            self.capacity -= brick.deltas.capacity();
+                            self.capacity -= heap_capacity(&brick.deltas);
                             self.bricks.remove(&key);
                         }
                         return WriteEffect::Reverted;
@@ -277,10 +279,10 @@ impl Overlay {
         if material == under {
             return WriteEffect::Unchanged;
         }
-        let before = brick.deltas.capacity();
+        let before = heap_capacity(&brick.deltas);
         brick.deltas.insert(i, Delta::active(local, material, under, now));
         brick.mask |= bit;
-        self.capacity += brick.deltas.capacity() - before;
+        self.capacity += heap_capacity(&brick.deltas) - before;
         self.active += 1;
         self.time_sum += u64::from(now);
         WriteEffect::Inserted
@@ -298,12 +300,12 @@ impl Overlay {
         writes: &[BrickWrite],
         now: u32,
         mut base: impl FnMut(u16) -> MaterialId,
-        scratch: &mut Vec<Delta>,
+        scratch: &mut DeltaVec,
     ) -> MergeCounts {
         let mut counts = MergeCounts::default();
         let slot = self.bricks.entry(key).or_default();
         let existing = &slot.deltas;
-        let old_capacity = existing.capacity();
+        let old_capacity = heap_capacity(existing);
         let old_len = existing.len();
         let mut time_delta: i64 = 0;
         scratch.clear();
@@ -357,10 +359,11 @@ impl Overlay {
             }
         }
         scratch.extend_from_slice(&existing[i..]);
-        // The merged deltas become the brick's Vec and the old one the next scratch
-        // buffer: one copy, no allocation, unless the buffer is far larger than
-        // the brick needs (then copy, so a small brick keeps a small Vec).
-        if scratch.capacity() <= 2 * scratch.len().max(8) {
+        // The merged deltas become the brick's and the old buffer the next scratch
+        // buffer: one copy, no allocation, unless the result fits inline or the
+        // buffer is far larger than the brick needs (then copy, so a small brick
+        // keeps a small buffer).
+        if scratch.spilled() && scratch.len() > INLINE_DELTAS && scratch.capacity() <= 2 * scratch.len().max(8) {
             std::mem::swap(&mut slot.deltas, scratch);
         } else {
             slot.deltas.clear();
@@ -375,7 +378,7 @@ impl Overlay {
             self.capacity -= old_capacity;
             self.bricks.remove(&key);
         } else {
-            self.capacity = self.capacity - old_capacity + slot.deltas.capacity();
+            self.capacity = self.capacity - old_capacity + heap_capacity(&slot.deltas);
         }
         counts
     }
@@ -403,11 +406,11 @@ impl Overlay {
                     time_sum += u64::from(d.written_at);
                 }
             }
-            capacity += deltas.capacity();
+            capacity += heap_capacity(deltas);
         }
         debug_assert_eq!((active, frozen), (self.active, self.frozen + self.spent), "COUNTED: deltas per layer");
         debug_assert_eq!(time_sum, self.time_sum, "COUNTED: time_sum sums active write times");
-        debug_assert_eq!(capacity, self.capacity, "COUNTED: capacity sums Vec capacities");
+        debug_assert_eq!(capacity, self.capacity, "COUNTED: capacity sums heap capacities");
     }
 }
 
@@ -474,6 +477,24 @@ mod tests {
     }
 
     #[test]
+    fn two_deltas_sit_inline_and_a_third_spills_to_the_heap() {
+        let mut overlay = Overlay::default();
+        let write = |overlay: &mut Overlay, x| {
+            let (k, l) = BrickKey::split(IVec3::new(x, 0, 0));
+            assert_eq!(overlay.write(k, l, MaterialId(2), 0, || MaterialId(1)), WriteEffect::Inserted);
+        };
+        // One brick: the map's buckets stay as the first write sized them.
+        write(&mut overlay, 0);
+        let buckets = overlay.bytes();
+        for x in 1..=INLINE_DELTAS as i32 {
+            write(&mut overlay, x);
+            let heap = overlay.bytes() - buckets;
+            assert_eq!(heap == 0, x < INLINE_DELTAS as i32, "{} deltas, {heap} heap bytes", x + 1);
+        }
+        overlay.check();
+    }
+
+    #[test]
     fn the_mask_answers_reads_of_empty_blocks_and_merges_refresh_it() {
         let mut overlay = Overlay::default();
         let (k, l) = BrickKey::split(IVec3::new(0, 0, 0));
@@ -482,7 +503,7 @@ mod tests {
         assert!(overlay.get(k, far).is_none());
         let (_, mask) = overlay.brick(k).unwrap();
         assert_eq!(mask, 1);
-        let mut scratch = Vec::new();
+        let mut scratch = DeltaVec::new();
         let writes = [BrickWrite { local: far, material: MaterialId(3) }];
         overlay.merge_brick(k, &writes, 1, |_| MaterialId(1), &mut scratch);
         assert_eq!(overlay.brick(k).unwrap().1, 1 | 1 << 63);

@@ -18,7 +18,7 @@ pub use reader::Reader;
 pub use spatial::DeltaEntry;
 
 use crate::metrics::{Counters, OverlayStats};
-use crate::overlay::{BrickKey, BrickWrite, Delta, FastMap, Overlay, WriteEffect, brick_range, fixed_hasher};
+use crate::overlay::{BrickKey, BrickWrite, Delta, DeltaVec, FastMap, Overlay, WriteEffect, brick_range, fixed_hasher};
 use crate::{Aabb, BRICK_VOLUME, BaseIndex, MaterialId, Region, VoxelError};
 use glam::IVec3;
 use std::sync::atomic::Ordering;
@@ -101,7 +101,7 @@ pub struct DeltaStorage {
     group_scratch: FastMap<BrickKey, u32>,
     group_offsets: Vec<u32>,
     write_scratch: Vec<BrickWrite>,
-    merge_scratch: Vec<Delta>,
+    merge_scratch: DeltaVec,
     /// Per-voxel counts of a brick's counting sort (4096 entries once used).
     local_counts: Vec<u32>,
 }
@@ -147,7 +147,7 @@ impl DeltaStorage {
             group_scratch: FastMap::with_hasher(fixed_hasher()),
             group_offsets: Vec::new(),
             write_scratch: Vec::new(),
-            merge_scratch: Vec::new(),
+            merge_scratch: DeltaVec::new(),
             local_counts: Vec::new(),
         }
     }
