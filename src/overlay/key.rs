@@ -24,6 +24,12 @@ impl BrickKey {
         Self(u64::from(u.x) | u64::from(u.y) << 21 | u64::from(u.z) << 42)
     }
 
+    /// The packed coordinates, for hashing.
+    #[inline]
+    pub fn to_bits(self) -> u64 {
+        self.0
+    }
+
     /// Brick coordinates.
     #[inline]
     pub fn brick(self) -> IVec3 {

@@ -300,12 +300,12 @@ impl Overlay {
         writes: &[BrickWrite],
         now: u32,
         mut base: impl FnMut(u16) -> MaterialId,
-        scratch: &mut DeltaVec,
+        scratch: &mut Vec<Delta>,
     ) -> MergeCounts {
         let mut counts = MergeCounts::default();
         let slot = self.bricks.entry(key).or_default();
-        let existing = &slot.deltas;
-        let old_capacity = heap_capacity(existing);
+        let old_capacity = heap_capacity(&slot.deltas);
+        let existing: &[Delta] = &slot.deltas;
         let old_len = existing.len();
         let mut time_delta: i64 = 0;
         scratch.clear();
@@ -359,12 +359,21 @@ impl Overlay {
             }
         }
         scratch.extend_from_slice(&existing[i..]);
-        // The merged deltas become the brick's and the old buffer the next scratch
-        // buffer: one copy, no allocation, unless the result fits inline or the
-        // buffer is far larger than the brick needs (then copy, so a small brick
-        // keeps a small buffer).
-        if scratch.spilled() && scratch.len() > INLINE_DELTAS && scratch.capacity() <= 2 * scratch.len().max(8) {
-            std::mem::swap(&mut slot.deltas, scratch);
+        // The merged deltas become the brick's and its old heap buffer the next
+        // scratch buffer: one copy, no allocation. A result that fits inline is
+        // copied there (the old buffer, if larger, becomes the scratch); one far
+        // smaller than the buffer is copied, so a small brick keeps a small buffer.
+        if scratch.len() <= INLINE_DELTAS {
+            let old = std::mem::replace(&mut slot.deltas, DeltaVec::from_slice(scratch));
+            if old.spilled() && old.capacity() > scratch.capacity() {
+                *scratch = old.into_vec();
+            }
+        } else if scratch.capacity() <= 2 * scratch.len().max(8) {
+            let merged = DeltaVec::from_vec(std::mem::take(scratch));
+            let old = std::mem::replace(&mut slot.deltas, merged);
+            if old.spilled() {
+                *scratch = old.into_vec();
+            }
         } else {
             slot.deltas.clear();
             slot.deltas.extend_from_slice(scratch);
@@ -503,7 +512,7 @@ mod tests {
         assert!(overlay.get(k, far).is_none());
         let (_, mask) = overlay.brick(k).unwrap();
         assert_eq!(mask, 1);
-        let mut scratch = DeltaVec::new();
+        let mut scratch = Vec::new();
         let writes = [BrickWrite { local: far, material: MaterialId(3) }];
         overlay.merge_brick(k, &writes, 1, |_| MaterialId(1), &mut scratch);
         assert_eq!(overlay.brick(k).unwrap().1, 1 | 1 << 63);

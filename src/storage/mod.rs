@@ -8,6 +8,7 @@
 //! `query(p)` always equals the initial world plus every accepted update in order,
 //! and never waits for a consolidation.
 
+mod batch;
 mod config;
 mod consolidate;
 mod reader;
@@ -18,8 +19,9 @@ pub use reader::Reader;
 pub use spatial::DeltaEntry;
 
 use crate::metrics::{Counters, OverlayStats};
-use crate::overlay::{BrickKey, BrickWrite, Delta, DeltaVec, FastMap, Overlay, WriteEffect, brick_range, fixed_hasher};
-use crate::{Aabb, BRICK_VOLUME, BaseIndex, MaterialId, Region, VoxelError};
+use crate::overlay::{BrickKey, Delta, Overlay, WriteEffect, brick_range};
+use crate::{Aabb, BaseIndex, MaterialId, Region, VoxelError};
+use batch::BatchScratch;
 use glam::IVec3;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -93,40 +95,8 @@ pub struct DeltaStorage {
     counters: Counters,
     /// Reused by the lazy strategy's selection.
     scratch_times: Vec<u32>,
-    /// Reused by `batch_update`, sized by the largest batch so far: the batch,
-    /// its indices grouped by brick, each brick's group, the groups' ends, one
-    /// brick's writes and one brick's merged deltas.
-    batch_scratch: Vec<BatchItem>,
-    grouped_scratch: Vec<u32>,
-    group_scratch: FastMap<BrickKey, u32>,
-    group_offsets: Vec<u32>,
-    write_scratch: Vec<BrickWrite>,
-    merge_scratch: DeltaVec,
-    /// Per-voxel counts of a brick's counting sort (4096 entries once used).
-    local_counts: Vec<u32>,
-}
-
-/// Writes to one brick from which a batch sorts them by counting rather than
-/// comparing: past this, `O(n log n)` compares cost more than a 4096-entry pass.
-const COUNTING_SORT_MIN: usize = 256;
-
-/// A validated update of a batch.
-#[derive(Clone, Copy, Debug)]
-struct BatchItem {
-    key: BrickKey,
-    /// In-brick index in the high half, input order in the low half: one
-    /// integer orders a brick's writes by voxel, then as they came.
-    order: u64,
-    material: MaterialId,
-    /// Index of the item's brick among the batch's bricks.
-    group: u32,
-}
-
-impl BatchItem {
-    #[inline]
-    fn local(&self) -> u16 {
-        (self.order >> 32) as u16
-    }
+    /// `batch_update`'s reused buffers.
+    batch: BatchScratch,
 }
 
 impl DeltaStorage {
@@ -142,13 +112,7 @@ impl DeltaStorage {
             generation: 0,
             counters: Counters::default(),
             scratch_times: Vec::new(),
-            batch_scratch: Vec::new(),
-            grouped_scratch: Vec::new(),
-            group_scratch: FastMap::with_hasher(fixed_hasher()),
-            group_offsets: Vec::new(),
-            write_scratch: Vec::new(),
-            merge_scratch: DeltaVec::new(),
-            local_counts: Vec::new(),
+            batch: BatchScratch::default(),
         }
     }
 
@@ -267,141 +231,6 @@ impl DeltaStorage {
             WriteEffect::Unchanged => self.counters.unchanged += 1,
             WriteEffect::Inserted | WriteEffect::Overwritten => {}
         }
-    }
-
-    /// Applies updates in order. Bad positions are reported and counted; every
-    /// valid update is applied (a bad one does not reject the batch).
-    ///
-    /// The result equals calling [`update`](Self::update) for each in order, but the
-    /// batch is grouped by brick (one probe of a small map per update), each
-    /// group sorted by voxel, and each brick's deltas merged in one pass, so a
-    /// batch that fills a brick costs no more than one that sprinkles it. The
-    /// buffers are reused: a steady stream of batches does not allocate.
-    pub fn batch_update(&mut self, updates: impl IntoIterator<Item = (IVec3, MaterialId)>) -> BatchOutcome {
-        let mut outcome = BatchOutcome::default();
-        let mut items = std::mem::take(&mut self.batch_scratch);
-        items.clear();
-        for (position, material) in updates {
-            match self.base.check(position) {
-                Ok(()) => {
-                    let (key, local) = BrickKey::split(position);
-                    let order = u64::from(local) << 32 | items.len() as u64;
-                    items.push(BatchItem { key, order, material, group: 0 });
-                }
-                Err(error) => {
-                    self.counters.rejects += 1;
-                    outcome.rejected.push(RejectedUpdate { position, material, error });
-                }
-            }
-        }
-        outcome.applied = items.len();
-        self.counters.updates += items.len() as u64;
-        // Group by brick with one probe of a small map per update, then sort each
-        // brick's writes by voxel and input order: a counting scatter and many
-        // small sorts instead of one sort of the whole batch.
-        let groups = &mut self.group_scratch;
-        let mut offsets = std::mem::take(&mut self.group_offsets);
-        groups.clear();
-        offsets.clear();
-        let mut last: Option<(BrickKey, u32)> = None;
-        for item in &mut items {
-            // Runs of one brick, common in spatial input, skip the probe.
-            let g = match last {
-                Some((key, g)) if key == item.key => g,
-                _ => {
-                    let next = offsets.len() as u32;
-                    let g = *groups.entry(item.key).or_insert(next);
-                    if g == next {
-                        offsets.push(0);
-                    }
-                    last = Some((item.key, g));
-                    g
-                }
-            };
-            offsets[g as usize] += 1;
-            item.group = g;
-        }
-        // Counts to starts; the scatter then advances each to its group's end.
-        let mut sum = 0;
-        for o in &mut offsets {
-            (*o, sum) = (sum, sum + *o);
-        }
-        // Scatter indices (4 bytes each), not the items.
-        let mut grouped = std::mem::take(&mut self.grouped_scratch);
-        grouped.clear();
-        grouped.resize(items.len(), 0);
-        for (i, item) in items.iter().enumerate() {
-            let cursor = &mut offsets[item.group as usize];
-            grouped[*cursor as usize] = i as u32;
-            *cursor += 1;
-        }
-        let mut writes = std::mem::take(&mut self.write_scratch);
-        let mut merged = std::mem::take(&mut self.merge_scratch);
-        let mut start = 0;
-        for &end in &offsets {
-            let group = &mut grouped[start..end as usize];
-            start = end as usize;
-            if let [only] = *group {
-                // A lone write (scattered input): a plain write, without the
-                // merge's buffers.
-                let item = &items[only as usize];
-                let p = item.key.position(item.local());
-                self.write(p, item.material);
-                self.enforce_cap();
-                continue;
-            }
-            let key = items[group[0] as usize].key;
-            writes.clear();
-            if group.len() >= COUNTING_SORT_MIN {
-                // Many writes to one brick: a counting sort by in-brick index,
-                // O(writes + 4096). The group is in input order and the sort is
-                // stable, so writes to one voxel keep their order.
-                let counts = &mut self.local_counts;
-                counts.clear();
-                counts.resize(BRICK_VOLUME, 0);
-                for &i in group.iter() {
-                    counts[usize::from(items[i as usize].local())] += 1;
-                }
-                let mut sum = 0;
-                for c in counts.iter_mut() {
-                    (*c, sum) = (sum, sum + *c);
-                }
-                writes.resize(group.len(), BrickWrite { local: 0, material: MaterialId::AIR });
-                for &i in group.iter() {
-                    let item = &items[i as usize];
-                    let cursor = &mut counts[usize::from(item.local())];
-                    writes[*cursor as usize] = BrickWrite { local: item.local(), material: item.material };
-                    *cursor += 1;
-                }
-            } else {
-                // Unique keys (input order breaks ties): unstable is exact, no allocation.
-                group.sort_unstable_by_key(|&i| items[i as usize].order);
-                writes.extend(group.iter().map(|&i| {
-                    let item = &items[i as usize];
-                    BrickWrite { local: item.local(), material: item.material }
-                }));
-            }
-            // The base brick, fetched once for the whole group (the merge reads
-            // frozen deltas itself).
-            let base = self.base.brick_ref(key.min_corner());
-            let counts = self.overlay.merge_brick(
-                key,
-                &writes,
-                self.clock_ms,
-                |local| base.get(usize::from(local)),
-                &mut merged,
-            );
-            self.counters.reverts += counts.reverts;
-            self.counters.unchanged += counts.unchanged;
-            self.enforce_cap();
-        }
-        self.grouped_scratch = grouped;
-        self.group_offsets = offsets;
-        self.batch_scratch = items;
-        self.write_scratch = writes;
-        self.merge_scratch = merged;
-        self.debug_check();
-        outcome
     }
 
     /// Reads every cell at level `lod` overlapping `bounds`. At level 0 the overlay

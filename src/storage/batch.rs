@@ -1,0 +1,272 @@
+//! [`DeltaStorage::batch_update`]: a batch applied exactly as if each update came
+//! alone, by the path that suits its shape.
+//!
+//! - **Scattered** (a few writes per brick on average, as random edits): each
+//!   write takes the single-update path, in input order. Grouping would cost more
+//!   than it saves: most bricks get one write.
+//! - **Dense** (many writes per brick, as an erosion front): the writes are
+//!   grouped by brick (one probe of a small map per write, a counting scatter of
+//!   indices), each brick's writes sorted by voxel and input order (a counting
+//!   sort past [`COUNTING_SORT_MIN`]), and each brick's deltas merged in one pass,
+//!   so a batch that fills a brick costs no more than one that sprinkles it.
+//!
+//! The shape is estimated before any write, from a bitmap of brick hashes (8 bits
+//! per write): a write whose bit is already set probably repeats a brick. Either
+//! path gives the same result; the estimate only picks the cheaper one.
+//!
+//! The buffers live in [`BatchScratch`] and are reused, sized by the largest
+//! batch so far: a steady stream of batches does not allocate.
+
+use super::{BatchOutcome, DeltaStorage, RejectedUpdate};
+use crate::overlay::{BrickKey, BrickWrite, Delta, FastMap, fixed_hasher};
+use crate::{BRICK_VOLUME, MaterialId};
+use glam::IVec3;
+
+/// Writes to one brick from which a batch sorts them by counting rather than
+/// comparing: past this, `O(n log n)` compares cost more than a 4096-entry pass.
+const COUNTING_SORT_MIN: usize = 256;
+
+/// A batch whose writes land on at most this many per brick, on average, is
+/// scattered: each write takes the single-update path. Up to here a write's
+/// insert shifts a few deltas, less than a merge's copy of the brick.
+const SCATTERED_WRITES_PER_BRICK: usize = 4;
+
+/// A validated update of a batch.
+#[derive(Clone, Copy, Debug)]
+struct BatchItem {
+    key: BrickKey,
+    /// In-brick index in the high half, input order in the low half: one
+    /// integer orders a brick's writes by voxel, then as they came.
+    order: u64,
+    material: MaterialId,
+    /// Index of the item's brick among the batch's bricks.
+    group: u32,
+}
+
+impl BatchItem {
+    #[inline]
+    fn local(&self) -> u16 {
+        (self.order >> 32) as u16
+    }
+}
+
+/// `batch_update`'s reused buffers.
+#[derive(Clone, Debug)]
+pub(super) struct BatchScratch {
+    /// The batch's valid updates.
+    items: Vec<BatchItem>,
+    /// The shape estimate's bitmap of brick hashes.
+    seen: Vec<u64>,
+    /// Dense path: each brick's group, the groups' ends, the items' indices
+    /// grouped by brick, one brick's writes and merged deltas, and the per-voxel
+    /// counts of a counting sort (4096 entries once used).
+    groups: FastMap<BrickKey, u32>,
+    offsets: Vec<u32>,
+    grouped: Vec<u32>,
+    writes: Vec<BrickWrite>,
+    merged: Vec<Delta>,
+    local_counts: Vec<u32>,
+}
+
+impl Default for BatchScratch {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            seen: Vec::new(),
+            groups: FastMap::with_hasher(fixed_hasher()),
+            offsets: Vec::new(),
+            grouped: Vec::new(),
+            writes: Vec::new(),
+            merged: Vec::new(),
+            local_counts: Vec::new(),
+        }
+    }
+}
+
+impl BatchScratch {
+    /// True when the items average at most [`SCATTERED_WRITES_PER_BRICK`] writes
+    /// per brick. Counts writes whose brick hash (Fibonacci hashing into a bitmap
+    /// of 8 bits per write) was already seen: a distinct brick sharing a bit is
+    /// rare at that load and only tips the choice toward the dense path.
+    fn scattered(&mut self) -> bool {
+        let n = self.items.len();
+        if n <= SCATTERED_WRITES_PER_BRICK {
+            return true;
+        }
+        let log2 = (n * 8).next_power_of_two().trailing_zeros().max(6);
+        self.seen.clear();
+        self.seen.resize(1 << (log2 - 6), 0);
+        let mut repeats = 0;
+        for item in &self.items {
+            let h = (item.key.to_bits().wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - log2)) as usize;
+            let (word, bit) = (h >> 6, 1u64 << (h & 63));
+            repeats += usize::from(self.seen[word] & bit != 0);
+            self.seen[word] |= bit;
+        }
+        // Writes that found their bit clear: about one per brick.
+        (n - repeats) * SCATTERED_WRITES_PER_BRICK >= n
+    }
+}
+
+impl DeltaStorage {
+    /// Applies updates in order. Bad positions are reported and counted; every
+    /// valid update is applied (a bad one does not reject the batch).
+    ///
+    /// The result equals calling [`update`](Self::update) for each in order. A
+    /// scattered batch takes that path; a dense one is grouped by brick, each
+    /// group sorted by voxel, and each brick's deltas merged in one pass, so a
+    /// batch that fills a brick costs no more than one that sprinkles it. The
+    /// buffers are reused: a steady stream of batches does not allocate.
+    pub fn batch_update(&mut self, updates: impl IntoIterator<Item = (IVec3, MaterialId)>) -> BatchOutcome {
+        let mut outcome = BatchOutcome::default();
+        let mut scratch = std::mem::take(&mut self.batch);
+        let items = &mut scratch.items;
+        items.clear();
+        for (position, material) in updates {
+            match self.base.check(position) {
+                Ok(()) => {
+                    let (key, local) = BrickKey::split(position);
+                    let order = u64::from(local) << 32 | items.len() as u64;
+                    items.push(BatchItem { key, order, material, group: 0 });
+                }
+                Err(error) => {
+                    self.counters.rejects += 1;
+                    outcome.rejected.push(RejectedUpdate { position, material, error });
+                }
+            }
+        }
+        outcome.applied = items.len();
+        self.counters.updates += items.len() as u64;
+        if scratch.scattered() {
+            for item in &scratch.items {
+                self.write(item.key.position(item.local()), item.material);
+                self.enforce_cap();
+            }
+        } else {
+            self.apply_grouped(&mut scratch);
+        }
+        self.batch = scratch;
+        self.debug_check();
+        outcome
+    }
+
+    /// The dense path: group, sort and merge brick by brick.
+    fn apply_grouped(&mut self, scratch: &mut BatchScratch) {
+        // Group by brick with one probe of a small map per update, then sort each
+        // brick's writes by voxel and input order: a counting scatter and many
+        // small sorts instead of one sort of the whole batch.
+        let BatchScratch { items, groups, offsets, grouped, writes, merged, local_counts, .. } = scratch;
+        groups.clear();
+        offsets.clear();
+        let mut last: Option<(BrickKey, u32)> = None;
+        for item in items.iter_mut() {
+            // Runs of one brick, common in spatial input, skip the probe.
+            let g = match last {
+                Some((key, g)) if key == item.key => g,
+                _ => {
+                    let next = offsets.len() as u32;
+                    let g = *groups.entry(item.key).or_insert(next);
+                    if g == next {
+                        offsets.push(0);
+                    }
+                    last = Some((item.key, g));
+                    g
+                }
+            };
+            offsets[g as usize] += 1;
+            item.group = g;
+        }
+        // Counts to starts; the scatter then advances each to its group's end.
+        let mut sum = 0;
+        for o in offsets.iter_mut() {
+            (*o, sum) = (sum, sum + *o);
+        }
+        // Scatter indices (4 bytes each), not the items.
+        grouped.clear();
+        grouped.resize(items.len(), 0);
+        for (i, item) in items.iter().enumerate() {
+            let cursor = &mut offsets[item.group as usize];
+            grouped[*cursor as usize] = i as u32;
+            *cursor += 1;
+        }
+        let mut start = 0;
+        for &end in offsets.iter() {
+            let group = &mut grouped[start..end as usize];
+            start = end as usize;
+            if let [only] = *group {
+                // A lone write: a plain write, without the merge's buffers.
+                let item = &items[only as usize];
+                let p = item.key.position(item.local());
+                self.write(p, item.material);
+                self.enforce_cap();
+                continue;
+            }
+            let key = items[group[0] as usize].key;
+            writes.clear();
+            if group.len() >= COUNTING_SORT_MIN {
+                // Many writes to one brick: a counting sort by in-brick index,
+                // O(writes + 4096). The group is in input order and the sort is
+                // stable, so writes to one voxel keep their order.
+                let counts = &mut *local_counts;
+                counts.clear();
+                counts.resize(BRICK_VOLUME, 0);
+                for &i in group.iter() {
+                    counts[usize::from(items[i as usize].local())] += 1;
+                }
+                let mut sum = 0;
+                for c in counts.iter_mut() {
+                    (*c, sum) = (sum, sum + *c);
+                }
+                writes.resize(group.len(), BrickWrite { local: 0, material: MaterialId::AIR });
+                for &i in group.iter() {
+                    let item = &items[i as usize];
+                    let cursor = &mut counts[usize::from(item.local())];
+                    writes[*cursor as usize] = BrickWrite { local: item.local(), material: item.material };
+                    *cursor += 1;
+                }
+            } else {
+                // Unique keys (input order breaks ties): unstable is exact, no allocation.
+                group.sort_unstable_by_key(|&i| items[i as usize].order);
+                writes.extend(group.iter().map(|&i| {
+                    let item = &items[i as usize];
+                    BrickWrite { local: item.local(), material: item.material }
+                }));
+            }
+            // The base brick, fetched once for the whole group (the merge reads
+            // frozen deltas itself).
+            let base = self.base.brick_ref(key.min_corner());
+            let counts =
+                self.overlay.merge_brick(key, writes, self.clock_ms, |local| base.get(usize::from(local)), merged);
+            self.counters.reverts += counts.reverts;
+            self.counters.unchanged += counts.unchanged;
+            self.enforce_cap();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(positions: impl IntoIterator<Item = IVec3>) -> bool {
+        let mut scratch = BatchScratch::default();
+        for p in positions {
+            let (key, local) = BrickKey::split(p);
+            let order = u64::from(local) << 32 | scratch.items.len() as u64;
+            scratch.items.push(BatchItem { key, order, material: MaterialId(1), group: 0 });
+        }
+        scratch.scattered()
+    }
+
+    #[test]
+    fn the_shape_estimate_tells_scattered_batches_from_dense_ones() {
+        // One write per brick, then two: scattered.
+        let lone = (0..1000).map(|i| IVec3::new(i % 40, i / 40, 0) * 16);
+        assert!(shape(lone.clone()));
+        assert!(shape(lone.clone().chain(lone.map(|p| p + IVec3::ONE))));
+        // Eight writes per brick, interleaved across bricks, or one brick filled: dense.
+        let eight = (0..8).flat_map(|k| (0..125).map(move |i| IVec3::new(i * 16, 0, 0) + IVec3::splat(k)));
+        assert!(!shape(eight));
+        assert!(!shape((0..1000).map(|i| IVec3::new(i & 15, (i >> 4) & 15, i >> 8))));
+    }
+}
