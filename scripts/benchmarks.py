@@ -271,9 +271,12 @@ def main():
              " in such a brick about 40% of the time. The grouping by brick is what gives 12 to 27"
              " bytes per delta at 1M (the flat map: 36), consolidation brick by brick without a"
              " sort, and region queries that visit only the bricks they touch. Reads that move"
-             " through space are ahead (the sweep with a `Reader`, region queries), and so are base"
-             " hits and misses through the frozen layer, which the brick's block mask answers"
-             " without reading the array."),
+             " through space are ahead (the sweep with a `Reader`, region queries)."),
+            ("_miss: overlay vs", "Misses through the frozen layer. The overlay's miss is one"
+             " probe, a test of the brick's block mask (in the entry) and the base read; the flat"
+             " map's is one probe and the base read. Both are dominated by the same base read, so"
+             " their difference is small next to this VM's drift while a run moves from one"
+             " variant to the next, and their order changes from run to run."),
             ("batch_random", "Random batches. A scattered batch takes the single-update path"
              " for each write, after a shape estimate of a multiply and a bit test per write; each"
              " write then pays the brick's map entry and the base brick, where a flat map, already"
