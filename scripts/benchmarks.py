@@ -267,8 +267,9 @@ def main():
             ("_hit: overlay vs", "Point hits at random positions. A brick's first four deltas sit"
              " inline in its map entry, the rest in a sorted array behind it, so a hit in a brick"
              " holding more than four is two dependent cache misses (the entry, then the array)"
-             " where a flat voxel map takes one. With 100K frozen and 100K active deltas, a hit lands"
-             " in such a brick about 40% of the time. The grouping by brick is what gives 12 to 27"
+             " where a flat voxel map takes one. With 100K frozen and 100K active deltas in the"
+             " world's 65,536 bricks, a hit's brick holds 1 + Poisson(3.05) deltas: more than four"
+             " about 36% of the time. The grouping by brick is what gives 12 to 27"
              " bytes per delta at 1M (the flat map: 36), consolidation brick by brick without a"
              " sort, and region queries that visit only the bricks they touch. Reads that move"
              " through space are ahead (the sweep with a `Reader`, region queries)."),

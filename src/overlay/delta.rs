@@ -45,7 +45,7 @@ impl Delta {
 pub(crate) const INLINE_DELTAS: usize = 4;
 
 /// A brick's deltas: up to [`INLINE_DELTAS`] inline, beyond that on the heap.
-pub(crate) type DeltaVec = smallvec::SmallVec<[Delta; INLINE_DELTAS]>;
+pub(super) type DeltaVec = smallvec::SmallVec<[Delta; INLINE_DELTAS]>;
 
 /// The heap capacity (in deltas) `v` holds: zero while inline.
 #[inline]

@@ -139,8 +139,7 @@ impl DeltaStorage {
         self.counters.updates += items.len() as u64;
         if scratch.scattered() {
             for item in &scratch.items {
-                self.write(item.key.position(item.local()), item.material);
-                self.enforce_cap();
+                self.write(item.key, item.local(), item.material);
             }
         } else {
             self.apply_grouped(&mut scratch);
@@ -196,9 +195,7 @@ impl DeltaStorage {
             if let [only] = *group {
                 // A lone write: a plain write, without the merge's buffers.
                 let item = &items[only as usize];
-                let p = item.key.position(item.local());
-                self.write(p, item.material);
-                self.enforce_cap();
+                self.write(item.key, item.local(), item.material);
                 continue;
             }
             let key = items[group[0] as usize].key;

@@ -216,21 +216,21 @@ impl DeltaStorage {
             return Err(e);
         }
         self.counters.updates += 1;
-        self.write(p, m);
-        self.enforce_cap();
+        let (key, local) = BrickKey::split(p);
+        self.write(key, local, m);
         Ok(())
     }
 
-    /// Writes a checked position (the caller counts the update).
+    /// Writes a checked voxel, then enforces the cap (the caller counts the update).
     #[inline]
-    fn write(&mut self, p: IVec3, m: MaterialId) {
-        let (key, local) = BrickKey::split(p);
+    fn write(&mut self, key: BrickKey, local: u16, m: MaterialId) {
         let base = &self.base;
-        match self.overlay.write(key, local, m, self.clock_ms, || base.get_unchecked(p)) {
+        match self.overlay.write(key, local, m, self.clock_ms, || base.get_unchecked(key.position(local))) {
             WriteEffect::Reverted => self.counters.reverts += 1,
             WriteEffect::Unchanged => self.counters.unchanged += 1,
             WriteEffect::Inserted | WriteEffect::Overwritten => {}
         }
+        self.enforce_cap();
     }
 
     /// Reads every cell at level `lod` overlapping `bounds`. At level 0 the overlay
