@@ -57,7 +57,7 @@ pub(crate) use delta::Delta;
 pub(crate) use key::{BrickKey, brick_range};
 
 use crate::MaterialId;
-use delta::{DeltaVec, INLINE_DELTAS, block_bit, find, heap_capacity};
+use delta::{DeltaVec, INLINE_DELTAS, block_bit, find, gallop, heap_capacity};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
@@ -319,7 +319,7 @@ impl Overlay {
         while j < writes.len() {
             let local = writes[j].local;
             // Untouched deltas before this voxel, copied as one run.
-            let run = find(&existing[i..], local);
+            let run = gallop(&existing[i..], local);
             scratch.extend_from_slice(&existing[i..i + run]);
             i += run;
             let mut state = match existing.get(i) {

@@ -6,8 +6,9 @@
 //!   than it saves: most bricks get one write.
 //! - **Dense** (many writes per brick, as an erosion front): the writes are
 //!   grouped by brick (one probe of a small map per write, a counting scatter of
-//!   indices), each brick's writes sorted by voxel and input order (a counting
-//!   sort past [`COUNTING_SORT_MIN`]), and each brick's deltas merged in one pass,
+//!   the writes packed in integers), each brick's writes sorted by voxel and
+//!   input order (a counting sort past [`COUNTING_SORT_MIN`]), and each brick's
+//!   deltas merged in one pass, walking them forward with a galloping search,
 //!   so a batch that fills a brick costs no more than one that sprinkles it.
 //!
 //! The shape is estimated before any write, from a bitmap of brick hashes (8 bits
@@ -35,19 +36,11 @@ const SCATTERED_WRITES_PER_BRICK: usize = 4;
 #[derive(Clone, Copy, Debug)]
 struct BatchItem {
     key: BrickKey,
-    /// In-brick index in the high half, input order in the low half: one
-    /// integer orders a brick's writes by voxel, then as they came.
-    order: u64,
+    /// In-brick index.
+    local: u16,
     material: MaterialId,
     /// Index of the item's brick among the batch's bricks.
     group: u32,
-}
-
-impl BatchItem {
-    #[inline]
-    fn local(&self) -> u16 {
-        (self.order >> 32) as u16
-    }
 }
 
 /// `batch_update`'s reused buffers.
@@ -57,12 +50,12 @@ pub(super) struct BatchScratch {
     items: Vec<BatchItem>,
     /// The shape estimate's bitmap of brick hashes.
     seen: Vec<u64>,
-    /// Dense path: each brick's group, the groups' ends, the items' indices
-    /// grouped by brick, one brick's writes and merged deltas, and the per-voxel
+    /// Dense path: each brick's group, the groups' ends, the writes packed
+    /// (see `pack`) and grouped by brick, one brick's writes and merged deltas, and the per-voxel
     /// counts of a counting sort (4096 entries once used).
     groups: FastMap<BrickKey, u32>,
     offsets: Vec<u32>,
-    grouped: Vec<u32>,
+    grouped: Vec<u64>,
     writes: Vec<BrickWrite>,
     merged: Vec<Delta>,
     local_counts: Vec<u32>,
@@ -108,6 +101,25 @@ impl BatchScratch {
     }
 }
 
+/// A write of a dense batch packed for sorting: in-brick index (12 bits) above
+/// the input index (32 bits) above the material (16 bits), so integer order is
+/// voxel order, then input order.
+#[inline]
+fn pack(item: &BatchItem, index: usize) -> u64 {
+    debug_assert!(u32::try_from(index).is_ok(), "a batch holds fewer than 2^32 writes");
+    u64::from(item.local) << 48 | (index as u64) << 16 | u64::from(item.material.0)
+}
+
+#[inline]
+fn unpack_write(packed: u64) -> BrickWrite {
+    BrickWrite { local: (packed >> 48) as u16, material: MaterialId(packed as u16) }
+}
+
+#[inline]
+fn unpack_index(packed: u64) -> usize {
+    (packed >> 16) as u32 as usize
+}
+
 impl DeltaStorage {
     /// Applies updates in order. Bad positions are reported and counted; every
     /// valid update is applied (a bad one does not reject the batch).
@@ -126,8 +138,7 @@ impl DeltaStorage {
             match self.base.check(position) {
                 Ok(()) => {
                     let (key, local) = BrickKey::split(position);
-                    let order = u64::from(local) << 32 | items.len() as u64;
-                    items.push(BatchItem { key, order, material, group: 0 });
+                    items.push(BatchItem { key, local, material, group: 0 });
                 }
                 Err(error) => {
                     self.counters.rejects += 1;
@@ -139,7 +150,7 @@ impl DeltaStorage {
         self.counters.updates += items.len() as u64;
         if scratch.scattered() {
             for item in &scratch.items {
-                self.write(item.key, item.local(), item.material);
+                self.write(item.key, item.local, item.material);
             }
         } else {
             self.apply_grouped(&mut scratch);
@@ -180,25 +191,26 @@ impl DeltaStorage {
         for o in offsets.iter_mut() {
             (*o, sum) = (sum, sum + *o);
         }
-        // Scatter indices (4 bytes each), not the items.
+        // Scatter each write packed in one integer (see `pack`): the groups then
+        // sort plain integers, with no load through an index per compare.
         grouped.clear();
         grouped.resize(items.len(), 0);
         for (i, item) in items.iter().enumerate() {
             let cursor = &mut offsets[item.group as usize];
-            grouped[*cursor as usize] = i as u32;
+            grouped[*cursor as usize] = pack(item, i);
             *cursor += 1;
         }
         let mut start = 0;
         for &end in offsets.iter() {
             let group = &mut grouped[start..end as usize];
             start = end as usize;
+            let key = items[unpack_index(group[0])].key;
             if let [only] = *group {
                 // A lone write: a plain write, without the merge's buffers.
-                let item = &items[only as usize];
-                self.write(item.key, item.local(), item.material);
+                let w = unpack_write(only);
+                self.write(key, w.local, w.material);
                 continue;
             }
-            let key = items[group[0] as usize].key;
             writes.clear();
             if group.len() >= COUNTING_SORT_MIN {
                 // Many writes to one brick: a counting sort by in-brick index,
@@ -207,27 +219,25 @@ impl DeltaStorage {
                 let counts = &mut *local_counts;
                 counts.clear();
                 counts.resize(BRICK_VOLUME, 0);
-                for &i in group.iter() {
-                    counts[usize::from(items[i as usize].local())] += 1;
+                for &p in group.iter() {
+                    counts[usize::from(unpack_write(p).local)] += 1;
                 }
                 let mut sum = 0;
                 for c in counts.iter_mut() {
                     (*c, sum) = (sum, sum + *c);
                 }
                 writes.resize(group.len(), BrickWrite { local: 0, material: MaterialId::AIR });
-                for &i in group.iter() {
-                    let item = &items[i as usize];
-                    let cursor = &mut counts[usize::from(item.local())];
-                    writes[*cursor as usize] = BrickWrite { local: item.local(), material: item.material };
+                for &p in group.iter() {
+                    let w = unpack_write(p);
+                    let cursor = &mut counts[usize::from(w.local)];
+                    writes[*cursor as usize] = w;
                     *cursor += 1;
                 }
             } else {
-                // Unique keys (input order breaks ties): unstable is exact, no allocation.
-                group.sort_unstable_by_key(|&i| items[i as usize].order);
-                writes.extend(group.iter().map(|&i| {
-                    let item = &items[i as usize];
-                    BrickWrite { local: item.local(), material: item.material }
-                }));
+                // Packed writes are unique (the input index), so an unstable
+                // sort is exact: by voxel, then input order.
+                group.sort_unstable();
+                writes.extend(group.iter().map(|&p| unpack_write(p)));
             }
             // The base brick, fetched once for the whole group (the merge reads
             // frozen deltas itself).
@@ -249,8 +259,7 @@ mod tests {
         let mut scratch = BatchScratch::default();
         for p in positions {
             let (key, local) = BrickKey::split(p);
-            let order = u64::from(local) << 32 | scratch.items.len() as u64;
-            scratch.items.push(BatchItem { key, order, material: MaterialId(1), group: 0 });
+            scratch.items.push(BatchItem { key, local, material: MaterialId(1), group: 0 });
         }
         scratch.scattered()
     }
