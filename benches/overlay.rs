@@ -462,8 +462,9 @@ fn consolidation(c: &mut Criterion) {
     }
 }
 
-/// The headless example's erosion, 200 frames of about 750 updates: total CPU
-/// time to reach a base holding every update, consolidation included.
+/// The headless example's erosion, 200 frames of 576 updates: total CPU time to
+/// reach a base holding every update, consolidation included. `overlay`
+/// consolidates at 20K deltas as it goes; `overlay_one_flush` only at the end.
 fn erosion(c: &mut Criterion) {
     let frames = erosion_frames(200);
     let mut group = c.benchmark_group("erosion_200_frames");
@@ -482,6 +483,26 @@ fn erosion(c: &mut Criterion) {
                 for f in &frames {
                     s.batch_update(black_box(f).iter().copied());
                     s.consolidate_if_needed();
+                }
+                s.flush();
+                total += t.elapsed();
+                s.batch_update(undo.iter().copied());
+                s.flush();
+            }
+            total
+        })
+    });
+    // The amortization limit: no consolidation until the final flush, so every
+    // brick is rebuilt once for the whole run.
+    let deferred = DeltaConfig { threshold: usize::MAX / 2, hard_cap: usize::MAX / 2, ..Default::default() };
+    let mut s = DeltaStorage::new(own_world(), deferred);
+    group.bench_function("overlay_one_flush", |b| {
+        b.iter_custom(|n| {
+            let mut total = Duration::ZERO;
+            for _ in 0..n {
+                let t = Instant::now();
+                for f in &frames {
+                    s.batch_update(black_box(f).iter().copied());
                 }
                 s.flush();
                 total += t.elapsed();
