@@ -54,6 +54,26 @@ impl Overlay {
         self.frozen = 0;
     }
 
+    /// The frozen deltas of `bricks` are in the base and nothing else reads them
+    /// (a synchronous consolidation): drops them now, `O(deltas in bricks)`,
+    /// rather than keep them spent until the next freeze.
+    pub fn drop_frozen(&mut self, bricks: impl IntoIterator<Item = BrickKey>) {
+        for key in bricks {
+            let Some(brick) = self.bricks.get_mut(&key) else {
+                continue;
+            };
+            let before = brick.deltas.len();
+            brick.deltas.retain(|d| !d.is_frozen());
+            self.frozen -= before - brick.deltas.len();
+            brick.mask = mask_of(&brick.deltas);
+            if brick.deltas.is_empty() {
+                self.capacity -= heap_capacity(&brick.deltas);
+                self.bricks.remove(&key);
+            }
+        }
+        debug_assert_eq!(self.frozen, 0, "every frozen brick was listed");
+    }
+
     /// Returns the frozen deltas of `bricks` to the active layer (a cancelled
     /// job). A newer active delta of the same voxel stays on top and now lies on
     /// the base: it takes the frozen delta's `beneath`, and is removed when it

@@ -41,8 +41,10 @@
 //! - `SPENT`: once a job is finished, the base holds its frozen deltas: they are
 //!   *spent*, read as absent, and purged by the next freeze (which scans every
 //!   delta anyway), so finishing costs nothing per delta. Until then they hold
-//!   memory: at most one job's deltas. Frozen deltas are either all
-//!   live (a job in flight: `spent == 0`) or all spent (`frozen == 0`).
+//!   memory: at most one job's deltas. A synchronous consolidation, which has
+//!   the main thread anyway, drops its deltas at once instead. Frozen deltas
+//!   are either all live (a job in flight: `spent == 0`) or all spent
+//!   (`frozen == 0`).
 //! - `COUNTED`: `active` and `frozen` count the live deltas of each layer, `spent`
 //!   the spent ones, `time_sum` sums the active deltas' write times, `capacity`
 //!   the bricks' heap capacities (zero while a brick's deltas are inline).

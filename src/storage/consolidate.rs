@@ -116,15 +116,16 @@ impl DeltaStorage {
 
     /// Consolidates synchronously. Nothing can read the base in between, so
     /// there is no job: the picked deltas are written into the base in place (a
-    /// brick no snapshot shares is not copied) and then spent. The whole time is
-    /// the report's `finish_time`; `run_time` is zero.
+    /// brick no snapshot shares is not copied) and then dropped from their
+    /// bricks, so later merges and the next freeze do not carry them. The whole
+    /// time is the report's `finish_time`; `run_time` is zero.
     fn consolidate_now(&mut self, applied: AppliedStrategy) -> Option<ConsolidationReport> {
         debug_assert!(self.in_flight.is_none());
         let start = Instant::now();
         let frozen = self.freeze(applied)?;
         let corners: Vec<_> = frozen.bricks.iter().map(|(key, range)| (key.min_corner(), range.clone())).collect();
         self.base.write_bricks(&corners, &frozen.writes);
-        self.overlay.spend_frozen();
+        self.overlay.drop_frozen(frozen.bricks.iter().map(|(key, _)| *key));
         let report = ConsolidationReport {
             strategy: applied,
             deltas: frozen.writes.len(),
@@ -298,5 +299,19 @@ mod tests {
         assert_eq!(brick_ptr(&s, IVec3::ZERO), before, "written in place, not copied");
         assert_eq!(s.base().get(IVec3::new(2, 2, 2)), Ok(MaterialId(3)));
         assert_eq!(s.delta_count(), 0);
+    }
+
+    #[test]
+    fn a_synchronous_consolidation_keeps_no_spent_deltas() {
+        let base = BaseIndex::uniform(Aabb::new(IVec3::ZERO, IVec3::splat(32)), MaterialId(1)).unwrap();
+        let mut s = DeltaStorage::new(base, DeltaConfig::default());
+        s.update(IVec3::new(1, 1, 1), MaterialId(2)).unwrap();
+        s.update(IVec3::new(17, 1, 1), MaterialId(3)).unwrap();
+        s.flush().unwrap();
+        assert_eq!(s.overlay.brick_count(), 0, "the written deltas are dropped, not kept spent");
+        assert_eq!(s.query(IVec3::new(17, 1, 1)), Ok(MaterialId(3)));
+        // A later write to a consolidated brick merges with nothing left over.
+        s.update(IVec3::new(2, 1, 1), MaterialId(4)).unwrap();
+        assert_eq!(s.overlay.brick(crate::overlay::BrickKey::split(IVec3::ZERO).0).map(|(d, _)| d.len()), Some(1));
     }
 }
