@@ -287,7 +287,11 @@ def main():
              " holding more than four is two dependent cache misses (the entry, then the array)"
              " where a flat voxel map takes one. With 100K frozen and 100K active deltas in the"
              " world's 65,536 bricks, a hit's brick holds 1 + Poisson(3.05) deltas: more than four"
-             " about 36% of the time. The grouping by brick is what gives 12 to 27"
+             " about 36% of the time. Each 72-byte entry spans two cache lines, and the table is"
+             " about twice the flat map's size, so the overlay's hit time also depends more on"
+             " where its memory lands: run alone several times (`cargo bench --bench overlay --"
+             " '^query_delta_hit/'`), it moves from process to process by more than the gap to"
+             " the flat map, whose time barely moves. The grouping by brick is what gives 12 to 27"
              " bytes per delta at 1M (the flat map: 36), consolidation brick by brick without a"
              " sort, and region queries that visit only the bricks they touch. Reads that move"
              " through space are ahead (the sweep with a `Reader`, region queries)."),
