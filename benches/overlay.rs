@@ -463,55 +463,40 @@ fn consolidation(c: &mut Criterion) {
 }
 
 /// The headless example's erosion, 200 frames of 576 updates: total CPU time to
-/// reach a base holding every update, consolidation included. `overlay`
-/// consolidates at 20K deltas as it goes; `overlay_one_flush` only at the end.
+/// reach a base holding every update, consolidation included.
 fn erosion(c: &mut Criterion) {
     let frames = erosion_frames(200);
     let mut group = c.benchmark_group("erosion_200_frames");
     group.sample_size(10);
-    let config = DeltaConfig { threshold: 20_000, ..Default::default() };
-    // Both variants apply the frames to a world of their own, then restore it
+    // Every variant applies the frames to a world of its own, then restores it
     // untimed (the overlay flushes the undo too, so each run starts from the
     // original base with no deltas).
     let undo: Vec<_> = frames.iter().flatten().map(|&(p, _)| (p, world().get(p).unwrap())).rev().collect();
-    let mut s = DeltaStorage::new(own_world(), config);
-    group.bench_function("overlay", |b| {
-        b.iter_custom(|n| {
-            let mut total = Duration::ZERO;
-            for _ in 0..n {
-                let t = Instant::now();
-                for f in &frames {
-                    s.batch_update(black_box(f).iter().copied());
-                    s.consolidate_if_needed();
-                }
-                s.flush();
-                total += t.elapsed();
-                s.batch_update(undo.iter().copied());
-                s.flush();
-            }
-            total
-        })
-    });
-    // The amortization limit: no consolidation until the final flush, so every
-    // brick is rebuilt once for the whole run.
+    // `overlay` consolidates at 20K deltas as it goes. `overlay_one_flush` is the
+    // amortization limit: no consolidation until the final flush, so every brick
+    // is rebuilt once for the whole run.
+    let as_it_goes = DeltaConfig { threshold: 20_000, ..Default::default() };
     let deferred = DeltaConfig { threshold: usize::MAX / 2, hard_cap: usize::MAX / 2, ..Default::default() };
-    let mut s = DeltaStorage::new(own_world(), deferred);
-    group.bench_function("overlay_one_flush", |b| {
-        b.iter_custom(|n| {
-            let mut total = Duration::ZERO;
-            for _ in 0..n {
-                let t = Instant::now();
-                for f in &frames {
-                    s.batch_update(black_box(f).iter().copied());
+    for (name, config) in [("overlay", as_it_goes), ("overlay_one_flush", deferred)] {
+        let mut s = DeltaStorage::new(own_world(), config);
+        group.bench_function(name, |b| {
+            b.iter_custom(|n| {
+                let mut total = Duration::ZERO;
+                for _ in 0..n {
+                    let t = Instant::now();
+                    for f in &frames {
+                        s.batch_update(black_box(f).iter().copied());
+                        s.consolidate_if_needed();
+                    }
+                    s.flush();
+                    total += t.elapsed();
+                    s.batch_update(undo.iter().copied());
+                    s.flush();
                 }
-                s.flush();
-                total += t.elapsed();
-                s.batch_update(undo.iter().copied());
-                s.flush();
-            }
-            total
-        })
-    });
+                total
+            })
+        });
+    }
     let mut own = own_world();
     group.bench_function("direct", |b| {
         b.iter_custom(|n| {

@@ -2,7 +2,18 @@
 //! them once the base holds them, thawing them when the job is cancelled.
 
 use super::delta::{heap_capacity, mask_of};
-use super::{BrickKey, BrickWrite, Delta, FrozenDeltas, Overlay};
+use super::{BrickDeltas, BrickKey, BrickWrite, Delta, FrozenDeltas, Overlay};
+
+impl BrickDeltas {
+    /// Removes the brick's frozen deltas and refreshes its mask; returns how
+    /// many it removed.
+    fn drop_frozen(&mut self) -> usize {
+        let before = self.deltas.len();
+        self.deltas.retain(|d| !d.is_frozen());
+        self.mask = mask_of(&self.deltas);
+        before - self.deltas.len()
+    }
+}
 
 impl Overlay {
     /// Freezes the active deltas `pick` accepts, in bricks `pick_brick` accepts,
@@ -19,8 +30,7 @@ impl Overlay {
         let (mut time_taken, mut capacity_freed) = (0, 0);
         self.bricks.retain(|key, brick| {
             if purge {
-                brick.deltas.retain(|d| !d.is_frozen());
-                brick.mask = mask_of(&brick.deltas);
+                brick.drop_frozen();
                 if brick.deltas.is_empty() {
                     capacity_freed += heap_capacity(&brick.deltas);
                     return false;
@@ -62,10 +72,7 @@ impl Overlay {
             let Some(brick) = self.bricks.get_mut(&key) else {
                 continue;
             };
-            let before = brick.deltas.len();
-            brick.deltas.retain(|d| !d.is_frozen());
-            self.frozen -= before - brick.deltas.len();
-            brick.mask = mask_of(&brick.deltas);
+            self.frozen -= brick.drop_frozen();
             if brick.deltas.is_empty() {
                 self.capacity -= heap_capacity(&brick.deltas);
                 self.bricks.remove(&key);

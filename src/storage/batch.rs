@@ -51,8 +51,8 @@ pub(super) struct BatchScratch {
     /// The shape estimate's bitmap of brick hashes.
     seen: Vec<u64>,
     /// Dense path: each brick's group, the groups' ends, the writes packed
-    /// (see `pack`) and grouped by brick, one brick's writes and merged deltas, and the per-voxel
-    /// counts of a counting sort (4096 entries once used).
+    /// (see `pack`) and grouped by brick, one brick's writes and merged deltas,
+    /// and the per-voxel counts of a counting sort (4096 entries once used).
     groups: FastMap<BrickKey, u32>,
     offsets: Vec<u32>,
     grouped: Vec<u64>,
