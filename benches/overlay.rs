@@ -7,7 +7,7 @@
 
 mod support;
 
-use bevy_delta_overlay::{Aabb, BaseIndex, CompactionStrategy, DeltaConfig, DeltaStorage, MaterialId};
+use bevy_delta_overlay::{Aabb, BaseIndex, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId};
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use glam::IVec3;
 use std::hint::black_box;
@@ -283,7 +283,7 @@ fn queries(c: &mut Criterion) {
     let mut s = storage();
     s.set_config(DeltaConfig { spatial_share: 1.0, ..s.config().clone() });
     s.batch_update(frozen.iter().map(|&p| (p, B)));
-    let job = s.begin_consolidation(CompactionStrategy::SpatialClustering).expect("deltas to freeze");
+    let job = s.begin_consolidation(ConsolidationStrategy::SpatialClustering).expect("deltas to freeze");
     assert_eq!(job.delta_count(), s.delta_count());
     s.batch_update(active.iter().map(|&p| (p, A)));
     let mut naive = NaiveOverlay::default();
@@ -408,30 +408,13 @@ fn regions(c: &mut Criterion) {
 /// frame stall) measured separately, at 10K, 100K and 1M deltas spread over an
 /// erosion band of the world.
 fn consolidation(c: &mut Criterion) {
-    let band = Aabb::new(IVec3::new(256, 128, 256), IVec3::new(768, 192, 768));
     for n in [10_000usize, 100_000, 1_000_000] {
-        let mut rng = Rng::new(10);
-        let mut s = DeltaStorage::new(
-            world().clone(),
-            DeltaConfig {
-                threshold: usize::MAX / 2,
-                hard_cap: usize::MAX / 2,
-                max_age: Duration::from_secs(1),
-                ..Default::default()
-            },
-        );
-        // Half written, a second passes, half written: time-based takes the first half.
-        for k in 0..n {
-            if k == n / 2 {
-                s.advance_clock(Duration::from_secs(2));
-            }
-            let _ = s.update(rng.in_box(&band), if k % 2 == 0 { A } else { B });
-        }
+        let s = band_storage(n);
         let label = format!("{}k", n / 1000);
         for (name, strategy) in [
-            ("lazy", CompactionStrategy::LazyThreshold),
-            ("spatial", CompactionStrategy::SpatialClustering),
-            ("time", CompactionStrategy::TimeBasedBatching),
+            ("lazy", ConsolidationStrategy::LazyThreshold),
+            ("spatial", ConsolidationStrategy::SpatialClustering),
+            ("time", ConsolidationStrategy::TimeBasedBatching),
         ] {
             let mut group = c.benchmark_group(format!("consolidate_{name}"));
             group.sample_size(10);
@@ -451,7 +434,7 @@ fn consolidation(c: &mut Criterion) {
                         (s, out)
                     },
                     |(mut s, out)| {
-                        s.finish_consolidation(out);
+                        s.finish_consolidation(out).expect("the job of this storage");
                         s
                     },
                     BatchSize::PerIteration,

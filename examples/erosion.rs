@@ -3,8 +3,9 @@
 //! The view is a vertical section that follows river 1's meander across the
 //! world (x across, y up), rendered column by column from `query_region` into a
 //! texture, coloured by `assets/materials.ron`. Bright voxels currently hold a
-//! delta (not yet consolidated). Only columns the simulation touched are
-//! re-rendered each frame, plus a slow sweep that refreshes the delta marks.
+//! delta (not yet consolidated). Only the columns inside bricks named by the
+//! frame's `VoxelsChanged` messages are re-rendered, and those inside bricks a
+//! `ConsolidationFinished` installed, whose delta marks clear.
 //! Drag to pan, scroll to zoom, F3 toggles the debug panel.
 //!
 //! ```text
@@ -20,14 +21,12 @@ use bevy::window::WindowResolution;
 use bevy_delta_overlay::Palette;
 use bevy_delta_overlay::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
-use common::{GeologyPlugin, Shadow};
+use common::GeologyPlugin;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Which river the section follows.
 const RIVER: i32 = 1;
-/// Columns of the slow sweep that refreshes delta marks, per frame.
-const SWEEP: usize = 32;
 
 #[derive(Resource)]
 struct Section {
@@ -35,7 +34,6 @@ struct Section {
     image: egui::ColorImage,
     texture: Option<egui::TextureHandle>,
     dirty: bool,
-    sweep: usize,
     zoom: f32,
     center: egui::Vec2,
 }
@@ -91,7 +89,6 @@ fn setup(mut commands: Commands, storage: Res<DeltaStorage>, sender: Res<DeltaSe
         image: egui::ColorImage::filled([size.x as usize, size.y as usize], egui::Color32::BLACK),
         texture: None,
         dirty: true,
-        sweep: 0,
         zoom: 1.0,
         center: egui::vec2(0.5, 0.5),
     });
@@ -132,17 +129,26 @@ fn paint_column(section: &mut Section, storage: &DeltaStorage, col: i32) {
     section.dirty = true;
 }
 
-/// Re-renders the columns the simulation touched, the intrusion's columns, and a
-/// sweep of `SWEEP` columns so delta marks clear after consolidation.
-fn render_section(storage: Res<DeltaStorage>, mut shadow: ResMut<Shadow>, mut section: ResMut<Section>) {
+/// Re-renders the section's columns that lie in a brick named by this frame's
+/// `VoxelsChanged` (voxels changed) or `ConsolidationFinished` (delta marks to
+/// clear), each column once.
+fn render_section(
+    storage: Res<DeltaStorage>,
+    mut changed: MessageReader<VoxelsChanged>,
+    mut consolidated: MessageReader<ConsolidationFinished>,
+    mut section: ResMut<Section>,
+) {
     let b = storage.bounds();
-    let mut columns: Vec<i32> =
-        shadow.dirty_columns.drain().filter(|c| c.y == common::river_z(b, RIVER, c.x)).map(|c| c.x - b.min.x).collect();
-    let intrusion = common::intrusion_center(b).x - b.min.x;
-    columns.extend(intrusion - 12..=intrusion + 12);
-    let start = section.sweep;
-    columns.extend((start..start + SWEEP).map(|c| (c % b.size().x as usize) as i32));
-    section.sweep = (start + SWEEP) % b.size().x as usize;
+    let boxes = changed.read().flat_map(|m| m.bricks.iter()).chain(consolidated.read().flat_map(|m| m.bricks.iter()));
+    let mut columns: Vec<i32> = Vec::new();
+    for brick in boxes {
+        for x in brick.min.x..brick.max.x {
+            let z = common::river_z(b, RIVER, x);
+            if (brick.min.z..brick.max.z).contains(&z) {
+                columns.push(x - b.min.x);
+            }
+        }
+    }
     columns.sort_unstable();
     columns.dedup();
     for c in columns {
@@ -169,11 +175,11 @@ fn draw_section(mut contexts: EguiContexts, mut section: ResMut<Section>, stats:
     );
     egui::CentralPanel::default().frame(egui::Frame::new().fill(egui::Color32::from_gray(12))).show(&mut viewport, |ui| {
         let o = &stats.overlay;
-        let last = o.last_consolidation.map_or("-", |l| l.strategy.name());
+        let last = o.consolidation.last.map_or("-", |l| l.strategy.name());
         ui.label(format!(
             "River {RIVER} section, 1024 voxels across, 256 up. Bright voxels hold a delta. {} deltas, {} consolidations (last: {last}). Drag to pan, scroll to zoom, F3: panel.",
             o.delta_count,
-            o.total_consolidations()
+            o.consolidation.finished.total()
         ));
         // The section keeps its 4:1 aspect, along the bottom of the window.
         let (area, response) = ui.allocate_exact_size(ui.available_size(), egui::Sense::drag());

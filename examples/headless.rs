@@ -12,7 +12,6 @@
 mod common;
 
 use bevy::prelude::*;
-use bevy_delta_overlay::STRATEGY_NAMES;
 use bevy_delta_overlay::prelude::*;
 use common::{GeologyPlugin, Shadow};
 use std::collections::HashMap;
@@ -74,25 +73,20 @@ fn report(app: &mut App, frame_times: &[Duration], worker: &HashMap<IVec3, Mater
     );
     println!("updates applied    {}", stats.updates);
     println!("updates rejected   {} (the simulation sent {} out of bounds)", stats.rejects, shadow.out_of_bounds);
-    let by_strategy: Vec<String> = STRATEGY_NAMES
-        .iter()
-        .zip(stats.consolidations)
-        .filter(|(_, n)| *n > 0)
-        .map(|(name, n)| format!("{name} {n}"))
-        .collect();
+    let c = &stats.consolidation;
+    let by_strategy: Vec<String> =
+        c.finished.named().iter().filter(|(_, n)| *n > 0).map(|(name, n)| format!("{name} {n}")).collect();
     println!(
         "consolidations     {} ({}), {} deltas merged, mean {:.2} ms, max {:.2} ms, max stall {:.2} ms",
-        stats.total_consolidations(),
+        c.finished.total(),
         by_strategy.join(", "),
-        stats.deltas_consolidated,
-        stats.mean_consolidation_time.as_secs_f64() * 1e3,
-        stats.max_consolidation_time.as_secs_f64() * 1e3,
-        stats.max_finish_time.as_secs_f64() * 1e3
+        c.deltas_merged,
+        c.mean_time.as_secs_f64() * 1e3,
+        c.max_time.as_secs_f64() * 1e3,
+        c.max_stall.as_secs_f64() * 1e3
     );
-    println!(
-        "adaptive chose     lazy {}, spatial {}, time {}",
-        stats.adaptive_choices[0], stats.adaptive_choices[1], stats.adaptive_choices[2]
-    );
+    println!("adaptive chose     lazy {}, spatial {}, time {}", c.adaptive.lazy, c.adaptive.spatial, c.adaptive.time);
+    println!("sequence           {} changes accepted", stats.sequence);
     println!("final deltas       {} ({} bytes of overlay)", stats.delta_count, stats.overlay_bytes);
     println!("frame time         p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", pct(0.5), pct(0.99), pct(1.0));
 

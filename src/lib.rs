@@ -9,41 +9,46 @@ mod coords;
 mod debug_ui;
 mod error;
 mod material;
-mod metrics;
 mod overlay;
 #[cfg(feature = "plugin")]
 mod plugin;
 mod storage;
-mod world;
+mod worldgen;
 
 pub use base::{BRICK_LOG2, BRICK_SIZE, BRICK_VOLUME, BaseIndex, BaseStats, Brick, BrickContent, Region};
+#[allow(deprecated)]
+pub use consolidation::CompactionStrategy;
 pub use consolidation::{
-    AppliedStrategy, CompactionStrategy, ConsolidationJob, ConsolidationOutput, ConsolidationReport, STRATEGY_NAMES,
+    AdaptiveChoices, AppliedStrategy, ConsolidationError, ConsolidationJob, ConsolidationOutput, ConsolidationReport,
+    ConsolidationStats, ConsolidationStrategy, DeltaConfig, Executor, Sequential, StrategyCounts, Threads,
 };
 pub use coords::{Aabb, morton, voxel_at};
 #[cfg(feature = "debug_ui")]
 pub use debug_ui::{DebugPanel, DeltaOverlayDebugPlugin};
 pub use error::VoxelError;
 pub use material::{MaterialId, MaterialInfo, Palette, PaletteError, geology};
-pub use metrics::OverlayStats;
 #[cfg(feature = "plugin")]
 pub use plugin::{
-    CompactionStrategyReflect, DeltaConfigReflect, DeltaOverlayDiagnostics, DeltaOverlayPlugin, DeltaOverlaySettings,
-    DeltaOverlaySystems, DeltaSender, DeltaStats, FlushDeltas, MaterialUpdate, MaterialUpdateRejected, UpdateBatch,
+    ConsolidationFinished, DeltaOverlayDiagnostics, DeltaOverlayPlugin, DeltaOverlaySchedule, DeltaOverlaySettings,
+    DeltaOverlaySystems, DeltaSender, DeltaStats, FlushDeltas, FrameChanges, MaterialUpdate, MaterialUpdateRejected,
+    UpdateBatch, VoxelsChanged,
 };
-pub use storage::{BatchOutcome, DeltaConfig, DeltaEntry, DeltaStorage, Reader, RejectedUpdate};
-pub use world::WorldGen;
+pub use storage::{
+    BatchOutcome, Change, ChangeBatch, DeltaEntry, DeltaStorage, FeedError, FinishedConsolidation, OverlayStats,
+    Reader, RejectedUpdate,
+};
+pub use worldgen::WorldGen;
 
 /// The types most apps need: `use bevy_delta_overlay::prelude::*;`.
 pub mod prelude {
     #[cfg(feature = "debug_ui")]
     pub use crate::DeltaOverlayDebugPlugin;
     pub use crate::{
-        Aabb, BaseIndex, CompactionStrategy, DeltaConfig, DeltaStorage, MaterialId, VoxelError, WorldGen, geology,
+        Aabb, BaseIndex, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId, VoxelError, WorldGen, geology,
     };
     #[cfg(feature = "plugin")]
     pub use crate::{
-        DeltaOverlayPlugin, DeltaOverlaySettings, DeltaOverlaySystems, DeltaSender, DeltaStats, FlushDeltas,
-        MaterialUpdate, MaterialUpdateRejected,
+        ConsolidationFinished, DeltaOverlayPlugin, DeltaOverlaySettings, DeltaOverlaySystems, DeltaSender, DeltaStats,
+        FlushDeltas, MaterialUpdate, MaterialUpdateRejected, VoxelsChanged,
     };
 }

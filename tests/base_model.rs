@@ -1,6 +1,6 @@
 //! Model-based tests of the base index against a dense oracle: reads, LOD reads
 //! against a brute-force majority pyramid, regions at several levels, pruning and
-//! bounds errors.
+//! bounds errors, on worlds of any bounds (whole bricks or not).
 
 mod common;
 
@@ -10,11 +10,25 @@ use glam::IVec3;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 
+/// The example of a world that is whole bricks on no axis.
+const ODD_WORLD: Aabb = Aabb::new(IVec3::new(-40, -20, -40), IVec3::new(60, 44, 70));
+
 fn world_bounds() -> impl Strategy<Value = Aabb> {
-    ((-2i32..=1, -2i32..=1, -2i32..=1), (1i32..=3, 1i32..=2, 1i32..=3)).prop_map(|((x, y, z), (sx, sy, sz))| {
-        let min = IVec3::new(x, y, z) * 16;
-        Aabb::new(min, min + IVec3::new(sx, sy, sz) * 16)
-    })
+    prop_oneof![
+        // Whole bricks.
+        ((-2i32..=1, -2i32..=1, -2i32..=1), (1i32..=3, 1i32..=2, 1i32..=3)).prop_map(|((x, y, z), (sx, sy, sz))| {
+            let min = IVec3::new(x, y, z) * 16;
+            Aabb::new(min, min + IVec3::new(sx, sy, sz) * 16)
+        }),
+        // Any corner and size, down to one voxel.
+        ((-40i32..40, -40i32..40, -40i32..40), (1i32..=50, 1i32..=40, 1i32..=50)).prop_map(
+            |((x, y, z), (sx, sy, sz))| {
+                let min = IVec3::new(x, y, z);
+                Aabb::new(min, min + IVec3::new(sx, sy, sz))
+            }
+        ),
+        Just(ODD_WORLD),
+    ]
 }
 
 /// A world, an initial material and batches of writes inside it. Writes cluster in
@@ -186,12 +200,34 @@ fn one_dense_brick_costs_8_kib_plus_a_small_constant() {
 fn invalid_bounds_are_refused() {
     let bad = [
         Aabb::new(IVec3::ZERO, IVec3::ZERO),
-        Aabb::new(IVec3::ZERO, IVec3::new(16, 15, 16)),
-        Aabb::new(IVec3::new(8, 0, 0), IVec3::splat(32)),
+        Aabb::new(IVec3::splat(5), IVec3::new(6, 5, 6)),
         Aabb::new(IVec3::ZERO, IVec3::new(1 << 21, 16, 16)),
+        Aabb::new(IVec3::new(-(1 << 20) - 1, 0, 0), IVec3::ONE),
+        // A max component of i32::MIN: empty, refused before `max - 1` could wrap.
+        Aabb::new(IVec3::ZERO, IVec3::new(i32::MIN, 16, 16)),
+        Aabb::new(IVec3::splat(i32::MIN), IVec3::splat(i32::MAX)),
     ];
     for bounds in bad {
         assert_eq!(BaseIndex::uniform(bounds, MaterialId(0)).err(), Some(VoxelError::InvalidBounds { bounds }));
+    }
+}
+
+#[test]
+fn worlds_of_any_size_read_and_refuse_like_their_bounds() {
+    for bounds in
+        [ODD_WORLD, Aabb::new(IVec3::splat(-3), IVec3::splat(-2)), Aabb::new(IVec3::ZERO, IVec3::new(17, 1, 33))]
+    {
+        let mut base = BaseIndex::uniform(bounds, MaterialId(1)).unwrap();
+        let corner = bounds.max - IVec3::ONE;
+        base.apply_batch(&[(bounds.min, MaterialId(3)), (corner, MaterialId(2))]).unwrap();
+        assert_eq!(base.get(corner), Ok(MaterialId(2)));
+        if corner != bounds.min {
+            assert_eq!(base.get(bounds.min), Ok(MaterialId(3)));
+        }
+        for outside in [bounds.max, bounds.min - IVec3::ONE, IVec3::new(bounds.max.x, bounds.min.y, bounds.min.z)] {
+            assert_eq!(base.get(outside), Err(VoxelError::OutOfBounds { position: outside, bounds }));
+            assert!(base.apply_batch(&[(outside, MaterialId(2))]).is_err());
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use bevy::prelude::*;
 use bevy_delta_overlay::prelude::*;
-use bevy_delta_overlay::{Aabb, AppliedStrategy, DeltaOverlayDiagnostics};
+use bevy_delta_overlay::{Aabb, DeltaOverlayDiagnostics, FrameChanges};
 use std::collections::HashMap;
 
 const WORLD: Aabb = Aabb::new(IVec3::new(-64, 0, -64), IVec3::new(64, 64, 64));
@@ -26,6 +26,10 @@ fn send(app: &mut App, updates: &[(IVec3, MaterialId)]) {
 
 fn storage(app: &App) -> &DeltaStorage {
     app.world().resource::<DeltaStorage>()
+}
+
+fn total(app: &App) -> u64 {
+    storage(app).stats().consolidation.finished.total()
 }
 
 /// Runs frames until no consolidation is in flight (bounded).
@@ -64,14 +68,15 @@ fn updates_sent_in_a_frame_are_readable_after_its_ingest() {
 
 #[test]
 fn consolidation_runs_on_the_pool_and_lands_in_the_base() {
-    let mut app = app(DeltaConfig { threshold: 10, strategy: CompactionStrategy::LazyThreshold, ..Default::default() });
+    let mut app =
+        app(DeltaConfig { threshold: 10, strategy: ConsolidationStrategy::LazyThreshold, ..Default::default() });
     let updates: Vec<_> = (0..40).map(|i| (IVec3::new(i - 20, 5, 3), MaterialId(2))).collect();
     send(&mut app, &updates);
     app.update();
-    assert!(storage(&app).in_flight() || storage(&app).stats().total_consolidations() > 0, "a job was started");
+    assert!(storage(&app).in_flight() || total(&app) > 0, "a job was started");
     settle(&mut app);
     let s = storage(&app);
-    assert!(s.stats().consolidations[AppliedStrategy::LazyThreshold { adaptive: false }.index()] >= 1);
+    assert!(s.stats().consolidation.finished.lazy >= 1);
     assert!(s.delta_count() < 40);
     let in_base = updates.iter().filter(|(p, m)| s.base().get(*p).unwrap() == *m).count();
     assert_eq!(in_base + s.delta_count(), 40, "every update is in the base or still a delta");
@@ -83,11 +88,11 @@ fn consolidation_runs_on_the_pool_and_lands_in_the_base() {
 #[test]
 fn reads_stay_exact_and_updates_survive_while_a_job_is_in_flight() {
     let mut app =
-        app(DeltaConfig { threshold: 16, strategy: CompactionStrategy::SpatialClustering, ..Default::default() });
+        app(DeltaConfig { threshold: 16, strategy: ConsolidationStrategy::SpatialClustering, ..Default::default() });
     let mut shadow: HashMap<IVec3, MaterialId> = HashMap::new();
     let mut seen_in_flight = 0;
     for frame in 0..200i32 {
-        // Overwrite earlier voxels too, so updates land on frozen deltas.
+        // Overwrite earlier voxels too, so updates land on sealed deltas.
         let batch: Vec<_> = (0..8)
             .map(|i| {
                 let p = IVec3::new((frame * 3 + i) % 50 - 25, (frame + i) % 7, i);
@@ -105,7 +110,7 @@ fn reads_stay_exact_and_updates_survive_while_a_job_is_in_flight() {
     }
     settle(&mut app);
     let s = storage(&app);
-    assert!(s.stats().total_consolidations() > 5);
+    assert!(s.stats().consolidation.finished.total() > 5);
     if cfg!(feature = "multi_threaded") {
         // Single-threaded pools finish a job inside `spawn`, so in-flight frames
         // are only guaranteed with real threads; there they are the common case.
@@ -149,21 +154,21 @@ fn settings_changes_apply_the_next_frame() {
     let mut app = app(DeltaConfig { threshold: 1000, ..Default::default() });
     send(&mut app, &(0..50).map(|i| (IVec3::new(i, 1, 1), MaterialId(2))).collect::<Vec<_>>());
     app.update();
-    assert_eq!(storage(&app).stats().total_consolidations(), 0, "below the threshold");
+    assert_eq!(total(&app), 0, "below the threshold");
     app.world_mut().resource_mut::<DeltaOverlaySettings>().config.threshold = 20;
     app.update();
     settle(&mut app);
     assert_eq!(storage(&app).config().threshold, 20);
-    assert!(storage(&app).stats().total_consolidations() >= 1, "the lowered threshold triggered a consolidation");
+    assert!(total(&app) >= 1, "the lowered threshold triggered a consolidation");
 
     // Paused: nothing starts on its own.
     app.world_mut().resource_mut::<DeltaOverlaySettings>().auto_consolidate = false;
-    let before = storage(&app).stats().total_consolidations();
+    let before = total(&app);
     send(&mut app, &(0..100).map(|i| (IVec3::new(i - 50, 2, 2), MaterialId(3))).collect::<Vec<_>>());
     for _ in 0..5 {
         app.update();
     }
-    assert_eq!(storage(&app).stats().total_consolidations(), before);
+    assert_eq!(total(&app), before);
     assert!(storage(&app).delta_count() >= 100);
 }
 
@@ -247,4 +252,96 @@ fn diagnostics_are_registered_and_measured() {
     let store = app.world().resource::<bevy::diagnostic::DiagnosticsStore>();
     let deltas = store.get(&DeltaOverlayDiagnostics::DELTAS).and_then(|d| d.value());
     assert_eq!(deltas, Some(1.0));
+}
+
+/// Collects the change messages of every frame.
+#[derive(Resource, Default)]
+struct Seen {
+    changed: Vec<VoxelsChanged>,
+    finished: Vec<ConsolidationFinished>,
+    storage_changed: Vec<bool>,
+}
+
+fn watch(app: &mut App) {
+    app.init_resource::<Seen>().add_systems(
+        Update,
+        (|mut c: MessageReader<VoxelsChanged>,
+          mut f: MessageReader<ConsolidationFinished>,
+          s: Res<DeltaStorage>,
+          mut seen: ResMut<Seen>| {
+            seen.changed.extend(c.read().cloned());
+            seen.finished.extend(f.read().cloned());
+            seen.storage_changed.push(s.is_changed());
+        })
+        .after(DeltaOverlaySystems::Consolidate),
+    );
+}
+
+#[test]
+fn a_frame_of_updates_makes_one_voxels_changed_naming_exactly_the_changed_bricks() {
+    let mut app = app(DeltaConfig { threshold: 1_000_000, ..Default::default() });
+    watch(&mut app);
+    app.update(); // the first frame: the storage was just added
+    let updates = [
+        (IVec3::new(-64, 0, -64), MaterialId(2)),
+        (IVec3::new(-63, 1, -64), MaterialId(2)),
+        (IVec3::new(5, 40, 17), MaterialId(3)),
+        (IVec3::new(63, 63, 63), MaterialId(4)),
+        (IVec3::new(5, 40, 17), MaterialId(5)),
+    ];
+    send(&mut app, &updates);
+    app.update();
+    let seen = app.world().resource::<Seen>();
+    assert_eq!(seen.changed.len(), 1, "one message for the frame");
+    let msg = &seen.changed[0];
+    assert_eq!(msg.sequences, 1..=5);
+    let mut boxes = msg.bricks.clone();
+    boxes.sort_by_key(|b| b.min.to_array());
+    let brick = |x, y, z| Aabb::from_min_size(IVec3::new(x, y, z), IVec3::splat(16));
+    assert_eq!(boxes, vec![brick(-64, 0, -64), brick(0, 32, 16), brick(48, 48, 48)]);
+    for &(p, _) in &updates {
+        assert!(msg.bricks.iter().any(|b| b.contains(p)), "{p} is covered");
+    }
+    let frame = app.world().resource::<FrameChanges>().batch.clone();
+    assert_eq!(frame.changes().len(), 5);
+    assert_eq!(frame.changes()[4].material, MaterialId(5));
+    assert!(*seen.storage_changed.last().unwrap(), "the frame with changes marks the storage changed");
+
+    // Writes equal to what the voxels hold: no change, no message, and the
+    // resource does not read as changed.
+    send(&mut app, &[(IVec3::new(5, 40, 17), MaterialId(5)), (IVec3::new(0, 0, 0), ROCK)]);
+    app.update();
+    app.update();
+    let seen = app.world().resource::<Seen>();
+    assert_eq!(seen.changed.len(), 1);
+    assert_eq!(seen.storage_changed[seen.storage_changed.len() - 2..], [false, false]);
+    assert!(app.world().resource::<FrameChanges>().batch.is_empty());
+}
+
+#[test]
+fn consolidation_finished_follows_every_consolidation() {
+    let mut app =
+        app(DeltaConfig { threshold: 8, strategy: ConsolidationStrategy::LazyThreshold, ..Default::default() });
+    watch(&mut app);
+    for frame in 0..40 {
+        let updates: Vec<_> = (0..6).map(|i| (IVec3::new(frame - 20, i, 7 * i - 20), MaterialId(2))).collect();
+        send(&mut app, &updates);
+        app.update();
+    }
+    settle(&mut app);
+    app.world_mut().write_message(FlushDeltas);
+    app.update();
+    app.update();
+    let finished = total(&app);
+    let seen = app.world().resource::<Seen>();
+    assert!(finished >= 3, "{finished} consolidations");
+    assert_eq!(seen.finished.len() as u64, finished, "one message per consolidation");
+    let s = storage(&app);
+    assert_eq!(s.delta_count(), 0);
+    for m in &seen.finished {
+        assert_eq!(m.bricks.len(), m.report.bricks);
+        assert!(m.bricks.iter().all(|b| s.bounds().contains_box(b)));
+    }
+    // The frames where only a consolidation happened did not mark the storage changed.
+    assert!(!*seen.storage_changed.last().unwrap());
 }

@@ -3,8 +3,8 @@
 //! crate keeps no per-voxel cache, so there is nothing to test.
 
 use bevy_delta_overlay::{
-    Aabb, AppliedStrategy, BaseIndex, CompactionStrategy, DeltaConfig, DeltaStorage, MaterialId, VoxelError, morton,
-    voxel_at,
+    Aabb, AdaptiveChoices, AppliedStrategy, BaseIndex, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId,
+    VoxelError, morton, voxel_at,
 };
 use glam::{IVec3, Vec3};
 
@@ -41,7 +41,7 @@ fn d2_deltas_stay_readable_until_installed() {
     let mut s = storage(DeltaConfig::default());
     let p = IVec3::new(-7, 0, 9);
     s.update(p, SAND).unwrap();
-    let job = s.begin_consolidation(CompactionStrategy::LazyThreshold).unwrap();
+    let job = s.begin_consolidation(ConsolidationStrategy::LazyThreshold).unwrap();
     assert_eq!(s.query(p).unwrap(), SAND, "frozen delta read while the job is out");
     assert_eq!(s.base().get(p).unwrap(), ROCK);
     let output = job.run();
@@ -66,12 +66,12 @@ fn d3_adaptive_applies_the_strategy_it_chose() {
     for i in 0..100 {
         s.update(IVec3::new(-200 + i * 4, 100, 150), SAND).unwrap();
     }
-    let report = s.consolidate(CompactionStrategy::Adaptive).unwrap();
+    let report = s.consolidate(ConsolidationStrategy::Adaptive).unwrap();
     assert_eq!(report.strategy, AppliedStrategy::SpatialClustering { adaptive: true });
     // Spatial took the dense chunk, not the oldest half nor everything.
     assert_eq!(report.deltas, 64);
     assert_eq!(s.delta_count(), 100);
-    assert_eq!(s.stats().adaptive_choices, [0, 1, 0]);
+    assert_eq!(s.stats().consolidation.adaptive, AdaptiveChoices { lazy: 0, spatial: 1, time: 0 });
 
     // Few, young deltas: lazy, which takes the oldest half.
     let mut s = storage(DeltaConfig::default());
@@ -79,7 +79,7 @@ fn d3_adaptive_applies_the_strategy_it_chose() {
         s.update(IVec3::new(i, 0, 0), SAND).unwrap();
         s.advance_clock(std::time::Duration::from_millis(10));
     }
-    let report = s.consolidate(CompactionStrategy::Adaptive).unwrap();
+    let report = s.consolidate(ConsolidationStrategy::Adaptive).unwrap();
     assert_eq!(report.strategy, AppliedStrategy::LazyThreshold { adaptive: true });
     assert_eq!(report.deltas, 5);
     for i in 0..5 {
@@ -96,7 +96,7 @@ fn d4_spatial_clustering_moves_deltas_into_the_base() {
     for &p in &ps {
         s.update(p, SAND).unwrap();
     }
-    let report = s.consolidate(CompactionStrategy::SpatialClustering).unwrap();
+    let report = s.consolidate(ConsolidationStrategy::SpatialClustering).unwrap();
     assert_eq!(report.deltas, 50);
     assert_eq!(s.delta_count(), 0);
     for p in ps {
@@ -140,7 +140,7 @@ fn d6_region_queries_apply_the_overlay() {
     assert_eq!(region.get(p), Some(SAND));
     assert_eq!(region.get(p + IVec3::X), Some(ROCK));
     // And deltas of an in-flight job too.
-    let _job = s.begin_consolidation(CompactionStrategy::LazyThreshold).unwrap();
+    let _job = s.begin_consolidation(ConsolidationStrategy::LazyThreshold).unwrap();
     s.update(p + IVec3::X, AIR).unwrap();
     let region = s.query_region(Aabb::new(IVec3::ZERO, IVec3::splat(16)), 0).unwrap();
     assert_eq!((region.get(p), region.get(p + IVec3::X)), (Some(SAND), Some(AIR)));
@@ -175,7 +175,7 @@ fn d9_revert_compares_with_the_layer_beneath_including_in_flight() {
     let mut s = storage(DeltaConfig::default());
     let p = IVec3::new(3, 3, 3);
     s.update(p, SAND).unwrap();
-    let job = s.begin_consolidation(CompactionStrategy::LazyThreshold).unwrap();
+    let job = s.begin_consolidation(ConsolidationStrategy::LazyThreshold).unwrap();
     s.update(p, ROCK).unwrap(); // equals the base, but not the frozen SAND beneath
     assert_eq!(s.query(p).unwrap(), ROCK);
     assert!(s.has_delta(p).unwrap());
@@ -196,9 +196,9 @@ fn hard_cap_applies_backpressure() {
         s.update(IVec3::new(i % 200 - 100, i / 200, 0), SAND).unwrap();
         assert!(s.delta_count() <= 100);
     }
-    let stats = s.stats();
-    assert!(stats.forced_consolidations > 0);
-    assert_eq!(stats.consolidations[AppliedStrategy::Backpressure.index()], stats.forced_consolidations);
+    let stats = s.stats().consolidation;
+    assert!(stats.finished.backpressure > 0);
+    assert_eq!(stats.finished.total(), stats.finished.backpressure, "only the cap consolidated");
     // A lowered cap takes effect at once.
     s.set_config(DeltaConfig { threshold: 5, hard_cap: 10, ..s.config().clone() });
     assert!(s.delta_count() <= 10);
@@ -228,8 +228,8 @@ fn time_based_batching_takes_the_old_deltas() {
     s.advance_clock(std::time::Duration::from_secs(61));
     s.update(IVec3::new(1, 0, 0), SAND).unwrap();
     assert!(s.should_consolidate(), "max_age passed since the last attempt");
-    let report = s.consolidate(CompactionStrategy::TimeBasedBatching).unwrap();
+    let report = s.consolidate(ConsolidationStrategy::TimeBasedBatching).unwrap();
     assert_eq!(report.deltas, 1);
     assert!(s.has_delta(IVec3::new(1, 0, 0)).unwrap());
-    assert!(s.consolidate(CompactionStrategy::TimeBasedBatching).is_none(), "nothing old enough");
+    assert!(s.consolidate(ConsolidationStrategy::TimeBasedBatching).is_none(), "nothing old enough");
 }

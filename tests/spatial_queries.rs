@@ -1,7 +1,7 @@
 //! Spatial queries over deltas against brute force: boxes, spheres and the
 //! single-linkage clusters of the seed's DBSCAN-like grouping (O(n²) definition).
 
-use bevy_delta_overlay::{Aabb, BaseIndex, CompactionStrategy, DeltaConfig, DeltaStorage, MaterialId};
+use bevy_delta_overlay::{Aabb, BaseIndex, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId};
 use glam::IVec3;
 use proptest::prelude::*;
 
@@ -18,7 +18,7 @@ fn points() -> impl Strategy<Value = Vec<IVec3>> {
     )
 }
 
-/// A storage holding a delta at each point, some of them frozen in a job.
+/// A storage holding a delta at each point, some of them sealed in a job.
 fn storage_with(points: &[IVec3], freeze: bool) -> (DeltaStorage, Vec<IVec3>) {
     let base = BaseIndex::uniform(WORLD, MaterialId(1)).unwrap();
     let mut s = DeltaStorage::new(base, DeltaConfig::default());
@@ -27,8 +27,8 @@ fn storage_with(points: &[IVec3], freeze: bool) -> (DeltaStorage, Vec<IVec3>) {
         s.update(p, MaterialId(2)).unwrap();
     }
     if freeze {
-        // The job is dropped unrun: its deltas stay frozen, in flight, and readable.
-        let _ = s.begin_consolidation(CompactionStrategy::LazyThreshold);
+        // The job is dropped unrun: its deltas stay sealed, in flight, and readable.
+        let _ = s.begin_consolidation(ConsolidationStrategy::LazyThreshold);
     }
     for &p in second {
         s.update(p, MaterialId(3)).unwrap();

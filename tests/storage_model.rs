@@ -1,34 +1,48 @@
 //! The spine of the test suite: random interleavings of updates, batches, reverts,
 //! bad positions, consolidation steps (begin, run and finish at random points, with
 //! updates in between), cancellations, flushes, clock and config changes, checked
-//! after every step against a plain map of every voxel.
+//! after every step against a plain map of every voxel, on a world whose bounds
+//! are whole bricks on no axis.
+//!
+//! The change feed is checked too: after every step its batch is drained, its
+//! numbers must follow on from the last, no change may write the value a voxel
+//! already holds, replaying every change onto the initial world must give the
+//! storage's world, and a second storage fed the batches through
+//! `apply_changes` must read the same.
 
 mod common;
 
 use bevy_delta_overlay::{
-    Aabb, BaseIndex, CompactionStrategy, ConsolidationJob, ConsolidationOutput, DeltaConfig, DeltaStorage, MaterialId,
-    VoxelError,
+    Aabb, BaseIndex, ConsolidationError, ConsolidationJob, ConsolidationOutput, ConsolidationStrategy, DeltaConfig,
+    DeltaStorage, MaterialId, Threads, VoxelError,
 };
 use common::Dense;
 use glam::IVec3;
 use proptest::prelude::*;
 use std::time::Duration;
 
-const WORLD: Aabb = Aabb::new(IVec3::new(-16, 0, -16), IVec3::new(16, 16, 32));
+const WORLD: Aabb = Aabb::new(IVec3::new(-13, -1, -16), IVec3::new(19, 15, 30));
 
 #[derive(Clone, Debug)]
 enum Op {
     Update(IVec3, u16),
     Batch(Vec<(IVec3, u16)>),
-    Begin(CompactionStrategy),
+    Begin(ConsolidationStrategy),
     Run,
+    /// Run the job's pieces on three threads.
+    RunThreaded,
     Finish,
     Cancel,
     Flush,
-    Consolidate(CompactionStrategy),
+    Consolidate(ConsolidationStrategy),
     IfNeeded,
     Advance(u32),
-    Config { threshold: usize, hard_cap: usize, chunk: u32, max_age_ms: u64 },
+    Config {
+        threshold: usize,
+        hard_cap: usize,
+        chunk: u32,
+        max_age_ms: u64,
+    },
 }
 
 fn position() -> impl Strategy<Value = IVec3> {
@@ -41,8 +55,9 @@ fn position() -> impl Strategy<Value = IVec3> {
         1 => prop_oneof![
             Just(WORLD.min - IVec3::X),
             Just(WORLD.max),
-            Just(IVec3::new(0, -1, 0)),
-            Just(IVec3::new(0, 16, 0)),
+            Just(IVec3::new(0, WORLD.min.y - 1, 0)),
+            Just(IVec3::new(0, WORLD.max.y, 0)),
+            Just(IVec3::new(WORLD.max.x, 0, 0)),
         ],
     ]
 }
@@ -52,12 +67,12 @@ fn hot_corner() -> impl Iterator<Item = IVec3> {
     (0..6).flat_map(|x| (0..4).flat_map(move |y| (0..6).map(move |z| IVec3::new(x, y, z))))
 }
 
-fn strategy() -> impl Strategy<Value = CompactionStrategy> {
+fn strategy() -> impl Strategy<Value = ConsolidationStrategy> {
     prop_oneof![
-        Just(CompactionStrategy::LazyThreshold),
-        Just(CompactionStrategy::SpatialClustering),
-        Just(CompactionStrategy::TimeBasedBatching),
-        Just(CompactionStrategy::Adaptive),
+        Just(ConsolidationStrategy::LazyThreshold),
+        Just(ConsolidationStrategy::SpatialClustering),
+        Just(ConsolidationStrategy::TimeBasedBatching),
+        Just(ConsolidationStrategy::Adaptive),
     ]
 }
 
@@ -71,7 +86,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => prop::collection::vec(((0..8, 0..4, 0..8), 0u16..3), 256..600)
             .prop_map(|w| Op::Batch(w.into_iter().map(|((x, y, z), m)| (IVec3::new(x, y, z), m)).collect())),
         3 => strategy().prop_map(Op::Begin),
-        3 => Just(Op::Run),
+        2 => Just(Op::Run),
+        2 => Just(Op::RunThreaded),
         3 => Just(Op::Finish),
         1 => Just(Op::Cancel),
         1 => Just(Op::Flush),
@@ -83,6 +99,13 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+thread_local! {
+    /// Every voxel of the world, listed once.
+    static WORLD_VOXELS: Vec<IVec3> = (WORLD.min.z..WORLD.max.z)
+        .flat_map(|z| (WORLD.min.y..WORLD.max.y).flat_map(move |y| (WORLD.min.x..WORLD.max.x).map(move |x| IVec3::new(x, y, z))))
+        .collect();
+}
+
 fn initial_world() -> impl Strategy<Value = (u16, Vec<(IVec3, u16)>)> {
     (0u16..3, prop::collection::vec((position(), 0u16..3), 0..200))
 }
@@ -90,6 +113,10 @@ fn initial_world() -> impl Strategy<Value = (u16, Vec<(IVec3, u16)>)> {
 struct Harness {
     storage: DeltaStorage,
     oracle: Dense,
+    /// The initial world with every drained change applied in order.
+    replay: Dense,
+    /// A storage over the initial world fed the drained batches.
+    mirror: DeltaStorage,
     job: Option<ConsolidationJob>,
     output: Option<ConsolidationOutput>,
     /// Outputs of cancelled jobs: finishing them must change nothing.
@@ -123,14 +150,14 @@ impl Harness {
         let in_flight = self.storage.in_flight();
         match op {
             Op::Update(p, m) => {
-                let forced = self.storage.stats().forced_consolidations;
+                let forced = self.forced();
                 self.update(p, m)?;
-                if self.storage.stats().forced_consolidations > forced && in_flight {
+                if self.forced() > forced && in_flight {
                     self.cancelled();
                 }
             }
             Op::Batch(batch) => {
-                let forced = self.storage.stats().forced_consolidations;
+                let forced = self.forced();
                 let rejects = self.storage.stats().rejects;
                 let updates = self.storage.stats().updates;
                 let outcome = self.storage.batch_update(batch.iter().map(|&(p, m)| (p, MaterialId(m))));
@@ -144,7 +171,7 @@ impl Harness {
                         self.oracle.set(p, MaterialId(m));
                     }
                 }
-                if self.storage.stats().forced_consolidations > forced && in_flight {
+                if self.forced() > forced && in_flight {
                     self.cancelled();
                 }
             }
@@ -164,17 +191,23 @@ impl Harness {
                     self.output = Some(out);
                 }
             }
+            Op::RunThreaded => {
+                if let Some(job) = self.job.take() {
+                    self.output = Some(job.run_on(&Threads(3)));
+                }
+            }
             Op::Finish => {
                 if let Some(out) = self.output.take() {
                     let deltas = out.delta_count();
                     let report = self.storage.finish_consolidation(out);
-                    prop_assert!(report.is_some());
+                    prop_assert!(report.is_ok(), "{:?}", report);
                     prop_assert_eq!(report.unwrap().deltas, deltas);
                     prop_assert!(!self.storage.in_flight());
                 } else if let Some(stale) = self.stale.pop() {
-                    let before = self.storage.stats().discarded_outputs;
-                    prop_assert!(self.storage.finish_consolidation(stale).is_none());
-                    prop_assert_eq!(self.storage.stats().discarded_outputs, before + 1);
+                    let before = self.storage.stats().consolidation.discarded;
+                    let refused = self.storage.finish_consolidation(stale);
+                    prop_assert!(matches!(refused, Err(ConsolidationError::Cancelled { .. })), "{:?}", refused);
+                    prop_assert_eq!(self.storage.stats().consolidation.discarded, before + 1);
                 }
             }
             Op::Cancel => {
@@ -197,7 +230,7 @@ impl Harness {
             }
             Op::Advance(ms) => self.storage.advance_clock(Duration::from_millis(u64::from(ms))),
             Op::Config { threshold, hard_cap, chunk, max_age_ms } => {
-                let forced = self.storage.stats().forced_consolidations;
+                let forced = self.forced();
                 self.storage.set_config(DeltaConfig {
                     threshold,
                     hard_cap,
@@ -207,12 +240,39 @@ impl Harness {
                     adaptive_age: Duration::from_millis(max_age_ms),
                     ..self.storage.config().clone()
                 });
-                if self.storage.stats().forced_consolidations > forced && in_flight {
+                if self.forced() > forced && in_flight {
                     self.cancelled();
                 }
             }
         }
+        self.check_feed()?;
         self.check()
+    }
+
+    fn forced(&self) -> u64 {
+        self.storage.stats().consolidation.finished.backpressure
+    }
+
+    /// Drains the feed and checks it: contiguous numbers, only real changes,
+    /// and a replay (and a mirror storage) that reads as the storage does.
+    fn check_feed(&mut self) -> Result<(), TestCaseError> {
+        let batch = self.storage.take_changes();
+        prop_assert!(batch.is_complete());
+        prop_assert_eq!(batch.first_sequence(), self.mirror.sequence() + 1, "numbers follow on");
+        prop_assert_eq!(batch.last_sequence(), self.storage.sequence());
+        for (_, c) in batch.iter() {
+            prop_assert_ne!(self.replay.get(c.position), c.material, "a change writes a new value at {}", c.position);
+            self.replay.set(c.position, c.material);
+        }
+        prop_assert_eq!(&self.replay.cells, &self.oracle.cells, "the replayed feed equals the world");
+        let applied = self.mirror.apply_changes(&batch);
+        prop_assert!(applied.is_ok(), "{:?}", applied);
+        prop_assert_eq!(self.mirror.sequence(), self.storage.sequence());
+        // Replaying the same batch again is a gap: refused, nothing applied.
+        if !batch.is_empty() {
+            prop_assert!(self.mirror.apply_changes(&batch).is_err());
+        }
+        Ok(())
     }
 
     fn check(&self) -> Result<(), TestCaseError> {
@@ -246,17 +306,20 @@ impl Harness {
         for p in hot_corner() {
             prop_assert_eq!(s.has_delta(p).unwrap(), listed.contains(&p), "has_delta at {}", p);
         }
-        if !s.in_flight() {
-            // Every delta is a real difference from the base, and every difference
-            // is a delta: nothing elidable is stored, nothing is lost.
-            let base = s.base().region(WORLD, 0).unwrap();
-            let differing = base.as_slice().iter().zip(&self.oracle.cells).filter(|(a, b)| a != b).count();
-            prop_assert_eq!(s.delta_count(), differing, "delta_count is the number of differences");
-            prop_assert_eq!(listed.len(), differing, "spatial queries list every difference, nothing else");
-            for p in hot_corner() {
-                prop_assert_eq!(s.has_delta(p).unwrap(), base.get(p) != Some(self.oracle.get(p)), "has_delta at {}", p);
-            }
+        // Every voxel that differs from the base holds a delta: nothing is lost.
+        let base = s.base().region(WORLD, 0).unwrap();
+        let differing: std::collections::HashSet<IVec3> =
+            WORLD_VOXELS.with(|all| all.iter().copied().filter(|&p| base.get(p) != Some(self.oracle.get(p))).collect());
+        prop_assert!(differing.is_subset(&listed), "a difference from the base is not listed");
+        prop_assert!(s.delta_count() >= listed.len(), "each listed voxel holds at least one delta");
+        if s.stats().sealed_layers == 0 {
+            // One layer: every delta is a real difference from the base, and the
+            // count is exactly the number of differences.
+            prop_assert_eq!(s.delta_count(), differing.len(), "delta_count is the number of differences");
+            prop_assert_eq!(listed.len(), differing.len(), "spatial queries list every difference, nothing else");
         }
+        let mirrored = self.mirror.query_region(WORLD, 0).unwrap();
+        prop_assert_eq!(mirrored.as_slice(), &self.oracle.cells[..], "the mirror fed by apply_changes");
         Ok(())
     }
 }
@@ -277,7 +340,11 @@ proptest! {
             oracle.set(p, m);
         }
         let config = DeltaConfig { threshold: 16, hard_cap: 120, chunk_size: 16, ..DeltaConfig::default() };
-        let mut h = Harness { storage: DeltaStorage::new(base, config), oracle, job: None, output: None, stale: Vec::new() };
+        let mut storage = DeltaStorage::new(base.clone(), config.clone());
+        storage.record_changes(1 << 16);
+        let mirror = DeltaStorage::new(base, config);
+        let replay = oracle.clone();
+        let mut h = Harness { storage, oracle, replay, mirror, job: None, output: None, stale: Vec::new() };
         for op in ops {
             h.apply(op)?;
         }
@@ -286,11 +353,13 @@ proptest! {
             h.output = Some(job.run());
         }
         if let Some(out) = h.output.take() {
-            prop_assert!(h.storage.finish_consolidation(out).is_some());
+            prop_assert!(h.storage.finish_consolidation(out).is_ok());
         }
         h.storage.flush();
+        h.check_feed()?;
         h.check()?;
         prop_assert_eq!(h.storage.delta_count(), 0);
+        prop_assert_eq!(h.storage.stats().sealed_layers, 0);
         let base = h.storage.base().region(WORLD, 0).unwrap();
         prop_assert_eq!(base.as_slice(), &h.oracle.cells[..]);
     }

@@ -52,6 +52,32 @@ impl Rng {
     }
 }
 
+/// The erosion band the consolidation figures use: 512 x 64 x 512 voxels
+/// (4,096 bricks) under the surface of the default world.
+pub const BAND: Aabb = Aabb::new(IVec3::new(256, 128, 256), IVec3::new(768, 192, 768));
+
+/// A storage over the default world holding `n` deltas at random in [`BAND`],
+/// half of them written two seconds before the rest (so a time-based
+/// consolidation with a `max_age` of one second takes that half), and never
+/// consolidating on its own.
+pub fn band_storage(n: usize) -> DeltaStorage {
+    let mut rng = Rng::new(10);
+    let mut s = DeltaStorage::new(
+        world().clone(),
+        DeltaConfig {
+            threshold: usize::MAX / 2,
+            hard_cap: usize::MAX / 2,
+            max_age: std::time::Duration::from_secs(1),
+            ..Default::default()
+        },
+    );
+    let updates: Vec<_> = (0..n).map(|k| (rng.in_box(&BAND), if k % 2 == 0 { A } else { B })).collect();
+    s.batch_update(updates[..n / 2].iter().copied());
+    s.advance_clock(std::time::Duration::from_secs(2));
+    s.batch_update(updates[n / 2..].iter().copied());
+    s
+}
+
 /// `n` positions anywhere in the world.
 pub fn random_positions(n: usize, seed: u64) -> Vec<IVec3> {
     let mut rng = Rng::new(seed);

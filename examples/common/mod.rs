@@ -6,7 +6,7 @@
 use bevy::prelude::*;
 use bevy_delta_overlay::UpdateBatch;
 use bevy_delta_overlay::prelude::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Every update the systems sent, last value per voxel.
@@ -15,8 +15,6 @@ pub struct Shadow {
     pub voxels: HashMap<IVec3, MaterialId>,
     pub sent: u64,
     pub out_of_bounds: u64,
-    /// Columns `(x, z)` written since the renderer last looked.
-    pub dirty_columns: HashSet<IVec2>,
 }
 
 /// The simulation's view of the terrain: surface height per river column.
@@ -97,7 +95,6 @@ fn send(updates: &mut MessageWriter<MaterialUpdate>, shadow: &mut Shadow, p: IVe
     updates.write(MaterialUpdate { position: p, material: m });
     shadow.sent += 1;
     shadow.voxels.insert(p, m);
-    shadow.dirty_columns.insert(IVec2::new(p.x, p.z));
 }
 
 /// Height of the topmost solid voxel of a column (cached after the first scan).

@@ -1,7 +1,9 @@
-//! Leaf bricks: dense `16³` arrays of materials with a small LOD pyramid.
+//! Leaf bricks: dense `16³` arrays of materials with a small LOD pyramid, and the
+//! one function that rebuilds a brick from writes.
 
 use crate::MaterialId;
 use glam::IVec3;
+use std::sync::Arc;
 
 /// log2 of the brick edge. Every other brick constant derives from it.
 pub const BRICK_LOG2: u32 = 4;
@@ -22,7 +24,14 @@ const _: () = assert!(L2 * L2 * L2 == 64, "one dirty bit per level-2 cell fits a
 /// Majority of `values` (at most 8), ties broken to the smallest id.
 ///
 /// This is the one LOD rule of the crate: a coarse cell holds the majority of its
-/// (up to 8) children.
+/// (up to 8) in-world children.
+///
+/// ```
+/// use bevy_delta_overlay::{MaterialId, base::majority};
+/// let m = |v| MaterialId(v);
+/// assert_eq!(majority(&[m(5), m(5), m(2), m(2)]), m(2)); // a tie: the smaller id
+/// assert_eq!(majority(&[m(9), m(9), m(1)]), m(9));
+/// ```
 #[inline]
 pub fn majority(values: &[MaterialId]) -> MaterialId {
     let first = values[0];
@@ -56,27 +65,63 @@ pub(crate) const fn voxel_index(x: usize, y: usize, z: usize) -> usize {
     x | (y << BRICK_LOG2) | (z << (2 * BRICK_LOG2))
 }
 
-/// Index of the voxel holding world or local position `p` within its brick.
+/// Index of the voxel holding local position `q` within its brick.
 #[inline]
-pub(crate) fn local_index(p: IVec3) -> usize {
-    let q = p & IVec3::splat(BRICK_MASK);
+pub(crate) fn local_index(q: IVec3) -> usize {
+    let q = q & IVec3::splat(BRICK_MASK);
     voxel_index(q.x as usize, q.y as usize, q.z as usize)
+}
+
+/// In-brick coordinates of voxel index `i`.
+#[inline]
+pub(crate) const fn index_coords(i: usize) -> (usize, usize, usize) {
+    (i & 15, (i >> 4) & 15, i >> 8)
 }
 
 /// The level-2 cell (4³ voxels) of a voxel index: the bit to set in a dirty mask.
 #[inline]
 pub(crate) const fn l2_cell_of(index: usize) -> usize {
-    let x = index & 15;
-    let y = (index >> 4) & 15;
-    let z = index >> 8;
+    let (x, y, z) = index_coords(index);
     (x >> 2) | ((y >> 2) << 2) | ((z >> 2) << 4)
+}
+
+/// The part of a brick inside the world: voxels `[0, extent)` on each axis, from
+/// the brick's smallest corner. Bricks sit on a grid from the world's smallest
+/// corner, so only bricks on the largest faces of a world whose size is not a
+/// multiple of 16 are clipped. Voxels outside the clip are never read and their
+/// stored value is unspecified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Clip(IVec3);
+
+impl Clip {
+    /// A brick wholly inside the world.
+    pub const FULL: Clip = Clip(IVec3::splat(BRICK_SIZE));
+
+    /// The clip of the brick at local corner `min` of a world of `size` voxels.
+    #[inline]
+    pub fn of(min: IVec3, size: IVec3) -> Clip {
+        Clip((size - min).clamp(IVec3::ONE, IVec3::splat(BRICK_SIZE)))
+    }
+
+    /// True for a brick wholly inside the world.
+    #[inline]
+    pub fn is_full(self) -> bool {
+        self == Self::FULL
+    }
+
+    /// True when the cell of `2^level` voxels per axis at in-brick cell
+    /// coordinates `c` holds an in-world voxel (its first voxel is inside).
+    #[inline]
+    fn holds(self, c: IVec3, level: u32) -> bool {
+        (c << level as i32).cmplt(self.0).all()
+    }
 }
 
 /// A dense `16³` block of materials, the leaf of the base index.
 ///
-/// Bricks are shared copy-on-write (`Arc<Brick>`): snapshotting one for a
-/// consolidation job costs a pointer copy, and the tree clones it only when it
-/// writes to a brick a job still holds.
+/// Bricks are shared copy-on-write (`Arc<Brick>`): snapshotting one costs a
+/// pointer copy, and the tree clones it only when it writes to a brick a
+/// snapshot still holds.
 ///
 /// Memory: 8 KiB of voxels plus 146 bytes of pyramid (levels 2, 3 and 4; level 1
 /// is computed from the voxels when read, 8 reads).
@@ -99,8 +144,12 @@ impl Brick {
 
     /// A brick with the given voxels (index `x | y << 4 | z << 8`), pyramid computed.
     pub fn from_voxels(voxels: &[MaterialId; BRICK_VOLUME]) -> Self {
+        Self::from_voxels_clipped(voxels, Clip::FULL)
+    }
+
+    pub(crate) fn from_voxels_clipped(voxels: &[MaterialId; BRICK_VOLUME], clip: Clip) -> Self {
         let mut b = Self { voxels: *voxels, l2: [MaterialId::AIR; 64], l3: [MaterialId::AIR; 8], l4: MaterialId::AIR };
-        b.update_pyramid(u64::MAX);
+        b.update_pyramid(u64::MAX, clip);
         b
     }
 
@@ -116,7 +165,7 @@ impl Brick {
     }
 
     /// Writes a voxel without updating the pyramid; returns the level-2 dirty bit to
-    /// pass to [`Brick::update_pyramid`].
+    /// pass to `update_pyramid`.
     #[inline]
     pub(crate) fn set(&mut self, i: usize, m: MaterialId) -> u64 {
         self.voxels[i] = m;
@@ -124,32 +173,74 @@ impl Brick {
     }
 
     /// The material of the whole brick when every voxel holds the same one.
-    ///
-    /// Reads the pyramid first: a brick whose level-2 cells differ is not uniform,
-    /// which settles most bricks without scanning 4096 voxels.
     pub fn uniform_material(&self) -> Option<MaterialId> {
+        self.uniform_within(Clip::FULL)
+    }
+
+    /// The material every in-world voxel holds, if they all hold one. Reads the
+    /// pyramid first: a full brick whose level-2 cells differ is not uniform,
+    /// which settles most bricks without scanning 4096 voxels.
+    pub(crate) fn uniform_within(&self, clip: Clip) -> Option<MaterialId> {
         let first = self.voxels[0];
-        if self.l2.iter().any(|&c| c != first) {
-            return None;
+        if clip.is_full() {
+            if self.l2.iter().any(|&c| c != first) {
+                return None;
+            }
+            return self.voxels.iter().all(|&v| v == first).then_some(first);
         }
-        self.voxels.iter().all(|&v| v == first).then_some(first)
+        let e = clip.0;
+        for z in 0..e.z as usize {
+            for y in 0..e.y as usize {
+                let row = voxel_index(0, y, z);
+                if self.voxels[row..row + e.x as usize].iter().any(|&v| v != first) {
+                    return None;
+                }
+            }
+        }
+        Some(first)
     }
 
     /// Value of the level-1 cell with cell coordinates `c` (each `0..8`).
     #[inline]
-    fn l1(&self, c: IVec3) -> MaterialId {
+    fn l1(&self, c: IVec3, clip: Clip) -> MaterialId {
         let (x, y, z) = ((c.x * 2) as usize, (c.y * 2) as usize, (c.z * 2) as usize);
         let v = |dx, dy, dz| self.voxels[voxel_index(x + dx, y + dy, z + dz)];
-        majority(&[v(0, 0, 0), v(1, 0, 0), v(0, 1, 0), v(1, 1, 0), v(0, 0, 1), v(1, 0, 1), v(0, 1, 1), v(1, 1, 1)])
+        if clip.is_full() {
+            return majority(&[
+                v(0, 0, 0),
+                v(1, 0, 0),
+                v(0, 1, 0),
+                v(1, 1, 0),
+                v(0, 0, 1),
+                v(1, 0, 1),
+                v(0, 1, 1),
+                v(1, 1, 1),
+            ]);
+        }
+        let mut kids = [MaterialId::AIR; 8];
+        let mut n = 0;
+        for k in 0..8 {
+            let o = child(k);
+            if clip.holds(c * 2 + o, 0) {
+                kids[n] = v(o.x as usize, o.y as usize, o.z as usize);
+                n += 1;
+            }
+        }
+        majority(&kids[..n])
     }
 
     /// Value at in-brick level `lod` (`0..=4`) of the cell holding in-brick voxel
-    /// coordinates `q` (each `0..16`).
+    /// coordinates `q` (each `0..16`), for a brick wholly inside the world.
     #[inline]
     pub fn lod(&self, q: IVec3, lod: u32) -> MaterialId {
+        self.lod_clipped(q, lod, Clip::FULL)
+    }
+
+    #[inline]
+    pub(crate) fn lod_clipped(&self, q: IVec3, lod: u32, clip: Clip) -> MaterialId {
         match lod {
             0 => self.voxels[voxel_index(q.x as usize, q.y as usize, q.z as usize)],
-            1 => self.l1(q >> 1_i32),
+            1 => self.l1(q >> 1_i32, clip),
             2 => {
                 let c = (q >> 2_i32).as_uvec3();
                 self.l2[(c.x | c.y << 2 | c.z << 4) as usize]
@@ -168,15 +259,18 @@ impl Brick {
         self.l4
     }
 
-    /// The material of level-2 cell `c` (4³ voxels) when all 64 voxels hold it.
+    /// The material of level-2 cell `c` (4³ voxels) when all its in-world voxels
+    /// hold it.
     #[inline]
-    fn uniform_l2(&self, c: IVec3) -> Option<MaterialId> {
-        let (x, y, z) = ((c.x * 4) as usize, (c.y * 4) as usize, (c.z * 4) as usize);
-        let first = self.voxels[voxel_index(x, y, z)];
-        for dz in 0..4 {
-            for dy in 0..4 {
-                let row = voxel_index(x, y + dy, z + dz);
-                if self.voxels[row..row + 4].iter().any(|&v| v != first) {
+    fn uniform_l2(&self, c: IVec3, clip: Clip) -> Option<MaterialId> {
+        let lo = c * 4;
+        let hi = (lo + IVec3::splat(4)).min(clip.0);
+        let first = self.voxels[voxel_index(lo.x as usize, lo.y as usize, lo.z as usize)];
+        let (x0, x1) = (lo.x as usize, hi.x as usize);
+        for z in lo.z..hi.z {
+            for y in lo.y..hi.y {
+                let row = voxel_index(0, y as usize, z as usize);
+                if self.voxels[row + x0..row + x1].iter().any(|&v| v != first) {
                     return None;
                 }
             }
@@ -184,8 +278,9 @@ impl Brick {
         Some(first)
     }
 
-    /// Recomputes the pyramid above the level-2 cells whose bits are set in `dirty`.
-    pub(crate) fn update_pyramid(&mut self, dirty: u64) {
+    /// Recomputes the pyramid above the level-2 cells whose bits are set in
+    /// `dirty`, counting in-world children only.
+    pub(crate) fn update_pyramid(&mut self, dirty: u64, clip: Clip) {
         if dirty == 0 {
             return;
         }
@@ -195,17 +290,24 @@ impl Brick {
                 continue;
             }
             let c = IVec3::new((cell & 3) as i32, ((cell >> 2) & 3) as i32, (cell >> 4) as i32);
-            self.l2[cell] = match self.uniform_l2(c) {
+            if !clip.holds(c, 2) {
+                continue;
+            }
+            self.l2[cell] = match self.uniform_l2(c, clip) {
                 // Most cells of a geology brick are one material: 16 row compares
                 // instead of eight majorities.
                 Some(m) => m,
                 None => {
                     let mut kids = [MaterialId::AIR; 8];
-                    for (k, kid) in kids.iter_mut().enumerate() {
-                        let o = IVec3::new((k & 1) as i32, ((k >> 1) & 1) as i32, (k >> 2) as i32);
-                        *kid = self.l1(c * 2 + o);
+                    let mut n = 0;
+                    for k in 0..8 {
+                        let o = c * 2 + child(k);
+                        if clip.holds(o, 1) {
+                            kids[n] = self.l1(o, clip);
+                            n += 1;
+                        }
                     }
-                    majority(&kids)
+                    majority(&kids[..n])
                 }
             };
             let c3 = c >> 1_i32;
@@ -215,25 +317,52 @@ impl Brick {
             if dirty3 & (1 << cell3) == 0 {
                 continue;
             }
-            let c = IVec3::new((cell3 & 1) as i32, ((cell3 >> 1) & 1) as i32, (cell3 >> 2) as i32);
+            let c = child(cell3);
             let mut kids = [MaterialId::AIR; 8];
-            for (k, kid) in kids.iter_mut().enumerate() {
-                let o = c * 2 + IVec3::new((k & 1) as i32, ((k >> 1) & 1) as i32, (k >> 2) as i32);
-                *kid = self.l2[(o.x | o.y << 2 | o.z << 4) as usize];
+            let mut n = 0;
+            for k in 0..8 {
+                let o = c * 2 + child(k);
+                if clip.holds(o, 2) {
+                    kids[n] = self.l2[(o.x | o.y << 2 | o.z << 4) as usize];
+                    n += 1;
+                }
             }
-            self.l3[cell3] = majority(&kids);
+            self.l3[cell3] = majority(&kids[..n]);
         }
-        self.l4 = majority(&self.l3);
+        let mut kids = [MaterialId::AIR; 8];
+        let mut n = 0;
+        for k in 0..8 {
+            if clip.holds(child(k), 3) {
+                kids[n] = self.l3[k];
+                n += 1;
+            }
+        }
+        self.l4 = majority(&kids[..n]);
     }
 
     /// Recomputes the pyramid from scratch and compares: debug check of invariant
     /// `PYRAMID`.
     #[cfg(any(test, debug_assertions))]
-    pub(crate) fn pyramid_is_fresh(&self) -> bool {
+    pub(crate) fn pyramid_is_fresh(&self, clip: Clip) -> bool {
         let mut fresh = self.clone();
-        fresh.update_pyramid(u64::MAX);
-        fresh.l2 == self.l2 && fresh.l3 == self.l3 && fresh.l4 == self.l4
+        fresh.update_pyramid(u64::MAX, clip);
+        let cells2 = (0..64).filter(|&i| clip.holds(child_l2(i), 2));
+        let cells3 = (0..8).filter(|&i| clip.holds(child(i), 3));
+        cells2.into_iter().all(|i| fresh.l2[i] == self.l2[i])
+            && cells3.into_iter().all(|i| fresh.l3[i] == self.l3[i])
+            && fresh.l4 == self.l4
     }
+}
+
+/// Octant `k` of a cell: `x = k & 1, y = (k >> 1) & 1, z = k >> 2`.
+#[inline]
+fn child(k: usize) -> IVec3 {
+    IVec3::new((k & 1) as i32, ((k >> 1) & 1) as i32, (k >> 2) as i32)
+}
+
+#[cfg(any(test, debug_assertions))]
+fn child_l2(i: usize) -> IVec3 {
+    IVec3::new((i & 3) as i32, ((i >> 2) & 3) as i32, (i >> 4) as i32)
 }
 
 impl std::fmt::Debug for Brick {
@@ -242,6 +371,70 @@ impl std::fmt::Debug for Brick {
             .field("coarsest", &self.l4)
             .field("uniform", &self.uniform_material())
             .finish_non_exhaustive()
+    }
+}
+
+/// The content of one brick: one material, or a dense brick.
+#[derive(Clone, Debug)]
+pub enum BrickContent {
+    /// Every voxel holds this material.
+    Uniform(MaterialId),
+    /// A dense brick.
+    Dense(Arc<Brick>),
+}
+
+impl BrickContent {
+    /// The material of in-brick voxel `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> MaterialId {
+        match self {
+            BrickContent::Uniform(m) => *m,
+            BrickContent::Dense(b) => b.get(i),
+        }
+    }
+}
+
+/// One write addressed within its brick: in-brick index and material.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BrickWrite {
+    /// In-brick index.
+    pub local: u16,
+    /// The material written.
+    pub material: MaterialId,
+}
+
+/// The one brick rebuild: applies `writes` (in order: a later write to a voxel
+/// wins) to `content`, updates the pyramid of the level-2 cells they touch, and
+/// collapses the result to a uniform brick when every in-world voxel holds one
+/// material. A dense brick is written in place when nothing else shares it and
+/// copied once (8 KiB) when a snapshot does.
+///
+/// Used by every path that changes a brick of the base: direct batches, and
+/// bricks built in place or off-thread from the overlay's deltas.
+pub(crate) fn rebuild(content: BrickContent, writes: impl IntoIterator<Item = BrickWrite>, clip: Clip) -> BrickContent {
+    let mut writes = writes.into_iter().peekable();
+    let mut arc = match content {
+        BrickContent::Uniform(m) => {
+            // Split only when a write differs.
+            while writes.peek().is_some_and(|w| w.material == m) {
+                writes.next();
+            }
+            if writes.peek().is_none() {
+                return BrickContent::Uniform(m);
+            }
+            Arc::new(Brick::filled(m))
+        }
+        BrickContent::Dense(arc) => arc,
+    };
+    let brick = Arc::make_mut(&mut arc);
+    let mut dirty = 0;
+    for w in writes {
+        dirty |= brick.set(usize::from(w.local), w.material);
+    }
+    brick.update_pyramid(dirty, clip);
+    match brick.uniform_within(clip) {
+        Some(m) => BrickContent::Uniform(m),
+        None => BrickContent::Dense(arc),
     }
 }
 
@@ -274,11 +467,30 @@ mod tests {
         for i in 0..(BRICK_VOLUME / 2 + 1) {
             dirty |= b.set(i, m(2));
         }
-        b.update_pyramid(dirty);
-        assert!(b.pyramid_is_fresh());
+        b.update_pyramid(dirty, Clip::FULL);
+        assert!(b.pyramid_is_fresh(Clip::FULL));
         // Four level-3 cells of each material: a tie, broken to the smaller id.
         assert_eq!(b.coarsest(), m(1));
         assert_eq!(b.lod(IVec3::ZERO, 3), m(2));
         assert_eq!(b.lod(IVec3::splat(15), 3), m(1));
+    }
+
+    #[test]
+    fn a_clipped_brick_counts_in_world_voxels_only() {
+        // Three voxels wide in x: the in-world part is material 2, the rest 1.
+        let clip = Clip::of(IVec3::ZERO, IVec3::new(3, 16, 16));
+        let mut voxels = [m(1); BRICK_VOLUME];
+        for (i, v) in voxels.iter_mut().enumerate() {
+            if index_coords(i).0 < 3 {
+                *v = m(2);
+            }
+        }
+        let b = Brick::from_voxels_clipped(&voxels, clip);
+        assert_eq!(b.coarsest(), m(2));
+        assert_eq!(b.lod_clipped(IVec3::new(2, 0, 0), 1, clip), m(2), "x = 3 is outside");
+        assert_eq!(b.uniform_within(clip), Some(m(2)));
+        assert_eq!(b.uniform_material(), None);
+        let rebuilt = rebuild(BrickContent::Uniform(m(2)), [BrickWrite { local: 1, material: m(3) }], clip);
+        assert!(matches!(rebuilt, BrickContent::Dense(_)));
     }
 }

@@ -2,34 +2,43 @@
 //!
 //! # Structure
 //!
-//! The tree spans the world's bounds from their minimum corner (the *origin*) with
-//! the fewest levels whose root cube holds the largest extent. A node at level `L`
-//! covers `2^L` voxels per axis and is one of:
+//! The tree spans the world from its minimum corner (the *origin*) with the
+//! fewest levels whose root cube holds the largest extent. Local coordinates are
+//! world positions minus the origin. A node at level `L` covers `2^L` voxels per
+//! axis and is one of:
 //!
 //! - **uniform**: one material for the whole cube, at any level (OpenVDB's tile);
 //! - **branch**: eight children of half the edge, plus the cached LOD value;
 //! - **leaf brick**: a dense `16³` array ([`Brick`]), only at level
-//!   [`BRICK_LOG2`], shared copy-on-write through an `Arc`.
+//!   [`BRICK_LOG2`].
 //!
-//! A world of one material costs one node, whatever its size.
+//! Branches and bricks are shared copy-on-write through `Arc`, so a snapshot of
+//! the whole tree is a pointer copy. A world of one material costs one node,
+//! whatever its size.
+//!
+//! Any non-empty box inside the Morton range is a world: bricks sit on a grid
+//! from the origin, and a world whose size is not a multiple of 16 has *clipped*
+//! bricks along its largest faces, whose out-of-world voxels are padding.
 //!
 //! # Invariants
 //!
 //! - `LEVELS`: bricks sit at level [`BRICK_LOG2`] only; branches above it only.
-//! - `PRUNED`: no branch has all its in-bounds children uniform with one material,
-//!   and no brick holds a single material; such nodes collapse to uniform.
-//! - `PYRAMID`: each brick's LOD pyramid matches its voxels, each branch's LOD value
-//!   is the majority of its in-bounds children's LOD values.
+//! - `PRUNED`: no branch has all its in-world children uniform with one material,
+//!   and no brick holds a single material in its in-world voxels; such nodes
+//!   collapse to uniform.
+//! - `PYRAMID`: each brick's LOD pyramid is the majority rule over its in-world
+//!   voxels, each branch's LOD value the majority of its in-world children's.
 //! - `BOUNDED`: voxels outside the bounds are never read; their stored value is
 //!   unspecified (pruning treats them as wildcards).
 //!
-//! [`BaseIndex::apply_batch`] and [`BaseIndex::install`] may split uniform nodes
-//! and restore all three on the way out; debug builds check them after every call.
+//! [`BaseIndex::apply_batch`] and the crate's brick installs may split uniform
+//! nodes and restore all of them on the way out; debug builds check them after
+//! every call.
 //!
 //! # Level of detail
 //!
 //! Level `L` reads cells of `2^L` voxels per axis, aligned to the origin. A cell's
-//! value is the majority of its (in-bounds) children at `L - 1`, ties broken to the
+//! value is the majority of its in-world children at `L - 1`, ties broken to the
 //! smallest id. Levels 2 to 4 are stored in each brick, level 1 is computed from 8
 //! voxels when read, levels above 4 are cached in the branches.
 //!
@@ -37,10 +46,10 @@
 //!
 //! | operation | cost |
 //! | --- | --- |
-//! | `get`, `get_lod` | one descent: `root_level - 4` steps at most |
+//! | `get`, `get_lod` | one brick-table index, or one descent: `root_level - 4` steps at most |
 //! | `apply_batch(n)` | `O(n log n)` sort by brick, then each touched node once |
 //! | `region` | each overlapping node once; row copies in bricks, fills for uniform nodes |
-//! | snapshot of a brick | an `Arc` clone |
+//! | snapshot of the tree | an `Arc` clone |
 
 mod brick;
 mod node;
@@ -48,11 +57,11 @@ mod region;
 mod stats;
 mod table;
 
-pub use brick::{BRICK_LOG2, BRICK_SIZE, BRICK_VOLUME, Brick, majority};
+pub use brick::{BRICK_LOG2, BRICK_SIZE, BRICK_VOLUME, Brick, BrickContent, majority};
 pub use region::Region;
 pub use stats::BaseStats;
 
-pub(crate) use brick::{BRICK_MASK, l2_cell_of, local_index};
+pub(crate) use brick::{BRICK_MASK, BrickWrite, Clip, l2_cell_of, local_index, rebuild};
 use node::{BrickAddressed, Extent, Node, child_index, edit};
 use table::BrickTable;
 
@@ -61,28 +70,20 @@ use crate::{Aabb, MaterialId, VoxelError};
 use glam::IVec3;
 use std::sync::Arc;
 
-/// The content of one brick, as produced by a generator or a consolidation job.
-#[derive(Clone, Debug)]
-pub enum BrickContent {
-    /// Every voxel holds this material.
-    Uniform(MaterialId),
-    /// A dense brick.
-    Dense(Arc<Brick>),
-}
-
 /// The hybrid octree + brick store of every voxel's material. See the
 /// [module docs](self) for structure, invariants and costs.
 ///
 /// ```
 /// use bevy_delta_overlay::{Aabb, BaseIndex, MaterialId};
 /// use glam::IVec3;
-/// let bounds = Aabb::new(IVec3::ZERO, IVec3::new(64, 32, 64));
+/// let bounds = Aabb::new(IVec3::new(-40, 0, 0), IVec3::new(60, 32, 70));
 /// let mut base = BaseIndex::uniform(bounds, MaterialId(1))?;
 /// assert_eq!(base.stats().nodes(), 1);
 /// base.apply_batch(&[(IVec3::new(3, 4, 5), MaterialId(2))])?;
 /// assert_eq!(base.get(IVec3::new(3, 4, 5))?, MaterialId(2));
 /// base.apply_batch(&[(IVec3::new(3, 4, 5), MaterialId(1))])?;
 /// assert_eq!(base.stats().nodes(), 1, "pruned back to one uniform node");
+/// assert!(base.get(IVec3::new(60, 0, 0)).is_err(), "outside the world");
 /// # Ok::<(), bevy_delta_overlay::VoxelError>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -115,23 +116,21 @@ impl BrickRef<'_> {
             BrickRef::Dense(b) => b.get(i),
         }
     }
-}
 
-/// One write addressed within its brick: what the overlay hands a consolidation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct BrickWrite {
-    /// In-brick index.
-    pub local: u16,
-    /// The material written.
-    pub material: MaterialId,
+    /// The brick as owned content (an `Arc` clone).
+    pub fn to_content(self) -> BrickContent {
+        match self {
+            BrickRef::Uniform(m) => BrickContent::Uniform(m),
+            BrickRef::Dense(b) => BrickContent::Dense(Arc::clone(b)),
+        }
+    }
 }
 
 /// One voxel write, addressed for the tree walk.
 #[derive(Clone, Copy, Debug)]
 struct VoxelWrite {
     brick_code: u64,
-    index: u16,
-    material: MaterialId,
+    write: BrickWrite,
 }
 
 impl BrickAddressed for VoxelWrite {
@@ -140,11 +139,27 @@ impl BrickAddressed for VoxelWrite {
     }
 }
 
-/// A brick replacement, addressed for the tree walk.
+/// A brick replacement, addressed for the tree walk. Whoever built the brick
+/// also made `mirror`, a second reference to it for the brick table, and read
+/// its LOD value: the installing thread moves both in and touches nothing of a
+/// brick another thread just wrote.
 #[derive(Clone, Debug)]
 pub(crate) struct BrickInstall {
     pub brick_code: u64,
     pub content: BrickContent,
+    pub mirror: BrickContent,
+    pub lod: MaterialId,
+}
+
+impl BrickInstall {
+    /// An install of `content` at brick `code`, with its mirror reference.
+    pub fn new(brick_code: u64, content: BrickContent) -> Self {
+        let lod = match &content {
+            BrickContent::Uniform(m) => *m,
+            BrickContent::Dense(b) => b.coarsest(),
+        };
+        Self { brick_code, mirror: content.clone(), content, lod }
+    }
 }
 
 impl BrickAddressed for BrickInstall {
@@ -153,12 +168,64 @@ impl BrickAddressed for BrickInstall {
     }
 }
 
+/// Morton code of local brick coordinates `b`: the sort key of every tree walk.
+#[inline]
+pub(crate) fn brick_code_of(b: IVec3) -> u64 {
+    let b = b.as_uvec3();
+    morton::interleave(b.x, b.y, b.z)
+}
+
+/// Local brick coordinates of a brick code.
+#[inline]
+pub(crate) fn brick_of_code(code: u64) -> IVec3 {
+    IVec3::new(morton::compact(code) as i32, morton::compact(code >> 1) as i32, morton::compact(code >> 2) as i32)
+}
+
+/// A read-only snapshot of a base index: the tree's root (an `Arc` clone), so
+/// taking it costs O(1) and it can be read from any thread while the index goes
+/// on. Edits to the index copy the nodes on their path that the snapshot holds.
+#[derive(Clone, Debug)]
+pub(crate) struct BaseSnapshot {
+    root: Node,
+    root_level: u32,
+    size: IVec3,
+}
+
+impl BaseSnapshot {
+    /// The content of the brick at local brick coordinates `b` (in the world).
+    pub fn brick(&self, b: IVec3) -> BrickContent {
+        descend(&self.root, self.root_level, b << BRICK_LOG2 as i32).to_content()
+    }
+
+    /// The clip of the brick at local brick coordinates `b`.
+    pub fn clip(&self, b: IVec3) -> Clip {
+        Clip::of(b << BRICK_LOG2 as i32, self.size)
+    }
+}
+
+/// The brick-level node holding local position `q`.
+#[inline]
+fn descend(root: &Node, root_level: u32, q: IVec3) -> BrickRef<'_> {
+    let mut node = root;
+    let mut level = root_level;
+    loop {
+        match node {
+            Node::Uniform(m) => return BrickRef::Uniform(*m),
+            Node::Leaf(b) => return BrickRef::Dense(b),
+            Node::Branch(b) => {
+                node = &b.children[child_index(q, level)];
+                level -= 1;
+            }
+        }
+    }
+}
+
 impl BaseIndex {
     /// A world of one material.
     ///
     /// # Errors
-    /// [`VoxelError::InvalidBounds`] when `bounds` is empty, its corners are not
-    /// multiples of [`BRICK_SIZE`], or it leaves the Morton range.
+    /// [`VoxelError::InvalidBounds`] when `bounds` is empty or leaves the Morton
+    /// range.
     pub fn uniform(bounds: Aabb, material: MaterialId) -> Result<Self, VoxelError> {
         let root_level = Self::check_bounds(bounds)?;
         Ok(Self::from_root(bounds, root_level, Node::Uniform(material)))
@@ -167,10 +234,11 @@ impl BaseIndex {
     /// Builds a world brick by brick, in one pass, without ever holding a brick
     /// that could be a uniform node.
     ///
-    /// `fill(brick_min, voxels)` is called once per brick inside the bounds with
-    /// the brick's smallest world corner; it returns `Some(m)` when the whole brick
-    /// is `m` (and may leave `voxels` untouched), or writes the brick's voxels
-    /// (x fastest, then y, then z) and returns `None`. Dense results that turn out
+    /// `fill(brick_min, voxels)` is called once per brick overlapping the bounds
+    /// with the brick's smallest world corner; it returns `Some(m)` when the whole
+    /// brick is `m` (and may leave `voxels` untouched), or writes the brick's
+    /// voxels (x fastest, then y, then z) and returns `None`. Voxels of a brick
+    /// that lie outside the bounds are ignored. Dense results that turn out
     /// uniform are still collapsed.
     ///
     /// # Errors
@@ -219,15 +287,16 @@ impl BaseIndex {
             if let Some(m) = fill(origin + min, buffer) {
                 return Node::Uniform(m);
             }
-            let first = buffer[0];
-            if buffer.iter().all(|&v| v == first) {
-                return Node::Uniform(first);
-            }
-            return Node::Leaf(Arc::new(Brick::from_voxels(buffer)));
+            let clip = Clip::of(min, extent.0);
+            let brick = Brick::from_voxels_clipped(buffer, clip);
+            return match brick.uniform_within(clip) {
+                Some(m) => Node::Uniform(m),
+                None => Node::Leaf(Arc::new(brick)),
+            };
         }
         let half = 1 << (level - 1);
         let mut filler = None;
-        let children = std::array::from_fn(|i| {
+        let children: [Node; 8] = std::array::from_fn(|i| {
             let child_min = min + node::child_offset(i) * half;
             if extent.intersects(child_min) {
                 let child = Self::generate_node(level - 1, child_min, origin, extent, fill, buffer);
@@ -237,19 +306,19 @@ impl BaseIndex {
                 Node::Uniform(MaterialId::AIR)
             }
         });
-        let mut node = Node::Branch(Box::new(node::Branch { children, lod: filler.unwrap_or_default() }));
+        let lods = std::array::from_fn(|i| children[i].lod_value());
+        let mut node = Node::Branch(Arc::new(node::Branch { children, lods, lod: filler.unwrap_or_default() }));
         node::settle(&mut node, level, min, extent);
         node
     }
 
-    /// Root level for `bounds`, or why they are refused.
-    fn check_bounds(bounds: Aabb) -> Result<u32, VoxelError> {
-        let aligned = (bounds.min & IVec3::splat(BRICK_MASK)) == IVec3::ZERO
-            && (bounds.max & IVec3::splat(BRICK_MASK)) == IVec3::ZERO;
-        let in_range = morton::in_range(bounds.min) && morton::in_range(bounds.max - IVec3::ONE);
-        if bounds.is_empty() || !aligned || !in_range {
+    /// Root level for `bounds`, or why they are refused. Validates before any
+    /// arithmetic that could overflow.
+    pub(crate) fn check_bounds(bounds: Aabb) -> Result<u32, VoxelError> {
+        if bounds.is_empty() || !morton::in_range(bounds.min) || !morton::in_range(bounds.max - IVec3::ONE) {
             return Err(VoxelError::InvalidBounds { bounds });
         }
+        // Both corners are in the 21-bit range, so the extent fits an i32.
         let extent = bounds.size().max_element() as u32;
         Ok(extent.next_power_of_two().trailing_zeros().max(BRICK_LOG2))
     }
@@ -271,7 +340,7 @@ impl BaseIndex {
     #[inline]
     pub fn get(&self, p: IVec3) -> Result<MaterialId, VoxelError> {
         self.check(p)?;
-        Ok(self.get_unchecked(p))
+        Ok(self.get_local(p - self.bounds.min))
     }
 
     /// Bounds check shared by every position-taking call.
@@ -280,25 +349,21 @@ impl BaseIndex {
         if self.bounds.contains(p) { Ok(()) } else { Err(VoxelError::OutOfBounds { position: p, bounds: self.bounds }) }
     }
 
-    /// The material at `p`, which the caller has checked is in bounds.
+    /// The material at local position `q`, which the caller has checked is in
+    /// the world.
     #[inline]
-    pub(crate) fn get_unchecked(&self, p: IVec3) -> MaterialId {
-        let q = p - self.bounds.min;
+    pub(crate) fn get_local(&self, q: IVec3) -> MaterialId {
+        self.brick_ref_local(q).get(local_index(q))
+    }
+
+    /// The brick node holding local position `q` (in the world), borrowed: what a
+    /// [`Reader`](crate::Reader) caches.
+    #[inline]
+    pub(crate) fn brick_ref_local(&self, q: IVec3) -> BrickRef<'_> {
         if let Some(table) = &self.table {
-            return table.get(q).get(local_index(q));
+            return table.get(q);
         }
-        let mut node = &self.root;
-        let mut level = self.root_level;
-        loop {
-            match node {
-                Node::Uniform(m) => return *m,
-                Node::Leaf(b) => return b.get(local_index(q)),
-                Node::Branch(b) => {
-                    node = &b.children[child_index(q, level)];
-                    level -= 1;
-                }
-            }
-        }
+        descend(&self.root, self.root_level, q)
     }
 
     /// The value of the level-`lod` cell holding `p`; `lod == 0` is [`get`](Self::get).
@@ -321,7 +386,10 @@ impl BaseIndex {
             }
             match node {
                 Node::Uniform(m) => return Ok(*m),
-                Node::Leaf(b) => return Ok(b.lod(q & IVec3::splat(BRICK_MASK), lod)),
+                Node::Leaf(b) => {
+                    let clip = Clip::of(q & IVec3::splat(!BRICK_MASK), self.bounds.size());
+                    return Ok(b.lod_clipped(q & IVec3::splat(BRICK_MASK), lod, clip));
+                }
                 Node::Branch(b) => {
                     node = &b.children[child_index(q, level)];
                     level -= 1;
@@ -330,12 +398,9 @@ impl BaseIndex {
         }
     }
 
-    /// Morton code of the brick holding world position `p` (in bounds), in local
-    /// brick coordinates: the sort key of every tree walk.
-    #[inline]
-    pub(crate) fn brick_code(&self, p: IVec3) -> u64 {
-        let b = ((p - self.bounds.min) >> BRICK_LOG2 as i32).as_uvec3();
-        morton::interleave(b.x, b.y, b.z)
+    /// An O(1) snapshot of the tree for reading on another thread.
+    pub(crate) fn snapshot(&self) -> BaseSnapshot {
+        BaseSnapshot { root: self.root.clone(), root_level: self.root_level, size: self.bounds.size() }
     }
 
     /// Writes a batch of voxels, in order (a later write to the same voxel wins).
@@ -353,103 +418,88 @@ impl BaseIndex {
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        scratch.extend(writes.iter().map(|&(p, material)| VoxelWrite {
-            brick_code: self.brick_code(p),
-            index: local_index(p) as u16,
-            material,
+        let origin = self.bounds.min;
+        scratch.extend(writes.iter().map(|&(p, material)| {
+            let q = p - origin;
+            VoxelWrite {
+                brick_code: brick_code_of(q >> BRICK_LOG2 as i32),
+                write: BrickWrite { local: local_index(q) as u16, material },
+            }
         }));
         // Stable: writes to one voxel keep their order, so the last one wins.
         scratch.sort_by_key(|w| w.brick_code);
-        self.write_sorted(&scratch);
+        self.write_sorted(&mut scratch);
         self.scratch = scratch;
         self.debug_check();
         Ok(())
     }
 
     /// Writes whole groups of voxels, brick by brick, in place where a brick is not
-    /// shared: `bricks` holds each brick's smallest world corner (in bounds, each
-    /// brick once) and the range of its writes in `writes`. A synchronous
-    /// consolidation's path: no snapshot and no sort of the writes, only of the
-    /// bricks.
+    /// shared: `bricks` holds each brick's local brick coordinates (in the world,
+    /// each brick once) and the range of its writes in `writes`. A synchronous
+    /// install's path: no snapshot and no sort of the writes, only of the bricks.
     pub(crate) fn write_bricks(&mut self, bricks: &[(IVec3, std::ops::Range<usize>)], writes: &[BrickWrite]) {
-        let mut order: Vec<(u64, usize)> = bricks.iter().enumerate().map(|(i, b)| (self.brick_code(b.0), i)).collect();
+        let mut order: Vec<(u64, usize)> = bricks.iter().enumerate().map(|(i, b)| (brick_code_of(b.0), i)).collect();
         order.sort_unstable();
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         for (brick_code, i) in order {
-            scratch.extend(writes[bricks[i].1.clone()].iter().map(|w| VoxelWrite {
-                brick_code,
-                index: w.local,
-                material: w.material,
-            }));
+            scratch.extend(writes[bricks[i].1.clone()].iter().map(|&write| VoxelWrite { brick_code, write }));
         }
-        self.write_sorted(&scratch);
+        self.write_sorted(&mut scratch);
         self.scratch = scratch;
         self.debug_check();
     }
 
     /// Applies writes sorted by brick code, then fits the table.
-    fn write_sorted(&mut self, writes: &[VoxelWrite]) {
+    fn write_sorted(&mut self, writes: &mut [VoxelWrite]) {
         let extent = Extent(self.bounds.size());
         let table = &mut self.table;
-        edit(&mut self.root, self.root_level, IVec3::ZERO, extent, writes, &mut |node, min, writes: &[VoxelWrite]| {
-            let brick = min >> BRICK_LOG2 as i32;
-            // The table lets go first, so an unshared brick is written in place.
-            if let Some(t) = table.as_mut() {
-                t.release(brick);
-            }
-            write_brick(node, writes);
-            if let Some(t) = table.as_mut() {
-                t.set(brick, node);
-            }
-        });
+        edit(
+            &mut self.root,
+            self.root_level,
+            IVec3::ZERO,
+            extent,
+            writes,
+            &mut |node, min, writes: &mut [VoxelWrite]| {
+                let brick = min >> BRICK_LOG2 as i32;
+                // The table lets go first, so an unshared brick is written in place.
+                if let Some(t) = table.as_mut() {
+                    t.release(brick);
+                }
+                let content = std::mem::replace(node, Node::Uniform(MaterialId::AIR)).content_moved();
+                *node = Node::from_content(rebuild(content, writes.iter().map(|w| w.write), Clip::of(min, extent.0)));
+                if let Some(t) = table.as_mut() {
+                    t.set(brick, node);
+                }
+                node.lod_value()
+            },
+        );
         self.fit_table();
     }
 
-    /// The content of the brick holding `p` (in bounds): a pointer copy.
-    pub(crate) fn brick_content(&self, p: IVec3) -> BrickContent {
-        match self.brick_ref(p) {
-            BrickRef::Uniform(m) => BrickContent::Uniform(m),
-            BrickRef::Dense(b) => BrickContent::Dense(Arc::clone(b)),
-        }
-    }
-
-    /// The brick node holding `p` (in bounds), borrowed: what a [`Reader`](crate::Reader)
-    /// caches.
-    pub(crate) fn brick_ref(&self, p: IVec3) -> BrickRef<'_> {
-        let q = p - self.bounds.min;
-        if let Some(table) = &self.table {
-            return table.get(q);
-        }
-        let mut node = &self.root;
-        let mut level = self.root_level;
-        loop {
-            match node {
-                Node::Uniform(m) => return BrickRef::Uniform(*m),
-                Node::Leaf(b) => return BrickRef::Dense(b),
-                Node::Branch(b) => {
-                    node = &b.children[child_index(q, level)];
-                    level -= 1;
-                }
-            }
-        }
-    }
-
     /// Replaces whole bricks (sorted by brick code), settling LOD and pruning on
-    /// the way up. The consolidation's main-thread step.
-    pub(crate) fn install(&mut self, bricks: &[BrickInstall]) {
+    /// the way up. Everything it lets go of (the displaced bricks, the tree's and
+    /// the table's references, unused mirrors) is moved onto `displaced`, so the
+    /// caller decides which thread pays for freeing it; no reference count is
+    /// touched here.
+    pub(crate) fn install(&mut self, mut bricks: Vec<BrickInstall>, displaced: &mut Vec<BrickContent>) {
         let extent = Extent(self.bounds.size());
         let table = &mut self.table;
-        edit(&mut self.root, self.root_level, IVec3::ZERO, extent, bricks, &mut |node, min, items: &[BrickInstall]| {
-            // One install per brick: the job built it from every delta at once.
-            if let Some(last) = items.last() {
-                *node = match &last.content {
-                    BrickContent::Uniform(m) => Node::Uniform(*m),
-                    BrickContent::Dense(b) => Node::Leaf(Arc::clone(b)),
-                };
-                if let Some(t) = table.as_mut() {
-                    t.set(min >> BRICK_LOG2 as i32, node);
+        let air = || BrickContent::Uniform(MaterialId::AIR);
+        edit(&mut self.root, self.root_level, IVec3::ZERO, extent, &mut bricks, &mut |node, min, items| {
+            // One install per brick: the job built it from every write at once.
+            if let Some(last) = items.last_mut() {
+                let content = std::mem::replace(&mut last.content, air());
+                displaced.push(std::mem::replace(node, Node::from_content(content)).content_moved());
+                let mirror = std::mem::replace(&mut last.mirror, air());
+                match table.as_mut() {
+                    Some(t) => displaced.push(t.replace(min >> BRICK_LOG2 as i32, mirror)),
+                    None => displaced.push(mirror),
                 }
+                last.lod
+            } else {
+                node.lod_value()
             }
         });
         self.fit_table();
@@ -472,29 +522,6 @@ impl BaseIndex {
     }
 }
 
-/// Writes voxels into one brick node, splitting or collapsing it as needed.
-fn write_brick(node: &mut Node, writes: &[VoxelWrite]) {
-    if let Node::Uniform(m) = *node {
-        if writes.iter().all(|w| w.material == m) {
-            return;
-        }
-        *node = Node::Leaf(Arc::new(Brick::filled(m)));
-    }
-    let Node::Leaf(arc) = node else {
-        unreachable!("LEVELS: brick-level nodes are uniform or leaves");
-    };
-    // Clones only when a consolidation snapshot still holds this brick.
-    let brick = Arc::make_mut(arc);
-    let mut dirty = 0;
-    for w in writes {
-        dirty |= brick.set(usize::from(w.index), w.material);
-    }
-    brick.update_pyramid(dirty);
-    if let Some(m) = brick.uniform_material() {
-        *node = Node::Uniform(m);
-    }
-}
-
 #[cfg(debug_assertions)]
 fn check_node(node: &Node, level: u32, min: IVec3, extent: Extent, budget: &mut usize) {
     if *budget == 0 {
@@ -504,9 +531,10 @@ fn check_node(node: &Node, level: u32, min: IVec3, extent: Extent, budget: &mut 
     match node {
         Node::Uniform(_) => {}
         Node::Leaf(b) => {
+            let clip = Clip::of(min, extent.0);
             debug_assert_eq!(level, BRICK_LOG2, "LEVELS: bricks sit at the brick level");
-            debug_assert!(b.uniform_material().is_none(), "PRUNED: a uniform brick collapses");
-            debug_assert!(b.pyramid_is_fresh(), "PYRAMID: brick pyramid matches its voxels");
+            debug_assert!(b.uniform_within(clip).is_none(), "PRUNED: a uniform brick collapses");
+            debug_assert!(b.pyramid_is_fresh(clip), "PYRAMID: brick pyramid matches its voxels");
         }
         Node::Branch(branch) => {
             debug_assert!(level > BRICK_LOG2, "LEVELS: no branch at or below the brick level");
@@ -529,6 +557,11 @@ fn check_node(node: &Node, level: u32, min: IVec3, extent: Extent, budget: &mut 
                 }
             }
             debug_assert!(!(all_uniform && uniform.len() == 1), "PRUNED: a branch of one uniform material collapses");
+            for (i, c) in branch.children.iter().enumerate() {
+                if extent.intersects(min + node::child_offset(i) * half) {
+                    debug_assert_eq!(branch.lods[i], c.lod_value(), "PYRAMID: a branch caches its children's values");
+                }
+            }
             debug_assert_eq!(branch.lod, majority(&values), "PYRAMID: a branch caches the majority of its children");
         }
     }

@@ -1,6 +1,10 @@
 //! Tree nodes and the one recursive walk that edits them.
+//!
+//! Branches and bricks are shared through `Arc`: cloning a node is a pointer
+//! copy, so a snapshot of the whole tree costs O(1), and an edit copies only the
+//! nodes on its path that a snapshot still holds (`Arc::make_mut`).
 
-use super::brick::{BRICK_LOG2, Brick, majority};
+use super::brick::{BRICK_LOG2, Brick, BrickContent, majority};
 use crate::MaterialId;
 use glam::IVec3;
 use std::sync::Arc;
@@ -13,16 +17,26 @@ pub(crate) enum Node {
     /// A dense brick; only at level [`BRICK_LOG2`].
     Leaf(Arc<Brick>),
     /// Eight children of half the edge; only above level [`BRICK_LOG2`].
-    Branch(Box<Branch>),
+    Branch(Arc<Branch>),
 }
 
-/// Eight children plus the cached majority of the in-bounds ones.
+/// Eight children, their LOD values, and the majority of the in-bounds ones.
 #[derive(Clone, Debug)]
 pub(crate) struct Branch {
     /// Child `i` covers the octant `x = i & 1, y = (i >> 1) & 1, z = i >> 2`.
     pub children: [Node; 8],
+    /// Each child's LOD value, cached so settling a branch reads no child (a
+    /// brick's value sits at the end of 8 KiB nobody else has touched lately).
+    pub lods: [MaterialId; 8],
     /// Majority of the LOD values of the children that intersect the world.
     pub lod: MaterialId,
+}
+
+impl Branch {
+    /// A branch of eight copies of a uniform node.
+    pub fn filled(m: MaterialId) -> Self {
+        Self { children: std::array::from_fn(|_| Node::Uniform(m)), lods: [m; 8], lod: m }
+    }
 }
 
 impl Node {
@@ -33,6 +47,32 @@ impl Node {
             Node::Uniform(m) => *m,
             Node::Leaf(b) => b.coarsest(),
             Node::Branch(b) => b.lod,
+        }
+    }
+
+    /// A brick-level node as brick content (an `Arc` clone for a leaf).
+    pub fn content(&self) -> BrickContent {
+        match self {
+            Node::Leaf(b) => BrickContent::Dense(Arc::clone(b)),
+            other => BrickContent::Uniform(other.lod_value()),
+        }
+    }
+
+    /// A brick-level node turned into brick content without touching a
+    /// reference count (a branch, which never sits at the brick level, gives its
+    /// LOD value).
+    pub fn content_moved(self) -> BrickContent {
+        match self {
+            Node::Leaf(b) => BrickContent::Dense(b),
+            other => BrickContent::Uniform(other.lod_value()),
+        }
+    }
+
+    /// Brick content as a brick-level node.
+    pub fn from_content(content: BrickContent) -> Node {
+        match content {
+            BrickContent::Uniform(m) => Node::Uniform(m),
+            BrickContent::Dense(b) => Node::Leaf(b),
         }
     }
 }
@@ -50,12 +90,13 @@ pub(crate) fn child_index(q: IVec3, level: u32) -> usize {
     (((q.x >> s) & 1) | (((q.y >> s) & 1) << 1) | (((q.z >> s) & 1) << 2)) as usize
 }
 
-/// The geometry a walk needs: the world's extent in local coordinates.
+/// The geometry a walk needs: the world's size in voxels (local coordinates
+/// start at zero).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Extent(pub IVec3);
 
 impl Extent {
-    /// True when the cube at local `min` with edge `2^level` holds a world voxel.
+    /// True when the cube at local `min` holds a world voxel.
     #[inline]
     pub fn intersects(&self, min: IVec3) -> bool {
         // `min` is never negative, so the cube reaches the world iff it starts inside.
@@ -78,7 +119,7 @@ pub(crate) fn settle(node: &mut Node, level: u32, min: IVec3, extent: Extent) {
         if !extent.intersects(min + child_offset(i) * half) {
             continue;
         }
-        values[n] = child.lod_value();
+        values[n] = branch.lods[i];
         n += 1;
         let this = match child {
             Node::Uniform(m) => Some(*m),
@@ -94,7 +135,10 @@ pub(crate) fn settle(node: &mut Node, level: u32, min: IVec3, extent: Extent) {
     if let Some(Some(m)) = uniform {
         *node = Node::Uniform(m);
     } else {
-        branch.lod = majority(&values[..n]);
+        let lod = majority(&values[..n]);
+        if branch.lod != lod {
+            Arc::make_mut(branch).lod = lod;
+        }
     }
 }
 
@@ -106,29 +150,31 @@ pub(crate) trait BrickAddressed {
 
 /// Applies `items` (sorted by brick code, so every subtree's items are contiguous)
 /// below `node`, calling `leaf` once per touched brick node with the brick's local
-/// minimum corner and its items, then settling every branch on the way back up: each touched branch is
-/// visited once per call, whatever the number of items.
+/// minimum corner and its items (it returns the node's new LOD value), then
+/// settling every branch on the way back up: each touched branch is visited once
+/// per call, whatever the number of items. A branch a snapshot shares is copied
+/// before it is written. Returns the node's LOD value (`None` when untouched).
 pub(crate) fn edit<T: BrickAddressed>(
     node: &mut Node,
     level: u32,
     min: IVec3,
     extent: Extent,
-    items: &[T],
-    leaf: &mut impl FnMut(&mut Node, IVec3, &[T]),
-) {
+    items: &mut [T],
+    leaf: &mut impl FnMut(&mut Node, IVec3, &mut [T]) -> MaterialId,
+) -> Option<MaterialId> {
     if items.is_empty() {
-        return;
+        return None;
     }
     if level == BRICK_LOG2 {
-        leaf(node, min, items);
-        return;
+        return Some(leaf(node, min, items));
     }
     if let Node::Uniform(m) = *node {
-        *node = Node::Branch(Box::new(Branch { children: std::array::from_fn(|_| Node::Uniform(m)), lod: m }));
+        *node = Node::Branch(Arc::new(Branch::filled(m)));
     }
     let Node::Branch(branch) = node else {
         unreachable!("LEVELS: a leaf brick sits only at the brick level");
     };
+    let branch = Arc::make_mut(branch);
     let shift = 3 * (level - 1 - BRICK_LOG2);
     let child_of = |t: &T| ((t.brick_code() >> shift) & 7) as usize;
     let half = 1 << (level - 1);
@@ -137,8 +183,13 @@ pub(crate) fn edit<T: BrickAddressed>(
         let child = child_of(&items[start]);
         let len = items[start..].partition_point(|t| child_of(t) == child);
         let child_min = min + child_offset(child) * half;
-        edit(&mut branch.children[child], level - 1, child_min, extent, &items[start..start + len], leaf);
+        if let Some(lod) =
+            edit(&mut branch.children[child], level - 1, child_min, extent, &mut items[start..start + len], leaf)
+        {
+            branch.lods[child] = lod;
+        }
         start += len;
     }
     settle(node, level, min, extent);
+    Some(node.lod_value())
 }

@@ -1,7 +1,7 @@
 //! Dense snapshots of a box of cells at one level of detail.
 
 use super::node::{Node, child_offset};
-use super::{BRICK_LOG2, BRICK_MASK, BRICK_SIZE, BaseIndex};
+use super::{BRICK_LOG2, BRICK_MASK, BRICK_SIZE, BaseIndex, Clip};
 use crate::{Aabb, MaterialId, VoxelError};
 use glam::IVec3;
 
@@ -60,15 +60,17 @@ impl Region {
         &mut self.cells
     }
 
-    /// Index in [`as_slice`](Self::as_slice) of the cell holding world position `p`.
+    /// Index in [`as_slice`](Self::as_slice) of the cell holding world position `p`
+    /// (`None` outside the region, for any `p`).
     #[inline]
     pub fn index_of(&self, p: IVec3) -> Option<usize> {
-        let c = (p - self.origin) >> i32::from(self.lod);
-        if (p - self.origin).cmplt(IVec3::ZERO).any() || c.cmpge(self.size).any() {
+        let d = p.as_i64vec3() - self.origin.as_i64vec3();
+        let c = d >> i64::from(self.lod);
+        if d.cmplt(glam::I64Vec3::ZERO).any() || c.cmpge(self.size.as_i64vec3()).any() {
             return None;
         }
-        let s = self.size.as_uvec3();
-        let c = c.as_uvec3();
+        let s = self.size.as_u64vec3();
+        let c = c.as_u64vec3();
         Some((c.x + s.x * (c.y + s.y * c.z)) as usize)
     }
 
@@ -122,14 +124,14 @@ impl BaseIndex {
         let mut region =
             Region { origin: self.bounds.min + (first << shift), size, lod, cells: vec![MaterialId::AIR; volume] };
         let want = Aabb::new(first, end);
-        fill_node(&mut region, &self.root, self.root_level, IVec3::ZERO, first, want);
+        fill_node(&mut region, &self.root, self.root_level, IVec3::ZERO, first, want, self.bounds.size());
         Ok(region)
     }
 }
 
 /// Writes the part of `node` (at `level`, local corner `min`) that overlaps `want`
 /// (cell coordinates) into `region`.
-fn fill_node(region: &mut Region, node: &Node, level: u32, min: IVec3, first: IVec3, want: Aabb) {
+fn fill_node(region: &mut Region, node: &Node, level: u32, min: IVec3, first: IVec3, want: Aabb, size: IVec3) {
     let lod = u32::from(region.lod);
     let shift = lod as i32;
     // Cells covered by this node at the region's level.
@@ -148,7 +150,7 @@ fn fill_node(region: &mut Region, node: &Node, level: u32, min: IVec3, first: IV
         Node::Branch(b) => {
             let half = 1 << (level - 1);
             for (i, child) in b.children.iter().enumerate() {
-                fill_node(region, child, level - 1, min + child_offset(i) * half, first, want);
+                fill_node(region, child, level - 1, min + child_offset(i) * half, first, want, size);
             }
         }
         Node::Leaf(brick) => {
@@ -172,6 +174,7 @@ fn fill_node(region: &mut Region, node: &Node, level: u32, min: IVec3, first: IV
                     }
                 }
             } else {
+                let clip = Clip::of(min, size);
                 for z in overlap.min.z..overlap.max.z {
                     for y in overlap.min.y..overlap.max.y {
                         for x in overlap.min.x..overlap.max.x {
@@ -179,7 +182,7 @@ fn fill_node(region: &mut Region, node: &Node, level: u32, min: IVec3, first: IV
                             let q = ((c - brick_cell0) << shift) & IVec3::splat(BRICK_SIZE - 1);
                             let d = c - first;
                             let dst = (d.x as u32 + s.x * (d.y as u32 + s.y * d.z as u32)) as usize;
-                            region.cells[dst] = brick.lod(q, lod);
+                            region.cells[dst] = brick.lod_clipped(q, lod, clip);
                         }
                     }
                 }

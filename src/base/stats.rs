@@ -16,7 +16,7 @@ pub struct BaseStats {
     /// Share of the world's voxels held by uniform nodes, `0.0..=1.0`.
     pub uniform_fraction: f64,
     /// Bytes the tree owns: the index itself, its brick table, every branch
-    /// allocation and every brick allocation (an `Arc` shared with a consolidation snapshot is counted
+    /// allocation and every brick allocation (an `Arc` a snapshot shares is counted
     /// here too). The sort buffer `apply_batch` reuses (16 bytes per write of the
     /// largest batch so far) is not included.
     pub bytes: usize,

@@ -36,7 +36,8 @@ impl BrickTable {
 
     /// A table mirroring `root`, or `None` when the bounds hold too many bricks.
     pub fn build(root: &Node, root_level: u32, size: IVec3) -> Option<Self> {
-        let dims = size >> BRICK_LOG2 as i32;
+        // Bricks overlapping the world: a clipped brick on a largest face counts.
+        let dims = (size + IVec3::splat((1 << BRICK_LOG2) - 1)) >> BRICK_LOG2 as i32;
         let count = dims.as_u64vec3().element_product();
         if count > Self::MAX_BRICKS {
             return None;
@@ -99,14 +100,20 @@ impl BrickTable {
         self.slots[i] = BrickContent::Uniform(MaterialId::AIR);
     }
 
-    /// Mirrors the brick-level node `node` at local brick coordinates `b`.
+    /// Mirrors the brick-level node `node` at local brick coordinates `b`; the
+    /// slot's previous content is dropped (the tree holds it too, if anyone).
     #[inline]
     pub fn set(&mut self, b: IVec3, node: &Node) {
         let i = self.index(b);
-        self.slots[i] = match node {
-            Node::Leaf(brick) => BrickContent::Dense(Arc::clone(brick)),
-            other => BrickContent::Uniform(other.lod_value()),
-        };
+        self.slots[i] = node.content();
+    }
+
+    /// Puts `content` (the tree's content of the brick, as a second reference)
+    /// at local brick coordinates `b` and returns what was there.
+    #[inline]
+    pub fn replace(&mut self, b: IVec3, content: BrickContent) -> BrickContent {
+        let i = self.index(b);
+        std::mem::replace(&mut self.slots[i], content)
     }
 
     /// Heap bytes of the slots.
@@ -140,7 +147,7 @@ mod tests {
     use glam::IVec3;
 
     fn brick_ptr(base: &BaseIndex, p: IVec3) -> *const crate::Brick {
-        match base.brick_ref(p) {
+        match base.brick_ref_local(p) {
             BrickRef::Dense(b) => std::sync::Arc::as_ptr(b),
             BrickRef::Uniform(_) => std::ptr::null(),
         }
@@ -149,6 +156,7 @@ mod tests {
     #[test]
     fn an_unshared_brick_is_written_in_place_despite_the_table() {
         let mut base = BaseIndex::uniform(Aabb::new(IVec3::ZERO, IVec3::splat(64)), MaterialId(1)).unwrap();
+        let brick_ptr = |base: &BaseIndex, p: IVec3| brick_ptr(base, p - base.bounds().min);
         assert!(base.table.is_none(), "a uniform world keeps no table");
         base.apply_batch(&[(IVec3::new(1, 2, 3), MaterialId(2))]).unwrap();
         assert!(base.table.is_some());

@@ -1,62 +1,61 @@
-//! Consolidation: merging frozen deltas into the base index in bulk.
+//! Consolidation: merging deltas into the base index in bulk. Everything about
+//! it lives in this module; [`DeltaStorage`](crate::DeltaStorage) only forwards.
 //!
-//! Three steps, so the expensive one can run anywhere:
+//! | file | part |
+//! | --- | --- |
+//! | `config.rs` | the policy's tunables: threshold, hard cap, strategy and its parameters |
+//! | `strategy.rs` | the strategies, and what `Adaptive` chooses |
+//! | `selection.rs` | the input layers merged, the strategy's pick, the split into writes and the layer that stays |
+//! | `executor.rs` | how a job's pieces run side by side: on the calling thread, on threads, on a pool |
+//! | `job.rs` | the job handed out, its `run`, its output |
+//! | `lifecycle.rs` | when one is due, begin, finish, cancel, the synchronous path, backpressure |
+//! | `stats.rs` | figures with a named field per count |
 //!
-//! 1. [`DeltaStorage::begin_consolidation`](crate::DeltaStorage::begin_consolidation)
-//!    (main thread, `O(active deltas)`): the strategy picks deltas, they become
-//!    frozen in place (still read by every query), the job gets a copy of them as
-//!    4-byte writes, and each affected brick is snapshotted (an `Arc` clone).
-//! 2. [`ConsolidationJob::run`] (any thread): builds the new bricks from the
-//!    snapshots and the writes. Pure: no locks, no access to the storage.
-//! 3. [`DeltaStorage::finish_consolidation`](crate::DeltaStorage::finish_consolidation)
-//!    (main thread, `O(bricks * depth + their deltas)`): swaps the bricks into
-//!    the tree, settles LOD and prunes, drops the frozen deltas. This is the only
-//!    frame stall.
+//! # Steps
 //!
-//! Updates that arrive between 1 and 3 go to the active layer, above the frozen
-//! one, so they win over the job's result.
+//! 1. [`begin_consolidation`](crate::DeltaStorage::begin_consolidation) (calling
+//!    thread, **O(1)**): the overlay's active layer is sealed, and the job gets
+//!    `Arc`s of every sealed layer and of the base tree's root. Nothing is
+//!    copied, selected or sorted here.
+//! 2. [`ConsolidationJob::run`] (any thread, `O(deltas)`): the layers are merged
+//!    into one delta per voxel, the strategy picks among them, the picked ones
+//!    are written into copies of their bricks (the one brick rebuild, shared with
+//!    the synchronous path), and the rest become one new layer.
+//! 3. [`finish_consolidation`](crate::DeltaStorage::finish_consolidation) (calling
+//!    thread, `O(bricks * depth)`): the bricks are swapped into the tree, LOD
+//!    settled and pruned, and the new layer replaces the layers the job merged.
+//!
+//! Reads never wait: until step 3 the sealed layers answer for every delta the
+//! job merges, and writes made meanwhile land in the active layer, above them.
+//! A consolidation never changes what any voxel reads as at level 0; coarse LOD
+//! levels, which come from the base, change when bricks are installed.
+//!
+//! `flush`, `consolidate`, `consolidate_if_needed` and backpressure run the same
+//! selection synchronously and write the base in place.
 
+mod config;
+mod executor;
+mod job;
+mod lifecycle;
+mod selection;
+mod stats;
 mod strategy;
 
-pub use strategy::{AppliedStrategy, CompactionStrategy, STRATEGY_NAMES};
+pub use config::DeltaConfig;
+pub use executor::{Executor, Sequential, Threads};
+pub use job::{ConsolidationJob, ConsolidationOutput};
+pub use stats::{AdaptiveChoices, ConsolidationStats, StrategyCounts};
+#[allow(deprecated)]
+pub use strategy::CompactionStrategy;
+pub use strategy::{AppliedStrategy, ConsolidationStrategy};
 
-use crate::Brick;
-use crate::base::{BrickContent, BrickInstall};
-use crate::overlay::BrickWrite;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+pub(crate) use lifecycle::{Consolidator, Finished, JobId, Parts};
 
-/// A consolidation ready to run on any thread: the frozen deltas and snapshots of
-/// the bricks they touch.
-///
-/// `Send + 'static`; running it needs nothing else. Hand its output back to the
-/// storage that made it with
-/// [`finish_consolidation`](crate::DeltaStorage::finish_consolidation).
-#[derive(Debug)]
-#[must_use = "a job does nothing until it is run and its output finished"]
-pub struct ConsolidationJob {
-    pub(crate) generation: u64,
-    pub(crate) strategy: AppliedStrategy,
-    /// Brick code (tree order), the brick's content at begin, and the range of
-    /// its writes.
-    pub(crate) bricks: Vec<(u64, BrickContent, std::ops::Range<usize>)>,
-    /// The frozen deltas as writes, brick after brick, in voxel order.
-    pub(crate) writes: Vec<BrickWrite>,
-}
-
-/// The result of [`ConsolidationJob::run`]: new bricks to install.
-#[derive(Debug)]
-#[must_use = "the base holds nothing until the output is finished"]
-pub struct ConsolidationOutput {
-    pub(crate) generation: u64,
-    pub(crate) strategy: AppliedStrategy,
-    pub(crate) deltas: usize,
-    pub(crate) installs: Vec<BrickInstall>,
-    pub(crate) run_time: Duration,
-}
+use std::time::Duration;
 
 /// What a finished consolidation did.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "plugin", derive(bevy::reflect::Reflect))]
 pub struct ConsolidationReport {
     /// The strategy that picked the deltas (and, for `Adaptive`, what it chose).
     pub strategy: AppliedStrategy,
@@ -64,75 +63,56 @@ pub struct ConsolidationReport {
     pub deltas: usize,
     /// Bricks rebuilt.
     pub bricks: usize,
-    /// Time spent in [`ConsolidationJob::run`] (off the main thread when spawned);
-    /// zero for synchronous consolidations, which write the base in place.
+    /// Deltas the strategy left in the overlay, in the layer that replaced the
+    /// merged ones.
+    pub kept: usize,
+    /// Time spent in `begin_consolidation` (calling thread).
+    pub begin_time: Duration,
+    /// Time spent in [`ConsolidationJob::run`] (off the calling thread when
+    /// spawned); zero for synchronous consolidations.
     pub run_time: Duration,
-    /// Time spent in `finish_consolidation`: the main-thread stall. For a
-    /// synchronous consolidation, its whole time.
+    /// Time spent in `finish_consolidation` (calling thread). For a synchronous
+    /// consolidation, its whole time.
     pub finish_time: Duration,
 }
 
-impl ConsolidationJob {
-    /// Number of deltas the job merges.
-    pub fn delta_count(&self) -> usize {
-        self.writes.len()
+impl ConsolidationReport {
+    /// Everything the calling thread waited for: `begin_time + finish_time`.
+    pub fn stall(&self) -> Duration {
+        self.begin_time + self.finish_time
     }
 
-    /// Number of bricks the job rebuilds.
-    pub fn brick_count(&self) -> usize {
-        self.bricks.len()
+    /// `begin_time + run_time + finish_time`.
+    pub fn total_time(&self) -> Duration {
+        self.begin_time + self.run_time + self.finish_time
     }
+}
 
-    /// The strategy that selected this job's deltas.
-    pub fn strategy(&self) -> AppliedStrategy {
-        self.strategy
-    }
+/// Why [`finish_consolidation`](crate::DeltaStorage::finish_consolidation)
+/// refused an output. The storage is unchanged; the refusal is counted in
+/// [`ConsolidationStats::discarded`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConsolidationError {
+    /// The output of a job another storage began.
+    ForeignJob,
+    /// The output of a job this storage cancelled (by `flush`, `consolidate`,
+    /// backpressure or `cancel_consolidation`) or already finished.
+    Cancelled {
+        /// Which of this storage's jobs it was.
+        generation: u64,
+    },
+}
 
-    /// Builds the new bricks: each snapshot is copied once (8 KiB), every delta of
-    /// the brick written, the LOD pyramid updated, and the brick collapsed to a
-    /// uniform node if it became one material.
-    pub fn run(self) -> ConsolidationOutput {
-        let start = Instant::now();
-        let mut installs = Vec::with_capacity(self.bricks.len());
-        let mut bricks = self.bricks;
-        bricks.sort_unstable_by_key(|b| b.0);
-        for (brick_code, content, range) in bricks {
-            let mut arc = match content {
-                BrickContent::Uniform(m) => Arc::new(Brick::filled(m)),
-                BrickContent::Dense(b) => b,
-            };
-            // The base still holds the snapshot, so this clones it straight into
-            // the new allocation: one 8 KiB copy.
-            let brick = Arc::make_mut(&mut arc);
-            let mut dirty = 0;
-            for w in &self.writes[range] {
-                dirty |= brick.set(usize::from(w.local), w.material);
+impl std::fmt::Display for ConsolidationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ForeignJob => write!(f, "the consolidation output belongs to another storage"),
+            Self::Cancelled { generation } => {
+                write!(f, "consolidation {generation} was cancelled or already finished; its output is stale")
             }
-            brick.update_pyramid(dirty);
-            let content = match brick.uniform_material() {
-                Some(m) => BrickContent::Uniform(m),
-                None => BrickContent::Dense(arc),
-            };
-            installs.push(BrickInstall { brick_code, content });
-        }
-        ConsolidationOutput {
-            generation: self.generation,
-            strategy: self.strategy,
-            deltas: self.writes.len(),
-            installs,
-            run_time: start.elapsed(),
         }
     }
 }
 
-impl ConsolidationOutput {
-    /// Number of deltas merged.
-    pub fn delta_count(&self) -> usize {
-        self.deltas
-    }
-
-    /// Time spent building the bricks.
-    pub fn run_time(&self) -> Duration {
-        self.run_time
-    }
-}
+impl std::error::Error for ConsolidationError {}

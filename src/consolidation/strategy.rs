@@ -1,9 +1,10 @@
-//! Which deltas a consolidation takes.
+//! Which deltas a consolidation takes: the strategies, and `Adaptive`'s choice.
 
-/// How a consolidation chooses the deltas it merges (the seed's
+/// How a consolidation chooses the deltas it merges into the base (the seed's
 /// `DeltaCompactionStrategy`, plus `Adaptive`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum CompactionStrategy {
+#[cfg_attr(feature = "plugin", derive(bevy::reflect::Reflect))]
+pub enum ConsolidationStrategy {
     /// The oldest half of the deltas, by last write (selected in `O(n)`, no sort).
     LazyThreshold,
     /// Whole chunks (`chunk_size³`), densest first, until `spatial_share` of the
@@ -18,20 +19,25 @@ pub enum CompactionStrategy {
     Adaptive,
 }
 
+/// The former name of [`ConsolidationStrategy`].
+#[deprecated(since = "0.2.0", note = "renamed to ConsolidationStrategy: one word, consolidation, for one idea")]
+pub type CompactionStrategy = ConsolidationStrategy;
+
 /// The strategy a consolidation actually applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "plugin", derive(bevy::reflect::Reflect))]
 pub enum AppliedStrategy {
-    /// [`CompactionStrategy::LazyThreshold`], asked for or chosen by `Adaptive`.
+    /// [`ConsolidationStrategy::LazyThreshold`], asked for or chosen by `Adaptive`.
     LazyThreshold {
         /// True when `Adaptive` chose it.
         adaptive: bool,
     },
-    /// [`CompactionStrategy::SpatialClustering`].
+    /// [`ConsolidationStrategy::SpatialClustering`].
     SpatialClustering {
         /// True when `Adaptive` chose it.
         adaptive: bool,
     },
-    /// [`CompactionStrategy::TimeBasedBatching`].
+    /// [`ConsolidationStrategy::TimeBasedBatching`].
     TimeBasedBatching {
         /// True when `Adaptive` chose it.
         adaptive: bool,
@@ -44,17 +50,6 @@ pub enum AppliedStrategy {
 }
 
 impl AppliedStrategy {
-    /// Index into per-strategy counters: lazy, spatial, time, flush, backpressure.
-    pub const fn index(self) -> usize {
-        match self {
-            Self::LazyThreshold { .. } => 0,
-            Self::SpatialClustering { .. } => 1,
-            Self::TimeBasedBatching { .. } => 2,
-            Self::Flush => 3,
-            Self::Backpressure => 4,
-        }
-    }
-
     /// Short name for logs and panels.
     pub const fn name(self) -> &'static str {
         match self {
@@ -68,7 +63,44 @@ impl AppliedStrategy {
             Self::Backpressure => "backpressure",
         }
     }
+
+    /// True when `Adaptive` made the choice.
+    pub const fn is_adaptive(self) -> bool {
+        matches!(
+            self,
+            Self::LazyThreshold { adaptive: true }
+                | Self::SpatialClustering { adaptive: true }
+                | Self::TimeBasedBatching { adaptive: true }
+        )
+    }
 }
 
-/// Names matching [`AppliedStrategy::index`].
-pub const STRATEGY_NAMES: [&str; 5] = ["lazy", "spatial", "time", "flush", "backpressure"];
+/// What `Adaptive` looks at.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AdaptiveInputs {
+    pub deltas: usize,
+    pub mean_age_ms: u64,
+    pub spatial_above: usize,
+    pub age_ms: u64,
+}
+
+/// The concrete strategy `strategy` stands for (`Adaptive` decides here).
+pub(crate) fn resolve(strategy: ConsolidationStrategy, inputs: AdaptiveInputs) -> AppliedStrategy {
+    let adaptive = strategy == ConsolidationStrategy::Adaptive;
+    let concrete = if adaptive {
+        if inputs.deltas > inputs.spatial_above {
+            ConsolidationStrategy::SpatialClustering
+        } else if inputs.mean_age_ms > inputs.age_ms {
+            ConsolidationStrategy::TimeBasedBatching
+        } else {
+            ConsolidationStrategy::LazyThreshold
+        }
+    } else {
+        strategy
+    };
+    match concrete {
+        ConsolidationStrategy::SpatialClustering => AppliedStrategy::SpatialClustering { adaptive },
+        ConsolidationStrategy::TimeBasedBatching => AppliedStrategy::TimeBasedBatching { adaptive },
+        _ => AppliedStrategy::LazyThreshold { adaptive },
+    }
+}

@@ -4,14 +4,18 @@
 //! [`FlushDeltas`]: everything it changes goes through the same path as a
 //! system or an inspector would, and takes effect in the next `Ingest` phase.
 
-use crate::{CompactionStrategy, DeltaOverlaySettings, DeltaStats, FlushDeltas, STRATEGY_NAMES};
+use crate::{ConsolidationStrategy, DeltaOverlaySchedule, DeltaOverlaySettings, DeltaStats, FlushDeltas};
+use bevy::ecs::schedule::ScheduleLabel;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
 use std::collections::VecDeque;
 use std::time::Duration;
 
 /// Adds the debug panel. Adds `EguiPlugin` too unless the app already has it.
-/// The app needs a window and a camera (egui draws on the first camera).
+/// The app needs a window and a camera (egui draws on the first camera). Add it
+/// after [`DeltaOverlayPlugin`](crate::DeltaOverlayPlugin): its bookkeeping runs
+/// in that plugin's schedule, after its `Stats` phase; the panel itself draws in
+/// egui's pass.
 #[derive(Clone, Debug)]
 pub struct DeltaOverlayDebugPlugin {
     /// Whether the panel starts open. Default true.
@@ -48,6 +52,7 @@ impl Plugin for DeltaOverlayDebugPlugin {
         if !app.is_plugin_added::<EguiPlugin>() {
             app.add_plugins(EguiPlugin::default());
         }
+        let schedule = app.world().get_resource::<DeltaOverlaySchedule>().map_or(Update.intern(), |s| s.0);
         app.insert_resource(DebugPanel {
             open: self.open,
             toggle_key: self.toggle_key,
@@ -56,7 +61,7 @@ impl Plugin for DeltaOverlayDebugPlugin {
             capacity: self.history.max(2),
             last_seen: None,
         })
-        .add_systems(Update, (toggle, record).after(crate::DeltaOverlaySystems::Stats))
+        .add_systems(schedule, (toggle, record).after(crate::DeltaOverlaySystems::Stats))
         .add_systems(EguiPrimaryContextPass, panel);
     }
 }
@@ -71,10 +76,10 @@ fn toggle(keys: Option<Res<ButtonInput<KeyCode>>>, mut panel: ResMut<DebugPanel>
 fn record(stats: Res<DeltaStats>, mut panel: ResMut<DebugPanel>) {
     let cap = panel.capacity;
     push(&mut panel.deltas, stats.overlay.delta_count as f32, cap);
-    let finished = stats.overlay.total_consolidations();
+    let finished = stats.overlay.consolidation.finished.total();
     if panel.last_seen != Some(finished) {
-        if let (Some(_), Some(last)) = (panel.last_seen, stats.overlay.last_consolidation) {
-            let ms = (last.run_time + last.finish_time).as_secs_f32() * 1e3;
+        if let (Some(_), Some(last)) = (panel.last_seen, stats.overlay.consolidation.last) {
+            let ms = last.total_time().as_secs_f32() * 1e3;
             push(&mut panel.consolidation_ms, ms, cap);
         }
         panel.last_seen = Some(finished);
@@ -135,33 +140,30 @@ fn figures(ui: &mut egui::Ui, stats: &DeltaStats) {
             ui.end_row();
         };
         row(ui, "updates / frame", stats.updates_this_frame.to_string());
-        let flight = if stats.task_running { format!("running ({} frozen)", o.frozen_count) } else { "idle".into() };
+        let c = &o.consolidation;
+        let flight = if stats.task_running {
+            format!("running ({} deltas in {} layers)", o.sealed_deltas, o.sealed_layers)
+        } else {
+            "idle".into()
+        };
         row(ui, "consolidation", flight);
-        match o.last_consolidation {
+        match c.last {
             Some(last) => {
                 row(ui, "last", format!("{} deltas, {} bricks, {}", last.deltas, last.bricks, last.strategy.name()));
-                row(ui, "last time", format!("run {} + stall {}", ms(last.run_time), ms(last.finish_time)));
+                row(ui, "last time", format!("run {} + stall {}", ms(last.run_time), ms(last.stall())));
             }
             None => row(ui, "last", "none yet".into()),
         }
-        row(ui, "mean / max", format!("{} / {}", ms(o.mean_consolidation_time), ms(o.max_consolidation_time)));
-        let by: Vec<String> = STRATEGY_NAMES
-            .iter()
-            .zip(o.consolidations)
-            .filter(|(_, n)| *n > 0)
-            .map(|(s, n)| format!("{s} {n}"))
-            .collect();
+        row(ui, "mean / max", format!("{} / {}", ms(c.mean_time), ms(c.max_time)));
+        row(ui, "max stall", ms(c.max_stall));
+        let by: Vec<String> =
+            c.finished.named().iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{s} {n}")).collect();
         row(ui, "by strategy", if by.is_empty() { "-".into() } else { by.join(", ") });
-        row(
-            ui,
-            "adaptive chose",
-            format!(
-                "lazy {}, spatial {}, time {}",
-                o.adaptive_choices[0], o.adaptive_choices[1], o.adaptive_choices[2]
-            ),
-        );
+        let a = c.adaptive;
+        row(ui, "adaptive chose", format!("lazy {}, spatial {}, time {}", a.lazy, a.spatial, a.time));
+        row(ui, "sequence", o.sequence.to_string());
         row(ui, "rejects", format!("{} ({} this frame)", o.rejects, stats.rejects_this_frame));
-        row(ui, "forced (cap)", o.forced_consolidations.to_string());
+        row(ui, "forced (cap)", c.finished.backpressure.to_string());
         row(ui, "overlay memory", format!("{:.1} KiB", o.overlay_bytes as f64 / 1024.0));
         row(ui, "channel backlog", format!("{} batches", stats.channel_backlog));
     });
@@ -212,10 +214,10 @@ fn tuning(ui: &mut egui::Ui, s: &mut DeltaOverlaySettings, flush: &mut MessageWr
     ui.add(egui::Slider::new(&mut c.hard_cap, 1_024..=8_000_000).logarithmic(true).text("hard cap"));
     egui::ComboBox::from_label("strategy").selected_text(format!("{:?}", c.strategy)).show_ui(ui, |ui| {
         for strategy in [
-            CompactionStrategy::Adaptive,
-            CompactionStrategy::LazyThreshold,
-            CompactionStrategy::SpatialClustering,
-            CompactionStrategy::TimeBasedBatching,
+            ConsolidationStrategy::Adaptive,
+            ConsolidationStrategy::LazyThreshold,
+            ConsolidationStrategy::SpatialClustering,
+            ConsolidationStrategy::TimeBasedBatching,
         ] {
             ui.selectable_value(&mut c.strategy, strategy, format!("{strategy:?}"));
         }

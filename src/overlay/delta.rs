@@ -2,88 +2,103 @@
 
 use crate::MaterialId;
 
-/// One delta: 12 bytes.
+/// One delta: 16 bytes, 4-byte aligned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Delta {
-    /// In-brick index (x fastest) shifted left once, low bit set when frozen:
-    /// sorting on it orders by voxel, active before frozen (`SORTED`).
-    pub(super) slot: u16,
+    /// In-brick index (x fastest); a brick's deltas are sorted on it (`SORTED`).
+    pub local: u16,
     /// The material this delta reads as.
     pub material: MaterialId,
     /// The material beneath this delta's layer when it was first written: what a
-    /// revert compares against.
+    /// revert compares against. Installing deltas into the base never changes a
+    /// value, so it stays true as layers below are merged.
     pub beneath: MaterialId,
     /// Writes to this voxel since the delta was created, starting at 1 (saturating).
     pub version: u16,
-    /// Storage clock (ms) of the last write.
-    pub written_at: u32,
+    /// Storage clock (ms) of the last write, as two halves so the record keeps a
+    /// 4-byte alignment (three fit inline in a brick's map entry).
+    written: [u32; 2],
 }
 
-const _: () = assert!(std::mem::size_of::<Delta>() == 12);
+const _: () = assert!(std::mem::size_of::<Delta>() == 16);
+const _: () = assert!(std::mem::align_of::<Delta>() == 4);
 
 impl Delta {
-    pub(super) fn active(local: u16, material: MaterialId, beneath: MaterialId, now: u32) -> Self {
-        Self { slot: local << 1, material, beneath, version: 1, written_at: now }
+    /// A new delta of voxel `local`.
+    #[inline]
+    pub fn new(local: u16, material: MaterialId, beneath: MaterialId, now: u64) -> Self {
+        Self { local, material, beneath, version: 1, written: [now as u32, (now >> 32) as u32] }
     }
 
-    /// In-brick index.
+    /// Storage clock (ms) of the last write.
     #[inline]
-    pub fn local(&self) -> u16 {
-        self.slot >> 1
+    pub fn written_at(&self) -> u64 {
+        u64::from(self.written[0]) | u64::from(self.written[1]) << 32
     }
 
-    /// True for a delta of the consolidation in flight.
+    /// Records a write of `material` at `now`.
     #[inline]
-    pub fn is_frozen(&self) -> bool {
-        self.slot & 1 == 1
+    pub fn rewrite(&mut self, material: MaterialId, now: u64) {
+        self.material = material;
+        self.version = self.version.saturating_add(1);
+        self.written = [now as u32, (now >> 32) as u32];
     }
 }
 
 /// Deltas stored inline in a brick's map entry before spilling to the heap.
-/// Four cover most bricks of scattered edits for 24 bytes more per entry than two
-/// (see the overlay's layout notes).
-pub(crate) const INLINE_DELTAS: usize = 4;
+/// Three fill the 48 bytes a 72-byte entry has for them (see the overlay's
+/// layout notes).
+pub(crate) const INLINE_DELTAS: usize = 3;
 
 /// A brick's deltas: up to [`INLINE_DELTAS`] inline, beyond that on the heap.
-pub(super) type DeltaVec = smallvec::SmallVec<[Delta; INLINE_DELTAS]>;
+pub(crate) type DeltaVec = smallvec::SmallVec<[Delta; INLINE_DELTAS]>;
 
 /// The heap capacity (in deltas) `v` holds: zero while inline.
 #[inline]
-pub(super) fn heap_capacity(v: &DeltaVec) -> usize {
+pub(crate) fn heap_capacity(v: &DeltaVec) -> usize {
     if v.spilled() { v.capacity() } else { 0 }
 }
 
-/// Position of the first delta of voxel `local` (or where it would go).
+/// Position of the delta of voxel `local` (or where it would go).
 #[inline]
-pub(super) fn find(deltas: &[Delta], local: u16) -> usize {
-    deltas.partition_point(|d| d.slot < local << 1)
+pub(crate) fn find(deltas: &[Delta], local: u16) -> usize {
+    deltas.partition_point(|d| d.local < local)
 }
 
-/// Position of the first delta of voxel `local` (or where it would go), searched
-/// by galloping from the front: `O(log d)` steps for an answer `d` deltas in, so a
+/// Position of the delta of voxel `local` (or where it would go), searched by
+/// galloping from the front: `O(log d)` steps for an answer `d` deltas in, so a
 /// merge walking sorted writes forward pays for the gap to each write, not for
 /// the whole brick.
 #[inline]
-pub(super) fn gallop(deltas: &[Delta], local: u16) -> usize {
-    let key = local << 1;
-    // Invariant: every delta before `lo` sorts before `key`.
+pub(crate) fn gallop(deltas: &[Delta], local: u16) -> usize {
+    // Invariant: every delta before `lo` sorts before `local`.
     let (mut lo, mut step) = (0, 1);
-    while lo + step <= deltas.len() && deltas[lo + step - 1].slot < key {
+    while lo + step <= deltas.len() && deltas[lo + step - 1].local < local {
         lo += step;
         step *= 2;
     }
     let hi = (lo + step).min(deltas.len());
-    lo + deltas[lo..hi].partition_point(|d| d.slot < key)
+    lo + deltas[lo..hi].partition_point(|d| d.local < local)
 }
 
 /// The mask bit of the `4³` block holding in-brick index `local`.
 #[inline]
-pub(super) fn block_bit(local: u16) -> u64 {
+pub(crate) fn block_bit(local: u16) -> u64 {
     1 << crate::base::l2_cell_of(usize::from(local))
 }
 
-pub(super) fn mask_of(deltas: &[Delta]) -> u64 {
-    deltas.iter().fold(0, |m, d| m | block_bit(d.local()))
+/// The block mask of a brick's deltas.
+pub(crate) fn mask_of(deltas: &[Delta]) -> u64 {
+    deltas.iter().fold(0, |m, d| m | block_bit(d.local))
+}
+
+/// The delta of voxel `local` in a brick's sorted deltas and block mask.
+#[inline]
+pub(crate) fn lookup(deltas: &[Delta], mask: u64, local: u16) -> Option<&Delta> {
+    if mask & block_bit(local) == 0 {
+        return None;
+    }
+    deltas.get(find(deltas, local)).filter(|d| d.local == local)
 }
 
 #[cfg(test)]
@@ -92,19 +107,19 @@ mod tests {
 
     #[test]
     fn gallop_finds_what_binary_search_finds() {
-        // Every length up to 70 and every key around the stored ones, with both
-        // layers of some voxels present.
         for len in 0..70u16 {
-            let deltas: Vec<Delta> = (0..len)
-                .map(|i| {
-                    let mut d = Delta::active(3 * (i / 2) + 1, MaterialId(2), MaterialId(1), 0);
-                    d.slot |= i & 1;
-                    d
-                })
-                .collect();
-            for local in 0..3 * len / 2 + 3 {
+            let deltas: Vec<Delta> = (0..len).map(|i| Delta::new(3 * i + 1, MaterialId(2), MaterialId(1), 0)).collect();
+            for local in 0..3 * len + 3 {
                 assert_eq!(gallop(&deltas, local), find(&deltas, local), "{len} deltas, voxel {local}");
             }
         }
+    }
+
+    #[test]
+    fn write_times_keep_all_64_bits() {
+        let mut d = Delta::new(0, MaterialId(1), MaterialId(0), u64::from(u32::MAX) + 5);
+        assert_eq!(d.written_at(), u64::from(u32::MAX) + 5);
+        d.rewrite(MaterialId(2), u64::MAX);
+        assert_eq!((d.written_at(), d.version), (u64::MAX, 2));
     }
 }

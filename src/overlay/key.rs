@@ -1,49 +1,54 @@
-//! Brick keys: packed brick coordinates, the overlay's map key.
+//! Brick keys: packed local brick coordinates, the overlay's map key.
 
-use crate::base::{BRICK_LOG2, BRICK_MASK, BRICK_SIZE};
+use crate::base::{BRICK_LOG2, BRICK_MASK};
 use glam::IVec3;
 
-/// Packed brick coordinates (21 bits per axis): the overlay's map key.
+/// Packed local brick coordinates (21 bits per axis; local coordinates are
+/// never negative): the overlay's map key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct BrickKey(u64);
 
-const KEY_OFFSET: i32 = 1 << 20;
-const KEY_MASK: u64 = (1 << 21) - 1;
+const KEY_BITS: u32 = 21;
+const KEY_MASK: u64 = (1 << KEY_BITS) - 1;
 
 impl BrickKey {
-    /// The key of the brick holding `p`, and `p`'s index in it.
+    /// The key of the brick holding local position `q`, and `q`'s index in it.
     #[inline]
-    pub fn split(p: IVec3) -> (Self, u16) {
-        (Self::of_brick(p >> BRICK_LOG2 as i32), crate::base::local_index(p) as u16)
+    pub fn split(q: IVec3) -> (Self, u16) {
+        (Self::of_brick(q >> BRICK_LOG2 as i32), crate::base::local_index(q) as u16)
     }
 
-    /// The key of the brick with brick coordinates `b`.
+    /// The key of the brick with local brick coordinates `b` (each in
+    /// `[0, 2^21)`).
     #[inline]
     pub fn of_brick(b: IVec3) -> Self {
-        let u = (b + IVec3::splat(KEY_OFFSET)).as_uvec3();
-        Self(u64::from(u.x) | u64::from(u.y) << 21 | u64::from(u.z) << 42)
+        let u = b.as_uvec3();
+        Self(u64::from(u.x) | u64::from(u.y) << KEY_BITS | u64::from(u.z) << (2 * KEY_BITS))
     }
 
-    /// The packed coordinates, for hashing.
+    /// The packed coordinates.
     #[inline]
     pub fn to_bits(self) -> u64 {
         self.0
     }
 
-    /// Brick coordinates.
+    /// Local brick coordinates.
     #[inline]
     pub fn brick(self) -> IVec3 {
-        IVec3::new((self.0 & KEY_MASK) as i32, ((self.0 >> 21) & KEY_MASK) as i32, ((self.0 >> 42) & KEY_MASK) as i32)
-            - IVec3::splat(KEY_OFFSET)
+        IVec3::new(
+            (self.0 & KEY_MASK) as i32,
+            ((self.0 >> KEY_BITS) & KEY_MASK) as i32,
+            ((self.0 >> (2 * KEY_BITS)) & KEY_MASK) as i32,
+        )
     }
 
-    /// World position of the brick's smallest corner.
+    /// Local position of the brick's smallest corner.
     #[inline]
     pub fn min_corner(self) -> IVec3 {
         self.brick() << BRICK_LOG2 as i32
     }
 
-    /// World position of in-brick index `local`.
+    /// Local position of in-brick index `local`.
     #[inline]
     pub fn position(self, local: u16) -> IVec3 {
         let l = i32::from(local);
@@ -51,22 +56,23 @@ impl BrickKey {
     }
 }
 
-/// Brick coordinates of every brick overlapping `bounds` (world voxels), as a box.
+/// Local brick coordinates of every brick overlapping the local box `bounds`
+/// (non-empty, inside the world), as a box.
 pub(crate) fn brick_range(bounds: &crate::Aabb) -> crate::Aabb {
     crate::Aabb::new(bounds.min >> BRICK_LOG2 as i32, ((bounds.max - IVec3::ONE) >> BRICK_LOG2 as i32) + IVec3::ONE)
 }
 
-const _: () = assert!(BRICK_SIZE == 16, "BrickKey::position unpacks a 16³ index");
+const _: () = assert!(BRICK_LOG2 == 4, "BrickKey::position unpacks a 16³ index");
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn brick_keys_round_trip_including_negative_coordinates() {
-        for p in [IVec3::new(-1, -17, 33), IVec3::new(1 << 19, -(1 << 20), 0), IVec3::ZERO] {
-            let (key, local) = BrickKey::split(p);
-            assert_eq!(key.position(local), p);
+    fn brick_keys_round_trip() {
+        for q in [IVec3::new(1, 17, 33), IVec3::new(1 << 20, (1 << 21) - 1, 0), IVec3::ZERO] {
+            let (key, local) = BrickKey::split(q);
+            assert_eq!(key.position(local), q);
         }
     }
 }

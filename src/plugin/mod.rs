@@ -5,14 +5,16 @@
 
 mod channel;
 mod messages;
-mod resource;
 mod settings;
 mod stats;
 mod systems;
 
 pub use channel::{DeltaSender, UpdateBatch};
-pub use messages::{FlushDeltas, MaterialUpdate, MaterialUpdateRejected};
-pub use settings::{CompactionStrategyReflect, DeltaConfigReflect, DeltaOverlaySettings};
+pub use messages::{
+    ConsolidationFinished, FlushDeltas, FrameChanges, MaterialUpdate, MaterialUpdateRejected, VoxelsChanged,
+};
+pub use settings::DeltaOverlaySettings;
+
 pub use stats::{DeltaOverlayDiagnostics, DeltaStats};
 
 use crate::{ConsolidationOutput, DeltaConfig, DeltaStorage, WorldGen};
@@ -26,10 +28,13 @@ use channel::DeltaReceiver;
 /// The phases of the plugin, chained in this order in its schedule (`Update` by
 /// default):
 ///
-/// 1. `Ingest`: settings applied, then `MaterialUpdate` messages and channel
-///    batches written into the overlay. Never gated by a run condition.
+/// 1. `Ingest`: settings applied, then the frame's `MaterialUpdate` messages
+///    (as one batch) and channel batches written into the overlay; then the
+///    change feed drained into [`FrameChanges`] and a [`VoxelsChanged`] written
+///    if anything changed. Never gated by a run condition.
 /// 2. `Consolidate`: the task in flight polled and finished, `FlushDeltas`
-///    handled, a new consolidation spawned if one is due.
+///    handled, a new consolidation spawned if one is due; a
+///    [`ConsolidationFinished`] written for each one that finished.
 /// 3. `Stats`: [`DeltaStats`] and the diagnostics refreshed.
 ///
 /// Order producers `.before(DeltaOverlaySystems::Ingest)` and readers
@@ -73,6 +78,12 @@ pub enum DeltaOverlaySystems {
 /// - [`DeltaOverlaySettings`]: live settings (app's own insert wins).
 /// - [`DeltaSender`]: clone it into threads to send batches.
 /// - [`DeltaStats`]: figures, refreshed every frame.
+/// - [`FrameChanges`]: the changes accepted this frame, numbered.
+///
+/// The storage records its change feed (at most
+/// [`change_capacity`](Self::change_capacity) changes a frame) so that the
+/// plugin can publish it. `Res<DeltaStorage>::is_changed()` is true exactly in
+/// frames where a voxel changed.
 #[derive(Clone, Debug)]
 pub struct DeltaOverlayPlugin {
     /// Overlay tunables, unless the app inserted [`DeltaOverlaySettings`].
@@ -83,9 +94,18 @@ pub struct DeltaOverlayPlugin {
     /// Batches the off-thread channel holds before `DeltaSender::send` blocks.
     /// Default 256.
     pub channel_capacity: usize,
+    /// Changes the storage's feed keeps between two frames; past it, the frame's
+    /// [`FrameChanges`] is incomplete (see [`crate::ChangeBatch::is_complete`]).
+    /// Default 2^20.
+    pub change_capacity: usize,
     /// The schedule the systems run in. Default `Update`.
     pub schedule: InternedScheduleLabel,
 }
+
+/// The schedule [`DeltaOverlayPlugin`] runs in, for plugins that order their
+/// systems against its sets (the debug panel, persistence, replication).
+#[derive(Resource, Clone, Copy, Debug)]
+pub struct DeltaOverlaySchedule(pub InternedScheduleLabel);
 
 impl Default for DeltaOverlayPlugin {
     fn default() -> Self {
@@ -100,6 +120,7 @@ impl DeltaOverlayPlugin {
             config: DeltaConfig::default(),
             world: WorldGen::default(),
             channel_capacity: 256,
+            change_capacity: DeltaStorage::DEFAULT_CHANGE_CAPACITY,
             schedule: schedule.intern(),
         }
     }
@@ -137,6 +158,7 @@ impl Plugin for DeltaOverlayPlugin {
             };
             app.insert_resource(storage);
         }
+        app.world_mut().resource_mut::<DeltaStorage>().record_changes(self.change_capacity);
         if !app.world().contains_resource::<DeltaOverlaySettings>() {
             // A pre-inserted storage keeps its own configuration.
             let config = app.world().resource::<DeltaStorage>().config().clone();
@@ -147,6 +169,10 @@ impl Plugin for DeltaOverlayPlugin {
             .add_message::<MaterialUpdate>()
             .add_message::<MaterialUpdateRejected>()
             .add_message::<FlushDeltas>()
+            .add_message::<VoxelsChanged>()
+            .add_message::<ConsolidationFinished>()
+            .insert_resource(DeltaOverlaySchedule(self.schedule))
+            .init_resource::<FrameChanges>()
             .insert_resource(sender)
             .insert_resource(receiver)
             .init_resource::<DeltaStats>()
@@ -157,8 +183,8 @@ impl Plugin for DeltaOverlayPlugin {
         app.configure_sets(self.schedule, (Ingest, Consolidate, Stats).chain()).add_systems(
             self.schedule,
             (
-                (systems::apply_settings, systems::ingest).chain().in_set(Ingest),
-                systems::drive_consolidation.in_set(Consolidate),
+                (systems::apply_settings, systems::ingest, systems::publish_changes).chain().in_set(Ingest),
+                (systems::drive_consolidation, systems::publish_consolidations).chain().in_set(Consolidate),
                 stats::update_stats.in_set(Stats),
             ),
         );

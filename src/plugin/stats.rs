@@ -41,10 +41,15 @@ impl DeltaOverlayDiagnostics {
     pub const UPDATES_PER_FRAME: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/updates_per_frame");
     /// Updates refused per frame.
     pub const REJECTS_PER_FRAME: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/rejects_per_frame");
-    /// Run plus finish time of the last consolidation, in ms.
+    /// Begin, run and finish time of the last consolidation, in ms.
     pub const CONSOLIDATION_MS: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/consolidation_ms");
-    /// Main-thread stall (finish) of the last consolidation, in ms.
-    pub const FINISH_MS: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/finish_ms");
+    /// Main-thread stall of the last consolidation (begin plus finish), in ms.
+    pub const STALL_MS: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/stall_ms");
+    /// The former name of [`STALL_MS`](Self::STALL_MS), which counted finish only.
+    #[deprecated(since = "0.2.0", note = "use STALL_MS: the stall is begin plus finish")]
+    pub const FINISH_MS: DiagnosticPath = Self::STALL_MS;
+    /// Number of the last accepted change.
+    pub const SEQUENCE: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/sequence");
     /// Heap bytes of the overlay, in KiB.
     pub const OVERLAY_KIB: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/overlay_kib");
 
@@ -54,7 +59,8 @@ impl DeltaOverlayDiagnostics {
             .register_diagnostic(Diagnostic::new(Self::UPDATES_PER_FRAME))
             .register_diagnostic(Diagnostic::new(Self::REJECTS_PER_FRAME))
             .register_diagnostic(Diagnostic::new(Self::CONSOLIDATION_MS).with_suffix("ms"))
-            .register_diagnostic(Diagnostic::new(Self::FINISH_MS).with_suffix("ms"))
+            .register_diagnostic(Diagnostic::new(Self::STALL_MS).with_suffix("ms"))
+            .register_diagnostic(Diagnostic::new(Self::SEQUENCE))
             .register_diagnostic(Diagnostic::new(Self::OVERLAY_KIB).with_suffix("KiB"));
     }
 }
@@ -69,17 +75,17 @@ pub(crate) fn update_stats(
     mut diagnostics: Diagnostics,
 ) {
     let overlay = storage.stats();
-    let last = overlay.last_consolidation;
+    let last = overlay.consolidation.last;
     diagnostics.add_measurement(&DeltaOverlayDiagnostics::DELTAS, || overlay.delta_count as f64);
     diagnostics.add_measurement(&DeltaOverlayDiagnostics::UTILIZATION, || f64::from(overlay.utilization) * 100.0);
     diagnostics.add_measurement(&DeltaOverlayDiagnostics::UPDATES_PER_FRAME, || counts.updates as f64);
     diagnostics.add_measurement(&DeltaOverlayDiagnostics::REJECTS_PER_FRAME, || counts.rejects as f64);
     diagnostics.add_measurement(&DeltaOverlayDiagnostics::OVERLAY_KIB, || overlay.overlay_bytes as f64 / 1024.0);
+    diagnostics.add_measurement(&DeltaOverlayDiagnostics::SEQUENCE, || overlay.sequence as f64);
     if let Some(last) = last {
-        diagnostics.add_measurement(&DeltaOverlayDiagnostics::CONSOLIDATION_MS, || {
-            (last.run_time + last.finish_time).as_secs_f64() * 1e3
-        });
-        diagnostics.add_measurement(&DeltaOverlayDiagnostics::FINISH_MS, || last.finish_time.as_secs_f64() * 1e3);
+        diagnostics
+            .add_measurement(&DeltaOverlayDiagnostics::CONSOLIDATION_MS, || last.total_time().as_secs_f64() * 1e3);
+        diagnostics.add_measurement(&DeltaOverlayDiagnostics::STALL_MS, || last.stall().as_secs_f64() * 1e3);
     }
     let frame = stats.frame + 1;
     *stats = DeltaStats {

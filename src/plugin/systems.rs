@@ -1,11 +1,17 @@
-//! The plugin's systems: settings, ingest, the consolidation driver.
+//! The plugin's systems: settings, ingest, change messages, the consolidation
+//! driver.
+//!
+//! Bookkeeping (the clock, settings, draining the feed, consolidations) goes
+//! through `bypass_change_detection`, so `Res<DeltaStorage>::is_changed()` is
+//! true exactly in frames where a voxel's value changed.
 
+use super::{ConsolidationFinished, FrameChanges, MaterialUpdate, MaterialUpdateRejected, VoxelsChanged};
 use super::{ConsolidationTask, DeltaOverlaySettings, DeltaReceiver, FlushDeltas, IngestCounts};
-use super::{MaterialUpdate, MaterialUpdateRejected};
-use crate::{DeltaStorage, RejectedUpdate};
+use crate::{DeltaStorage, Executor, RejectedUpdate};
 use bevy::log::{info_span, warn};
 use bevy::prelude::*;
-use bevy::tasks::{AsyncComputeTaskPool, futures::check_ready};
+use bevy::tasks::{AsyncComputeTaskPool, TaskPool, futures::check_ready};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Pushes changed settings into the storage and advances its clock by the
@@ -15,6 +21,7 @@ pub(crate) fn apply_settings(
     time: Option<Res<Time>>,
     mut storage: ResMut<DeltaStorage>,
 ) {
+    let storage = storage.bypass_change_detection();
     if settings.is_changed() && *storage.config() != settings.config.clone().normalized() {
         storage.set_config(settings.config.clone());
     }
@@ -46,9 +53,9 @@ impl RejectLog {
     }
 }
 
-/// Applies this frame's `MaterialUpdate` messages and up to
-/// `max_batches_per_frame` channel batches. Never gated: unread messages are
-/// dropped after two updates.
+/// Applies this frame's `MaterialUpdate` messages as one batch (in message
+/// order, the last write to a voxel wins), then up to `max_batches_per_frame`
+/// channel batches. Never gated: unread messages are dropped after two updates.
 #[allow(clippy::too_many_arguments, reason = "a system's parameters are its inputs")]
 pub(crate) fn ingest(
     mut storage: ResMut<DeltaStorage>,
@@ -60,6 +67,8 @@ pub(crate) fn ingest(
     mut log: Local<RejectLog>,
 ) {
     let _span = info_span!("delta_overlay::ingest").entered();
+    let before = storage.sequence();
+    let world = storage.bypass_change_detection();
     let mut reject = |r: RejectedUpdate, counts: &mut IngestCounts| {
         counts.rejects += 1;
         log.report(&r);
@@ -68,19 +77,42 @@ pub(crate) fn ingest(
             error: r.error,
         });
     };
-    for u in updates.read() {
-        match storage.update(u.position, u.material) {
-            Ok(()) => counts.updates += 1,
-            Err(error) => reject(RejectedUpdate { position: u.position, material: u.material, error }, &mut counts),
-        }
-    }
-    for batch in receiver.rx.try_iter().take(settings.max_batches_per_frame) {
-        let outcome = storage.batch_update(batch);
+    if !updates.is_empty() {
+        let outcome = world.batch_update(updates.read().map(|u| (u.position, u.material)));
         counts.updates += outcome.applied as u64;
         for r in outcome.rejected {
             reject(r, &mut counts);
         }
     }
+    for batch in receiver.rx.try_iter().take(settings.max_batches_per_frame) {
+        let outcome = world.batch_update(batch);
+        counts.updates += outcome.applied as u64;
+        for r in outcome.rejected {
+            reject(r, &mut counts);
+        }
+    }
+    if storage.sequence() != before {
+        storage.set_changed();
+    }
+}
+
+/// Drains the change feed into [`FrameChanges`] and writes [`VoxelsChanged`]
+/// when the frame had changes.
+pub(crate) fn publish_changes(
+    mut storage: ResMut<DeltaStorage>,
+    mut frame: ResMut<FrameChanges>,
+    mut changed: MessageWriter<VoxelsChanged>,
+) {
+    let world = storage.bypass_change_detection();
+    let batch = world.take_changes();
+    if batch.is_empty() {
+        if !frame.batch.is_empty() {
+            frame.batch = Arc::new(batch);
+        }
+        return;
+    }
+    changed.write(VoxelsChanged { bricks: batch.brick_boxes(world.bounds()), sequences: batch.sequences() });
+    frame.batch = Arc::new(batch);
 }
 
 /// Polls the task in flight, handles flush requests, and starts a consolidation
@@ -91,6 +123,7 @@ pub(crate) fn drive_consolidation(
     mut flushes: MessageReader<FlushDeltas>,
     settings: Res<DeltaOverlaySettings>,
 ) {
+    let storage = storage.bypass_change_detection();
     if let Some(running) = task.0.as_mut() {
         if !storage.in_flight() {
             // Cancelled by backpressure or a direct flush: drop (and so cancel) it.
@@ -98,7 +131,8 @@ pub(crate) fn drive_consolidation(
         } else if let Some(output) = check_ready(running) {
             task.0 = None;
             let _span = info_span!("delta_overlay::finish").entered();
-            storage.finish_consolidation(output);
+            // Refused only if the job was cancelled meanwhile: counted in stats.
+            let _ = storage.finish_consolidation(output);
         }
     }
     if flushes.read().count() > 0 {
@@ -113,10 +147,42 @@ pub(crate) fn drive_consolidation(
             storage.begin_consolidation(strategy)
         };
         if let Some(job) = job {
-            task.0 = Some(AsyncComputeTaskPool::get().spawn(async move {
+            let pool = AsyncComputeTaskPool::get();
+            task.0 = Some(pool.spawn(async move {
                 let _span = info_span!("delta_overlay::run").entered();
-                job.run()
+                job.run_on(&PoolExecutor(pool))
             }));
         }
+    }
+}
+
+/// Writes a [`ConsolidationFinished`] for every consolidation that finished
+/// since the last frame's (including those the hard cap forced during ingest).
+pub(crate) fn publish_consolidations(
+    mut storage: ResMut<DeltaStorage>,
+    mut finished: MessageWriter<ConsolidationFinished>,
+) {
+    for f in storage.bypass_change_detection().take_finished_consolidations() {
+        finished.write(ConsolidationFinished { report: f.report, bricks: f.bricks });
+    }
+}
+
+/// Runs a consolidation's pieces on a Bevy task pool, the calling task's thread
+/// included: as many at once as the pool has threads (`TaskPoolPlugin` sets how
+/// many the async compute pool gets).
+struct PoolExecutor(&'static TaskPool);
+
+impl Executor for PoolExecutor {
+    fn width(&self) -> usize {
+        self.0.thread_num().max(1)
+    }
+
+    fn map<R: Send + 'static>(&self, n: usize, f: &(dyn Fn(usize) -> R + Sync)) -> Vec<R> {
+        // Spawned from the scope's closure, so the results come back in order.
+        self.0.scope(|s| {
+            for i in 0..n {
+                s.spawn(async move { f(i) });
+            }
+        })
     }
 }

@@ -19,7 +19,7 @@
 //! batch so far: a steady stream of batches does not allocate.
 
 use super::{BatchOutcome, DeltaStorage, RejectedUpdate};
-use crate::overlay::{BrickKey, BrickWrite, Delta, FastMap, fixed_hasher};
+use crate::overlay::{BrickKey, Delta, FastMap, TaggedWrite, fixed_hasher};
 use crate::{BRICK_VOLUME, MaterialId};
 use glam::IVec3;
 
@@ -56,9 +56,11 @@ pub(super) struct BatchScratch {
     groups: FastMap<BrickKey, u32>,
     offsets: Vec<u32>,
     grouped: Vec<u64>,
-    writes: Vec<BrickWrite>,
+    writes: Vec<TaggedWrite>,
     merged: Vec<Delta>,
     local_counts: Vec<u32>,
+    /// One bit per item: the write changed its voxel (dense path).
+    changed: Vec<u64>,
 }
 
 impl Default for BatchScratch {
@@ -72,6 +74,7 @@ impl Default for BatchScratch {
             writes: Vec::new(),
             merged: Vec::new(),
             local_counts: Vec::new(),
+            changed: Vec::new(),
         }
     }
 }
@@ -111,8 +114,8 @@ fn pack(item: &BatchItem, index: usize) -> u64 {
 }
 
 #[inline]
-fn unpack_write(packed: u64) -> BrickWrite {
-    BrickWrite { local: (packed >> 48) as u16, material: MaterialId(packed as u16) }
+fn unpack_write(packed: u64) -> TaggedWrite {
+    TaggedWrite { local: (packed >> 48) as u16, material: MaterialId(packed as u16), tag: (packed >> 16) as u32 }
 }
 
 #[inline]
@@ -124,20 +127,31 @@ impl DeltaStorage {
     /// Applies updates in order. Bad positions are reported and counted; every
     /// valid update is applied (a bad one does not reject the batch).
     ///
-    /// The result equals calling [`update`](Self::update) for each in order. A
-    /// scattered batch takes that path; a dense one is grouped by brick, each
-    /// group sorted by voxel, and each brick's deltas merged in one pass, so a
-    /// batch that fills a brick costs no more than one that sprinkles it. The
-    /// buffers are reused: a steady stream of batches does not allocate.
+    /// The result equals calling [`update`](Self::update) for each in order,
+    /// change numbers included. A scattered batch takes that path; a dense one is
+    /// grouped by brick, each group sorted by voxel, and each brick's deltas
+    /// merged in one pass, so a batch that fills a brick costs no more than one
+    /// that sprinkles it. The buffers are reused: a steady stream of batches does
+    /// not allocate.
     pub fn batch_update(&mut self, updates: impl IntoIterator<Item = (IVec3, MaterialId)>) -> BatchOutcome {
+        self.batch_apply(updates, true)
+    }
+
+    /// `batch_update`, numbering the changes in the feed when `number` is set.
+    pub(super) fn batch_apply(
+        &mut self,
+        updates: impl IntoIterator<Item = (IVec3, MaterialId)>,
+        number: bool,
+    ) -> BatchOutcome {
         let mut outcome = BatchOutcome::default();
         let mut scratch = std::mem::take(&mut self.batch);
         let items = &mut scratch.items;
         items.clear();
+        let origin = self.bounds().min;
         for (position, material) in updates {
             match self.base.check(position) {
                 Ok(()) => {
-                    let (key, local) = BrickKey::split(position);
+                    let (key, local) = BrickKey::split(position - origin);
                     items.push(BatchItem { key, local, material, group: 0 });
                 }
                 Err(error) => {
@@ -149,23 +163,37 @@ impl DeltaStorage {
         outcome.applied = items.len();
         self.counters.updates += items.len() as u64;
         if scratch.scattered() {
-            for item in &scratch.items {
-                self.write(item.key, item.local, item.material);
+            for i in 0..scratch.items.len() {
+                let item = scratch.items[i];
+                if self.write(item.key, item.local, item.material).changed() && number {
+                    self.feed.push(origin + item.key.position(item.local), item.material);
+                }
+                self.enforce_cap();
             }
         } else {
+            scratch.changed.clear();
+            scratch.changed.resize(scratch.items.len().div_ceil(64), 0);
             self.apply_grouped(&mut scratch);
+            if number {
+                for (i, item) in scratch.items.iter().enumerate() {
+                    if scratch.changed[i / 64] & (1 << (i % 64)) != 0 {
+                        self.feed.push(origin + item.key.position(item.local), item.material);
+                    }
+                }
+            }
         }
         self.batch = scratch;
         self.debug_check();
         outcome
     }
 
-    /// The dense path: group, sort and merge brick by brick.
+    /// The dense path: group, sort and merge brick by brick, marking the writes
+    /// that changed their voxel in `scratch.changed`.
     fn apply_grouped(&mut self, scratch: &mut BatchScratch) {
         // Group by brick with one probe of a small map per update, then sort each
         // brick's writes by voxel and input order: a counting scatter and many
         // small sorts instead of one sort of the whole batch.
-        let BatchScratch { items, groups, offsets, grouped, writes, merged, local_counts, .. } = scratch;
+        let BatchScratch { items, groups, offsets, grouped, writes, merged, local_counts, changed, .. } = scratch;
         groups.clear();
         offsets.clear();
         let mut last: Option<(BrickKey, u32)> = None;
@@ -200,6 +228,7 @@ impl DeltaStorage {
             grouped[*cursor as usize] = pack(item, i);
             *cursor += 1;
         }
+        let mut mark = |tag: u32| changed[tag as usize / 64] |= 1 << (tag % 64);
         let mut start = 0;
         for &end in offsets.iter() {
             let group = &mut grouped[start..end as usize];
@@ -208,7 +237,10 @@ impl DeltaStorage {
             if let [only] = *group {
                 // A lone write: a plain write, without the merge's buffers.
                 let w = unpack_write(only);
-                self.write(key, w.local, w.material);
+                if self.write(key, w.local, w.material).changed() {
+                    mark(w.tag);
+                }
+                self.enforce_cap();
                 continue;
             }
             writes.clear();
@@ -226,7 +258,7 @@ impl DeltaStorage {
                 for c in counts.iter_mut() {
                     (*c, sum) = (sum, sum + *c);
                 }
-                writes.resize(group.len(), BrickWrite { local: 0, material: MaterialId::AIR });
+                writes.resize(group.len(), TaggedWrite { local: 0, material: MaterialId::AIR, tag: 0 });
                 for &p in group.iter() {
                     let w = unpack_write(p);
                     let cursor = &mut counts[usize::from(w.local)];
@@ -239,11 +271,9 @@ impl DeltaStorage {
                 group.sort_unstable();
                 writes.extend(group.iter().map(|&p| unpack_write(p)));
             }
-            // The base brick, fetched once for the whole group (the merge reads
-            // frozen deltas itself).
-            let base = self.base.brick_ref(key.min_corner());
-            let counts =
-                self.overlay.merge_brick(key, writes, self.clock_ms, |local| base.get(usize::from(local)), merged);
+            // The base brick, fetched once for the whole group.
+            let base = self.base.brick_ref_local(key.min_corner());
+            let counts = self.overlay.merge_brick(key, writes, self.clock_ms, base, merged, &mut mark);
             self.counters.reverts += counts.reverts;
             self.counters.unchanged += counts.unchanged;
             self.enforce_cap();

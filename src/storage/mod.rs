@@ -2,27 +2,33 @@
 //!
 //! # Consistency
 //!
-//! Reads go active layer → frozen layer (deltas of the consolidation in flight) →
-//! base. A delta stays readable in the frozen layer until the base holds it, and
-//! updates made while a job is out land in the active layer above it, so
-//! `query(p)` always equals the initial world plus every accepted update in order,
-//! and never waits for a consolidation.
+//! Reads go active layer → sealed layers → base. A delta stays readable in a
+//! sealed layer until the base holds it, and updates made while a consolidation
+//! is out land in the active layer above it, so `query(p)` always equals the
+//! initial world plus every accepted update in order, and never waits for a
+//! consolidation.
 
 mod batch;
-mod config;
-mod consolidate;
+mod feed;
 mod reader;
 mod spatial;
+mod stats;
 
-pub use config::DeltaConfig;
+pub use feed::{Change, ChangeBatch, FeedError, FinishedConsolidation};
 pub use reader::Reader;
 pub use spatial::DeltaEntry;
+pub use stats::OverlayStats;
 
-use crate::metrics::{Counters, OverlayStats};
-use crate::overlay::{BrickKey, Delta, Overlay, WriteEffect, brick_range};
-use crate::{Aabb, BaseIndex, MaterialId, Region, VoxelError};
+use crate::consolidation::{Consolidator, Finished, Parts};
+use crate::overlay::{BrickKey, Overlay, WriteEffect};
+use crate::{
+    Aabb, AppliedStrategy, BaseIndex, ConsolidationError, ConsolidationJob, ConsolidationOutput, ConsolidationReport,
+    ConsolidationStrategy, DeltaConfig, MaterialId, Region, VoxelError,
+};
 use batch::BatchScratch;
+use feed::{Feed, brick_box};
 use glam::IVec3;
+use stats::Counters;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -46,14 +52,6 @@ pub struct BatchOutcome {
     pub rejected: Vec<RejectedUpdate>,
 }
 
-/// The consolidation in flight.
-#[derive(Clone, Debug)]
-struct InFlight {
-    generation: u64,
-    /// The bricks holding its frozen deltas.
-    bricks: Vec<BrickKey>,
-}
-
 /// A voxel world: a [`BaseIndex`] under an O(1) delta overlay, consolidated in bulk.
 ///
 /// ```
@@ -65,13 +63,13 @@ struct InFlight {
 /// let p = IVec3::new(10, 20, 30);
 /// world.update(p, MaterialId(5))?;
 /// assert_eq!(world.query(p)?, MaterialId(5));
-/// assert_eq!(world.delta_count(), 1);
+/// assert_eq!((world.delta_count(), world.sequence()), (1, 1));
 ///
 /// // Consolidate off the main thread: begin, run anywhere, finish.
 /// let job = world.begin_consolidation(world.config().strategy).unwrap();
 /// world.update(p, MaterialId(6))?; // lands above the job; reads stay exact
 /// let output = std::thread::spawn(move || job.run()).join().unwrap();
-/// world.finish_consolidation(output);
+/// world.finish_consolidation(output).unwrap();
 /// assert_eq!(world.base().get(p)?, MaterialId(5));
 /// assert_eq!(world.query(p)?, MaterialId(6));
 ///
@@ -80,38 +78,43 @@ struct InFlight {
 /// # Ok::<(), bevy_delta_overlay::VoxelError>(())
 /// ```
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource))]
 pub struct DeltaStorage {
     base: BaseIndex,
-    /// Active and frozen deltas; frozen ones exist exactly while a job is in flight.
     overlay: Overlay,
-    in_flight: Option<InFlight>,
+    consolidator: Consolidator,
     config: DeltaConfig,
-    /// Storage clock in milliseconds, advanced by the caller; saturates after
-    /// 49.7 days.
-    clock_ms: u32,
-    /// Clock of the last automatic consolidation attempt.
-    last_attempt_ms: u32,
-    generation: u64,
+    /// Storage clock in milliseconds, advanced by the caller.
+    clock_ms: u64,
     counters: Counters,
-    /// Reused by the lazy strategy's selection.
-    scratch_times: Vec<u32>,
+    feed: Feed,
     /// `batch_update`'s reused buffers.
     batch: BatchScratch,
 }
 
 impl DeltaStorage {
-    /// A storage over `base` with no deltas.
+    /// The recording capacity the plugin uses: 2^20 changes between drains.
+    pub const DEFAULT_CHANGE_CAPACITY: usize = 1 << 20;
+
+    /// A storage over `base` with no deltas; its first change will be number 1.
     pub fn new(base: BaseIndex, config: DeltaConfig) -> Self {
+        Self::resume(base, config, 0)
+    }
+
+    /// A storage over `base`, which holds the world as of change `sequence`:
+    /// its next change will be number `sequence + 1`. How a world loaded from a
+    /// file or a network snapshot goes on numbering.
+    pub fn resume(base: BaseIndex, config: DeltaConfig, sequence: u64) -> Self {
+        let mut feed = Feed::default();
+        feed.sequence = sequence;
         Self {
             base,
             overlay: Overlay::default(),
-            in_flight: None,
+            consolidator: Consolidator::default(),
             config: config.normalized(),
             clock_ms: 0,
-            last_attempt_ms: 0,
-            generation: 0,
             counters: Counters::default(),
-            scratch_times: Vec::new(),
+            feed,
             batch: BatchScratch::default(),
         }
     }
@@ -140,36 +143,37 @@ impl DeltaStorage {
 
     /// The storage clock: time as the caller has advanced it.
     pub fn now(&self) -> Duration {
-        Duration::from_millis(u64::from(self.clock_ms))
+        Duration::from_millis(self.clock_ms)
     }
 
-    /// Advances the storage clock that delta ages are measured on. Milliseconds
-    /// resolution; saturates after 49.7 days.
+    /// Advances the storage clock that delta ages are measured on: millisecond
+    /// resolution, 64 bits (584 million years; it saturates there).
     pub fn advance_clock(&mut self, dt: Duration) {
-        let ms = u32::try_from(dt.as_millis()).unwrap_or(u32::MAX);
+        let ms = u64::try_from(dt.as_millis()).unwrap_or(u64::MAX);
         self.clock_ms = self.clock_ms.saturating_add(ms);
     }
 
-    /// The material at `p`: active layer, then frozen layer, then base.
+    /// Local position of `p`, or why it is refused.
+    #[inline]
+    fn local(&self, p: IVec3) -> Result<IVec3, VoxelError> {
+        self.base.check(p)?;
+        Ok(p - self.base.bounds().min)
+    }
+
+    /// The material at `p`: active layer, then sealed layers, then base.
     ///
     /// # Errors
     /// [`VoxelError::OutOfBounds`] when `p` is outside the world.
     #[inline]
     pub fn query(&self, p: IVec3) -> Result<MaterialId, VoxelError> {
-        self.base.check(p)?;
-        let (key, local) = BrickKey::split(p);
-        if let Some(d) = self.overlay_get(key, local) {
+        let q = self.local(p)?;
+        let (key, local) = BrickKey::split(q);
+        if let Some(d) = self.overlay.get(key, local) {
             self.counters.delta_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(d);
+            return Ok(d.material);
         }
         self.counters.base_hits.fetch_add(1, Ordering::Relaxed);
-        Ok(self.base.get_unchecked(p))
-    }
-
-    /// The overlay's value at a voxel, if it has one.
-    #[inline]
-    fn overlay_get(&self, key: BrickKey, local: u16) -> Option<MaterialId> {
-        self.overlay.get(key, local).map(|d| d.material)
+        Ok(self.base.get_local(q))
     }
 
     /// The value of the level-`lod` cell holding `p`. Level 0 is exact
@@ -185,17 +189,22 @@ impl DeltaStorage {
         self.base.get_lod(p, lod)
     }
 
-    /// True when `p` holds a delta (active or frozen).
+    /// True when the overlay holds a value for `p` (in any layer).
     ///
     /// # Errors
     /// [`VoxelError::OutOfBounds`] when `p` is outside the world.
     pub fn has_delta(&self, p: IVec3) -> Result<bool, VoxelError> {
-        self.base.check(p)?;
-        let (key, local) = BrickKey::split(p);
-        Ok(self.overlay_get(key, local).is_some())
+        let (key, local) = BrickKey::split(self.local(p)?);
+        Ok(self.overlay.get(key, local).is_some())
     }
 
-    /// Number of deltas: active plus frozen entries. Never a separate counter.
+    /// Number of deltas the overlay holds, over all its layers: each layer holds
+    /// at most one per voxel, so this is the number of voxels the overlay holds a
+    /// value for, plus the voxels written again after the last consolidation
+    /// began, which hold one in an older layer too until the next consolidation
+    /// merges them. The threshold and the hard cap count in these units (they
+    /// are what memory holds). With one layer, it is exactly the number of
+    /// voxels that differ from the base.
     pub fn delta_count(&self) -> usize {
         self.overlay.len()
     }
@@ -203,34 +212,43 @@ impl DeltaStorage {
     /// Writes `m` at `p` through the overlay: `O(1)` expected.
     ///
     /// Writing the material beneath the active layer removes the voxel's delta
-    /// instead of storing one (revert elision). Past the hard cap this
-    /// consolidates synchronously before returning (backpressure).
+    /// instead of storing one (revert elision); writing the material the voxel
+    /// already reads as is no change at all. Past the hard cap this consolidates
+    /// synchronously before returning (backpressure).
     ///
     /// # Errors
     /// [`VoxelError::OutOfBounds`] when `p` is outside the world; counted in
     /// [`OverlayStats::rejects`], nothing else changes.
     #[inline]
     pub fn update(&mut self, p: IVec3, m: MaterialId) -> Result<(), VoxelError> {
-        if let Err(e) = self.base.check(p) {
-            self.counters.rejects += 1;
-            return Err(e);
-        }
+        let q = match self.local(p) {
+            Ok(q) => q,
+            Err(e) => {
+                self.counters.rejects += 1;
+                return Err(e);
+            }
+        };
         self.counters.updates += 1;
-        let (key, local) = BrickKey::split(p);
-        self.write(key, local, m);
+        let (key, local) = BrickKey::split(q);
+        if self.write(key, local, m).changed() {
+            self.feed.push(p, m);
+        }
+        self.enforce_cap();
         Ok(())
     }
 
-    /// Writes a checked voxel, then enforces the cap (the caller counts the update).
+    /// Writes a checked voxel into the active layer and counts what it did (the
+    /// caller numbers the change and enforces the cap).
     #[inline]
-    fn write(&mut self, key: BrickKey, local: u16, m: MaterialId) {
+    fn write(&mut self, key: BrickKey, local: u16, m: MaterialId) -> WriteEffect {
         let base = &self.base;
-        match self.overlay.write(key, local, m, self.clock_ms, || base.get_unchecked(key.position(local))) {
+        let effect = self.overlay.write(key, local, m, self.clock_ms, || base.get_local(key.position(local)));
+        match effect {
             WriteEffect::Reverted => self.counters.reverts += 1,
             WriteEffect::Unchanged => self.counters.unchanged += 1,
             WriteEffect::Inserted | WriteEffect::Overwritten => {}
         }
-        self.enforce_cap();
+        effect
     }
 
     /// Reads every cell at level `lod` overlapping `bounds`. At level 0 the overlay
@@ -243,9 +261,11 @@ impl DeltaStorage {
     pub fn query_region(&self, bounds: Aabb, lod: u8) -> Result<Region, VoxelError> {
         let mut region = self.base.region(bounds, lod)?;
         if lod == 0 {
-            for_bricks_in(&self.overlay, &bounds, |key, deltas| {
-                for d in self.overlay.visible(deltas) {
-                    if let Some(i) = region.index_of(key.position(d.local())) {
+            let origin = self.bounds().min;
+            let local = Aabb::new(bounds.min - origin, bounds.max - origin);
+            self.overlay.for_each_brick_in(&local, |key, stack| {
+                for d in stack.visible() {
+                    if let Some(i) = region.index_of(origin + key.position(d.local)) {
                         region.as_mut_slice()[i] = d.material;
                     }
                 }
@@ -254,76 +274,221 @@ impl DeltaStorage {
         Ok(region)
     }
 
-    /// A snapshot of the counters and figures: `O(1)`.
+    /// A snapshot of the counters and figures: `O(layers)`.
     pub fn stats(&self) -> OverlayStats {
         let c = &self.counters;
-        let finished = c.finished();
+        let deltas = self.delta_count();
         OverlayStats {
-            delta_count: self.delta_count(),
-            frozen_count: self.overlay.frozen_len(),
-            in_flight: self.in_flight.is_some(),
-            utilization: self.delta_count() as f32 / self.config.threshold as f32,
+            delta_count: deltas,
+            sealed_layers: self.overlay.sealed().len(),
+            sealed_deltas: self.overlay.sealed().iter().map(|l| l.len()).sum(),
+            in_flight: self.consolidator.in_flight(),
+            utilization: deltas as f32 / self.config.threshold as f32,
             overlay_bytes: self.overlay.bytes(),
             mean_delta_age: self
                 .overlay
                 .mean_written_at()
-                .map_or(Duration::ZERO, |t| Duration::from_millis(u64::from(self.clock_ms) - t)),
+                .map_or(Duration::ZERO, |t| Duration::from_millis(self.clock_ms.saturating_sub(t))),
+            sequence: self.feed.sequence,
+            changes_dropped: self.feed.dropped,
             delta_hits: c.delta_hits.load(Ordering::Relaxed),
             base_hits: c.base_hits.load(Ordering::Relaxed),
             updates: c.updates,
             reverts: c.reverts,
             unchanged: c.unchanged,
             rejects: c.rejects,
-            forced_consolidations: c.forced,
-            consolidations: c.consolidations,
-            adaptive_choices: c.adaptive_choices,
-            cancelled_jobs: c.cancelled,
-            discarded_outputs: c.discarded,
-            deltas_consolidated: c.deltas_consolidated,
-            last_consolidation: c.last,
-            mean_consolidation_time: if finished == 0 { Duration::ZERO } else { c.total_time / finished as u32 },
-            max_consolidation_time: c.max_time,
-            max_finish_time: c.max_finish,
+            consolidation: self.consolidator.stats(),
+        }
+    }
+
+    // ---- The change feed (see `feed.rs` for its guarantees). ----
+
+    /// The sequence number of the last accepted change (0 before the first).
+    pub fn sequence(&self) -> u64 {
+        self.feed.sequence
+    }
+
+    /// Starts recording accepted changes for [`take_changes`](Self::take_changes),
+    /// keeping at most `capacity` between two drains (past that, the batch is
+    /// incomplete: see [`ChangeBatch::is_complete`]). Recording is off by default:
+    /// no cost, no growth.
+    pub fn record_changes(&mut self, capacity: usize) {
+        self.feed.record(capacity);
+    }
+
+    /// Stops recording changes and drops what was kept.
+    pub fn stop_recording_changes(&mut self) {
+        self.feed.stop();
+    }
+
+    /// True while changes are recorded.
+    pub fn is_recording_changes(&self) -> bool {
+        self.feed.is_recording()
+    }
+
+    /// Drains the changes recorded since the last call, in order: every sequence
+    /// number from the last drain's end to [`sequence`](Self::sequence). Empty
+    /// when not recording.
+    pub fn take_changes(&mut self) -> ChangeBatch {
+        self.feed.take()
+    }
+
+    /// Drains the consolidations finished since the last call, while recording
+    /// (at most 64 are kept; older ones are dropped first).
+    pub fn take_finished_consolidations(&mut self) -> Vec<FinishedConsolidation> {
+        self.feed.take_finished()
+    }
+
+    /// Applies a batch of changes numbered elsewhere (a file's log, a server's
+    /// feed) as a batch update, and takes its numbering: afterwards
+    /// [`sequence`](Self::sequence) is the batch's last. Recorded changes keep the
+    /// batch's numbers.
+    ///
+    /// # Errors
+    /// [`FeedError::Gap`] unless the batch starts right after this storage's last
+    /// change, [`FeedError::Incomplete`] for a batch that lacks changes,
+    /// [`FeedError::OutOfBounds`] for a change outside the world. A refused batch
+    /// changes nothing.
+    pub fn apply_changes(&mut self, batch: &ChangeBatch) -> Result<(), FeedError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let expected = self.feed.sequence + 1;
+        if batch.first_sequence() != expected {
+            return Err(FeedError::Gap { expected, found: batch.first_sequence() });
+        }
+        if !batch.is_complete() {
+            return Err(FeedError::Incomplete { first: batch.first_sequence(), last: batch.last_sequence() });
+        }
+        if let Some((sequence, c)) = batch.iter().find(|(_, c)| !self.bounds().contains(c.position)) {
+            return Err(FeedError::OutOfBounds { sequence, position: c.position });
+        }
+        let sequence = self.feed.sequence;
+        self.batch_apply(batch.changes().iter().map(|c| (c.position, c.material)), false);
+        // Every change of the batch is a change where it was numbered; number
+        // them as it did, whatever this world made of them.
+        self.feed.sequence = sequence;
+        for c in batch.changes() {
+            self.feed.push(c.position, c.material);
+        }
+        Ok(())
+    }
+
+    // ---- Consolidation (see the `consolidation` module). ----
+
+    /// The consolidator, and the parts it works on.
+    fn consolidation(&mut self) -> (&mut Consolidator, Parts<'_>) {
+        let parts =
+            Parts { overlay: &mut self.overlay, base: &mut self.base, config: &self.config, now: self.clock_ms };
+        (&mut self.consolidator, parts)
+    }
+
+    /// Records a finished consolidation in the feed.
+    fn finished(&mut self, f: Option<Finished>) -> Option<ConsolidationReport> {
+        let f = f?;
+        if self.feed.is_recording() {
+            let bounds = self.bounds();
+            let bricks = f.bricks.iter().map(|&b| brick_box(bounds, b)).collect();
+            self.feed.finished(FinishedConsolidation { report: f.report, bricks });
+        }
+        self.debug_check();
+        Some(f.report)
+    }
+
+    /// True while a job handed out by [`begin_consolidation`](Self::begin_consolidation)
+    /// has not been finished or cancelled.
+    pub fn in_flight(&self) -> bool {
+        self.consolidator.in_flight()
+    }
+
+    /// True when the configured strategy says a consolidation is due and none is in
+    /// flight: the delta count reached the threshold, or (time-based and adaptive
+    /// strategies) `max_age` has passed on the storage clock since the last attempt.
+    pub fn should_consolidate(&self) -> bool {
+        self.consolidator.due(&self.overlay, &self.config, self.clock_ms)
+    }
+
+    /// The concrete strategy `strategy` stands for now (`Adaptive` decides here).
+    pub fn resolve_strategy(&self, strategy: ConsolidationStrategy) -> AppliedStrategy {
+        self.consolidator.resolve(strategy, &self.overlay, &self.config, self.clock_ms)
+    }
+
+    /// Starts a consolidation in O(1): the active layer is sealed, and the job
+    /// gets the sealed layers and a snapshot of the base, by `Arc`. Run it on any
+    /// thread, then [`finish_consolidation`](Self::finish_consolidation).
+    ///
+    /// Returns `None` when a job is already in flight (at most one at a time) or
+    /// the overlay is empty.
+    pub fn begin_consolidation(&mut self, strategy: ConsolidationStrategy) -> Option<ConsolidationJob> {
+        let (c, parts) = self.consolidation();
+        let job = c.begin(parts, strategy);
+        self.debug_check();
+        job
+    }
+
+    /// Installs a job's output: swaps the new bricks into the base and the job's
+    /// remaining deltas in for the layers it merged. `O(bricks * depth)` on the
+    /// calling thread.
+    ///
+    /// # Errors
+    /// [`ConsolidationError::ForeignJob`] for the output of another storage's job,
+    /// [`ConsolidationError::Cancelled`] for a job that was cancelled (by
+    /// [`flush`](Self::flush), [`consolidate`](Self::consolidate), backpressure or
+    /// [`cancel_consolidation`](Self::cancel_consolidation)) or already finished.
+    /// The storage is unchanged; the refusal is counted.
+    pub fn finish_consolidation(
+        &mut self,
+        output: ConsolidationOutput,
+    ) -> Result<ConsolidationReport, ConsolidationError> {
+        let (c, parts) = self.consolidation();
+        let finished = c.finish(parts, output)?;
+        Ok(self.finished(Some(finished)).expect("a finished consolidation has a report"))
+    }
+
+    /// Abandons the job in flight, if any: its output will be refused, and its
+    /// layers stay in the overlay (nothing reads differently). Returns true when a
+    /// job was cancelled.
+    pub fn cancel_consolidation(&mut self) -> bool {
+        self.consolidator.cancel()
+    }
+
+    /// Consolidates synchronously with `strategy`, on this thread and in place
+    /// (bricks no job shares are not copied). A job in flight is cancelled
+    /// first. `None` when the strategy picked nothing.
+    pub fn consolidate(&mut self, strategy: ConsolidationStrategy) -> Option<ConsolidationReport> {
+        let applied = self.resolve_strategy(strategy);
+        let (c, parts) = self.consolidation();
+        let f = c.now(parts, applied);
+        self.finished(f)
+    }
+
+    /// Consolidates everything synchronously: afterwards the base holds every
+    /// update and the overlay is empty. A job in flight is cancelled first.
+    pub fn flush(&mut self) -> Option<ConsolidationReport> {
+        let (c, parts) = self.consolidation();
+        let f = c.now(parts, AppliedStrategy::Flush);
+        self.finished(f)
+    }
+
+    /// Consolidates if the strategy says so ([`should_consolidate`](Self::should_consolidate)),
+    /// synchronously. For callers without a task pool; the Bevy plugin spawns jobs.
+    pub fn consolidate_if_needed(&mut self) -> Option<ConsolidationReport> {
+        let (c, parts) = self.consolidation();
+        let f = c.if_due(parts);
+        self.finished(f)
+    }
+
+    /// Backpressure: past the hard cap, merges synchronously down to half of it.
+    fn enforce_cap(&mut self) {
+        if self.overlay.len() > self.config.hard_cap {
+            let (c, parts) = self.consolidation();
+            let f = c.enforce_cap(parts);
+            self.finished(f);
         }
     }
 
     /// Checks the overlay's invariants (debug builds).
     fn debug_check(&self) {
-        #[cfg(debug_assertions)]
-        {
-            self.overlay.check();
-            debug_assert_eq!(
-                self.overlay.frozen_len() > 0,
-                self.in_flight.is_some(),
-                "frozen deltas exist exactly while a job is in flight"
-            );
-        }
-    }
-}
-
-/// Calls `f` for every brick of `layer` that overlaps `bounds`, probing the
-/// bricks of the box or scanning the layer, whichever is fewer.
-pub(crate) fn for_bricks_in(layer: &Overlay, bounds: &Aabb, mut f: impl FnMut(BrickKey, &[Delta])) {
-    if layer.len() == 0 || bounds.is_empty() {
-        return;
-    }
-    let range = brick_range(bounds);
-    if range.volume() <= layer.brick_count() as u64 {
-        for z in range.min.z..range.max.z {
-            for y in range.min.y..range.max.y {
-                for x in range.min.x..range.max.x {
-                    let key = BrickKey::of_brick(IVec3::new(x, y, z));
-                    if let Some((deltas, _)) = layer.brick(key) {
-                        f(key, deltas);
-                    }
-                }
-            }
-        }
-    } else {
-        for (key, deltas) in layer.iter() {
-            if range.contains(key.brick()) {
-                f(key, deltas);
-            }
-        }
+        self.overlay.check();
     }
 }

@@ -2,21 +2,22 @@
 
 use super::DeltaStorage;
 use crate::base::BrickRef;
-use crate::overlay::{BrickKey, Delta, lookup};
+use crate::overlay::{BrickKey, BrickStack};
 use crate::{MaterialId, VoxelError};
 use glam::IVec3;
 
 /// Reads voxels of a [`DeltaStorage`], caching the last brick it touched: the
-/// deltas of that brick (both layers) and the base node holding it.
+/// brick's deltas in every layer and the base node holding it.
 ///
 /// # Cost model
 ///
 /// The first read in a brick costs what [`DeltaStorage::query`] costs (a hash
-/// probe and a brick-table read). Further reads in the same `16³` brick skip
-/// both: a bounds check, a key compare, a mask test and, in blocks holding
-/// deltas, a binary search in the brick's deltas. Reads that hop between bricks on every call gain nothing and pay one
-/// compare more. A reader borrows the storage, so no write can invalidate it:
-/// that is the borrow checker's job. Reads through a reader are not counted in
+/// probe per layer and a brick-table read). Further reads in the same `16³`
+/// brick skip both: a bounds check, a key compare, then per layer holding the
+/// brick a mask test and, in blocks holding deltas, a binary search. Reads that
+/// hop between bricks on every call gain nothing and pay one compare more. A
+/// reader borrows the storage, so no write can invalidate it: that is the
+/// borrow checker's job. Reads through a reader are not counted in
 /// [`OverlayStats`](crate::OverlayStats)'s hit counters.
 ///
 /// ```
@@ -33,22 +34,19 @@ use glam::IVec3;
 /// ```
 pub struct Reader<'a> {
     storage: &'a DeltaStorage,
-    /// Frozen deltas are spent: read as absent.
-    spent: bool,
     cached: Option<CachedBrick<'a>>,
 }
 
 struct CachedBrick<'a> {
     key: BrickKey,
-    deltas: &'a [Delta],
-    mask: u64,
+    deltas: BrickStack<'a>,
     base: BrickRef<'a>,
 }
 
 impl DeltaStorage {
     /// A reader for runs of nearby reads; see [`Reader`].
     pub fn reader(&self) -> Reader<'_> {
-        Reader { storage: self, spent: self.overlay.frozen_spent(), cached: None }
+        Reader { storage: self, cached: None }
     }
 }
 
@@ -60,16 +58,13 @@ impl Reader<'_> {
     #[inline]
     pub fn get(&mut self, p: IVec3) -> Result<MaterialId, VoxelError> {
         let s = self.storage;
-        s.base.check(p)?;
-        let (key, local) = BrickKey::split(p);
+        let q = s.local(p)?;
+        let (key, local) = BrickKey::split(q);
         let brick = match &self.cached {
             Some(c) if c.key == key => c,
-            _ => {
-                let (deltas, mask) = s.overlay.brick(key).unwrap_or_default();
-                self.cached.insert(CachedBrick { key, deltas, mask, base: s.base.brick_ref(p) })
-            }
+            _ => self.cached.insert(CachedBrick { key, deltas: s.overlay.stack(key), base: s.base.brick_ref_local(q) }),
         };
-        match lookup(brick.deltas, brick.mask, local, self.spent) {
+        match brick.deltas.get(local) {
             Some(d) => Ok(d.material),
             None => Ok(brick.base.get(usize::from(local))),
         }

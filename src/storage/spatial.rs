@@ -1,9 +1,9 @@
 //! Spatial queries over the deltas: boxes, spheres and single-linkage clusters.
 
-use super::{DeltaStorage, for_bricks_in};
-use crate::overlay::{BrickKey, Delta, FastMap, fixed_hasher};
+use super::DeltaStorage;
+use crate::overlay::{Delta, FastMap, fixed_hasher};
 use crate::{Aabb, MaterialId, VoxelError};
-use glam::IVec3;
+use glam::{I64Vec3, IVec3};
 
 /// A delta as seen by spatial queries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,33 +21,41 @@ pub struct DeltaEntry {
 }
 
 impl DeltaEntry {
-    fn new(key: BrickKey, d: &Delta) -> Self {
+    fn new(position: IVec3, d: &Delta) -> Self {
         Self {
-            position: key.position(d.local()),
+            position,
             material: d.material,
             beneath: d.beneath,
             version: d.version,
-            written_at: std::time::Duration::from_millis(u64::from(d.written_at)),
+            written_at: std::time::Duration::from_millis(d.written_at()),
         }
     }
 }
 
 impl DeltaStorage {
-    /// Calls `f` for every visible delta in `bounds` (an active delta hides the
-    /// frozen one at the same voxel). Costs the deltas of the overlapping bricks
-    /// plus `min(bricks in the box, bricks with deltas)` probes.
+    /// Calls `f` for every visible delta in `bounds` (a higher layer's delta hides
+    /// a lower one's at the same voxel). The box is clipped to the world first, so
+    /// any box is fine. Costs the deltas of the overlapping bricks plus
+    /// `min(bricks in the box, bricks with deltas)` probes per layer.
     fn visit_deltas_in(&self, bounds: &Aabb, mut f: impl FnMut(DeltaEntry)) {
-        for_bricks_in(&self.overlay, bounds, |key, deltas| {
-            for d in self.overlay.visible(deltas) {
-                let e = DeltaEntry::new(key, d);
-                if bounds.contains(e.position) {
-                    f(e);
+        let world = self.bounds();
+        let clipped = bounds.intersection(&world);
+        if clipped.is_empty() {
+            return;
+        }
+        let local = Aabb::new(clipped.min - world.min, clipped.max - world.min);
+        self.overlay.for_each_brick_in(&local, |key, stack| {
+            for d in stack.visible() {
+                let position = world.min + key.position(d.local);
+                if clipped.contains(position) {
+                    f(DeltaEntry::new(position, d));
                 }
             }
         });
     }
 
-    /// Every delta inside `bounds`, in no particular order.
+    /// Every delta inside `bounds` (any box: it is clipped to the world), in no
+    /// particular order.
     pub fn deltas_in(&self, bounds: Aabb) -> Vec<DeltaEntry> {
         let mut out = Vec::new();
         self.visit_deltas_in(&bounds, |e| out.push(e));
@@ -61,8 +69,17 @@ impl DeltaStorage {
     /// [`VoxelError::InvalidRadius`] when `radius` is negative, NaN or infinite.
     pub fn deltas_within(&self, center: IVec3, radius: f32) -> Result<Vec<DeltaEntry>, VoxelError> {
         let r = check_radius(radius)?;
-        let reach = r.floor() as i32;
-        let bounds = Aabb::new(center - IVec3::splat(reach), center + IVec3::splat(reach + 1));
+        // The sphere's box, in 64 bits and clipped to the world before anything
+        // narrower sees it: any finite radius and any centre are fine.
+        let world = self.bounds();
+        let reach = I64Vec3::splat(r.floor().min(1e12) as i64);
+        let c = center.as_i64vec3();
+        let lo = (c - reach).max(world.min.as_i64vec3());
+        let hi = (c + reach + I64Vec3::ONE).min(world.max.as_i64vec3());
+        if lo.cmpge(hi).any() {
+            return Ok(Vec::new());
+        }
+        let bounds = Aabb::new(lo.as_ivec3(), hi.as_ivec3());
         let r2 = r * r;
         let mut out = Vec::new();
         self.visit_deltas_in(&bounds, |e| {
@@ -133,11 +150,12 @@ fn check_radius(radius: f32) -> Result<f64, VoxelError> {
     if radius.is_finite() && radius >= 0.0 { Ok(f64::from(radius)) } else { Err(VoxelError::InvalidRadius { radius }) }
 }
 
-/// Squared distance, exact in `i64`.
+/// Squared distance, exact in `i128` for any two positions.
 #[inline]
-fn dist2(a: IVec3, b: IVec3) -> i64 {
-    let d = (a - b).as_i64vec3();
-    d.x * d.x + d.y * d.y + d.z * d.z
+fn dist2(a: IVec3, b: IVec3) -> i128 {
+    let d = a.as_i64vec3() - b.as_i64vec3();
+    let (x, y, z) = (i128::from(d.x), i128::from(d.y), i128::from(d.z));
+    x * x + y * y + z * z
 }
 
 /// Disjoint sets with union by size and path halving.

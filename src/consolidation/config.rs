@@ -1,22 +1,24 @@
 //! Tunables of a [`DeltaStorage`](crate::DeltaStorage).
 
 use crate::BRICK_SIZE;
-use crate::CompactionStrategy;
+use crate::ConsolidationStrategy;
 use std::time::Duration;
 
 /// Tunables of the overlay. Changing them with
 /// [`DeltaStorage::set_config`](crate::DeltaStorage::set_config) takes effect at
 /// once (a lowered hard cap consolidates immediately).
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "plugin", derive(bevy::reflect::Reflect))]
 pub struct DeltaConfig {
-    /// Delta count at which a consolidation is due (seed default: 1000).
+    /// Delta count ([`DeltaStorage::delta_count`](crate::DeltaStorage::delta_count))
+    /// at which a consolidation is due (seed default: 1000).
     pub threshold: usize,
     /// Delta count past which `update` consolidates synchronously before it
     /// returns (backpressure, counted in metrics): the overlay never holds more.
     /// Raised to `threshold` when lower.
     pub hard_cap: usize,
     /// How consolidations choose their deltas.
-    pub strategy: CompactionStrategy,
+    pub strategy: ConsolidationStrategy,
     /// Edge of a spatial-clustering chunk in voxels; rounded up to a multiple of
     /// the brick edge (16). Default 128.
     pub chunk_size: u32,
@@ -36,7 +38,7 @@ impl Default for DeltaConfig {
         Self {
             threshold: 1000,
             hard_cap: 1 << 20,
-            strategy: CompactionStrategy::Adaptive,
+            strategy: ConsolidationStrategy::Adaptive,
             chunk_size: 128,
             spatial_share: 0.5,
             max_age: Duration::from_secs(5 * 60),

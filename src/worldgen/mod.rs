@@ -27,9 +27,10 @@ const STRATA: [MaterialId; 7] = [BEDROCK, BASALT, GRANITE, SANDSTONE, LIMESTONE,
 pub struct WorldGen {
     /// Seed of every noise field; the same seed builds the same world.
     pub seed: u64,
-    /// Smallest corner of the world (multiples of 16).
+    /// Smallest corner of the world.
     pub min: IVec3,
-    /// Extent in voxels (multiples of 16). Default `1024 x 256 x 1024`.
+    /// Extent in voxels, any positive size inside the addressable range.
+    /// Default `1024 x 256 x 1024`.
     pub size: IVec3,
     /// Height of the sea surface above `min.y`: water fills valleys below it.
     pub sea_level: i32,
@@ -51,7 +52,8 @@ const LATTICE: i32 = 4;
 const _: () = assert!(BRICK_SIZE % LATTICE == 0);
 
 impl WorldGen {
-    /// The world's bounds.
+    /// The world's bounds (`min + size` saturates, so hostile parameters give
+    /// bounds that [`build`](Self::build) refuses rather than wrapped ones).
     pub fn bounds(&self) -> Aabb {
         Aabb::from_min_size(self.min, self.size)
     }
@@ -118,18 +120,18 @@ impl WorldGen {
     /// a brick, dense bricks only where one does.
     ///
     /// # Errors
-    /// [`VoxelError::InvalidBounds`] when `min` or `size` are not multiples of 16 or
-    /// leave the addressable range.
+    /// [`VoxelError::InvalidBounds`] when the bounds are empty or leave the
+    /// addressable range, checked before anything is computed or allocated.
     pub fn build(&self) -> Result<BaseIndex, VoxelError> {
         let bounds = self.bounds();
-        if bounds.is_empty() || self.size.y < 16 {
-            return Err(VoxelError::InvalidBounds { bounds });
-        }
+        BaseIndex::check_bounds(bounds)?;
         let fields: [ValueNoise; STRATA.len()] =
             std::array::from_fn(|i| ValueNoise::new(self.seed.wrapping_add(i as u64 * 0x9e37_79b9)));
         // Column boundaries, computed once per brick column and reused by the bricks
         // stacked in it; with their min/max to decide uniform bricks quickly.
-        let bricks = (self.size / BRICK_SIZE).as_uvec3();
+        // Bricks overlapping the world; the bounds are checked, so this is small
+        // enough to allocate one column record per brick column.
+        let bricks = ((self.size + IVec3::splat(BRICK_SIZE - 1)) / BRICK_SIZE).as_uvec3();
         let mut columns: Vec<Option<Box<BrickColumn>>> = vec![None; (bricks.x * bricks.z) as usize];
         BaseIndex::generate(bounds, |brick_min, voxels| {
             let b = ((brick_min - self.min) / BRICK_SIZE).as_uvec3();
