@@ -200,18 +200,19 @@ impl Layer {
     /// by in-brick index, writes to one voxel in input order. Equivalent to
     /// calling [`write`](Self::write) for each in order, at
     /// `O(deltas in the brick + writes)` instead of a shift per insert.
-    /// `under(local)` is asked once per voxel that has no delta here; `changed`
-    /// is called with the tag of every write that changed its voxel's value.
-    /// `scratch` is a reused buffer.
+    /// `under[j]` is the material beneath this layer at `writes[j]`'s voxel;
+    /// `changed` is called with the tag of every write that changed its voxel's
+    /// value. `scratch` is a reused buffer.
     pub fn merge_brick(
         &mut self,
         key: BrickKey,
         writes: &[TaggedWrite],
         now: u64,
-        mut under: impl FnMut(u16) -> MaterialId,
+        under: &[MaterialId],
         scratch: &mut Vec<Delta>,
         changed: &mut impl FnMut(u32),
     ) -> MergeCounts {
+        debug_assert_eq!(under.len(), writes.len());
         let mut counts = MergeCounts::default();
         let slot = self.bricks.entry(key).or_default();
         let old_heap = heap_capacity(&slot.deltas);
@@ -250,7 +251,7 @@ impl Layer {
                         changed(w.tag);
                     }
                     None => {
-                        let b = *beneath.get_or_insert_with(|| under(local));
+                        let b = *beneath.get_or_insert(under[j]);
                         if w.material == b {
                             counts.unchanged += 1;
                         } else {

@@ -72,6 +72,14 @@ pub(crate) fn fixed_hasher() -> ahash::RandomState {
     )
 }
 
+/// Buffers a brick merge reuses: the merged deltas, and the value beneath the
+/// active layer at each write.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MergeScratch {
+    merged: Vec<Delta>,
+    under: Vec<MaterialId>,
+}
+
 /// The overlay: the active layer and the sealed layers below it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Overlay {
@@ -188,18 +196,26 @@ impl Overlay {
         writes: &[TaggedWrite],
         now: u64,
         base: BrickRef<'_>,
-        scratch: &mut Vec<Delta>,
+        scratch: &mut MergeScratch,
         changed: &mut impl FnMut(u32),
     ) -> MergeCounts {
+        let MergeScratch { merged, under } = scratch;
+        // The value beneath the active layer at every write, gathered first in a
+        // loop of independent loads: the base's voxels are mostly cache misses,
+        // and gathered they overlap instead of waiting on each other inside the
+        // merge. Voxels that turn out to hold an active delta waste one read.
         let below = BrickStack { layers: self.sealed.iter().filter_map(|l| l.brick(key)).collect() };
-        self.active.merge_brick(
-            key,
-            writes,
-            now,
-            |local| below.get(local).map_or_else(|| base.get(usize::from(local)), |d| d.material),
-            scratch,
-            changed,
-        )
+        under.clear();
+        if below.is_empty() {
+            under.extend(writes.iter().map(|w| base.get(usize::from(w.local))));
+        } else {
+            under.extend(
+                writes
+                    .iter()
+                    .map(|w| below.get(w.local).map_or_else(|| base.get(usize::from(w.local)), |d| d.material)),
+            );
+        }
+        self.active.merge_brick(key, writes, now, under, merged, changed)
     }
 
     /// Seals the active layer: it joins the sealed layers, immutable, and a new

@@ -105,13 +105,14 @@ pub(crate) fn publish_changes(
 ) {
     let world = storage.bypass_change_detection();
     let batch = world.take_changes();
+    let bricks = world.take_changed_bricks();
     if batch.is_empty() {
         if !frame.batch.is_empty() {
             frame.batch = Arc::new(batch);
         }
         return;
     }
-    changed.write(VoxelsChanged { bricks: batch.brick_boxes(world.bounds()), sequences: batch.sequences() });
+    changed.write(VoxelsChanged { bricks, sequences: batch.sequences() });
     frame.batch = Arc::new(batch);
 }
 

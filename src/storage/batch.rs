@@ -19,7 +19,7 @@
 //! batch so far: a steady stream of batches does not allocate.
 
 use super::{BatchOutcome, DeltaStorage, RejectedUpdate};
-use crate::overlay::{BrickKey, Delta, FastMap, TaggedWrite, fixed_hasher};
+use crate::overlay::{BrickKey, FastMap, MergeScratch, TaggedWrite, fixed_hasher};
 use crate::{BRICK_VOLUME, MaterialId};
 use glam::IVec3;
 
@@ -51,13 +51,13 @@ pub(super) struct BatchScratch {
     /// The shape estimate's bitmap of brick hashes.
     seen: Vec<u64>,
     /// Dense path: each brick's group, the groups' ends, the writes packed
-    /// (see `pack`) and grouped by brick, one brick's writes and merged deltas,
-    /// and the per-voxel counts of a counting sort (4096 entries once used).
+    /// (see `pack`) and grouped by brick, one brick's writes, the merge's
+    /// buffers, and the per-voxel counts of a counting sort (4096 entries once used).
     groups: FastMap<BrickKey, u32>,
     offsets: Vec<u32>,
     grouped: Vec<u64>,
     writes: Vec<TaggedWrite>,
-    merged: Vec<Delta>,
+    merge: MergeScratch,
     local_counts: Vec<u32>,
     /// One bit per item: the write changed its voxel (dense path).
     changed: Vec<u64>,
@@ -72,7 +72,7 @@ impl Default for BatchScratch {
             offsets: Vec::new(),
             grouped: Vec::new(),
             writes: Vec::new(),
-            merged: Vec::new(),
+            merge: MergeScratch::default(),
             local_counts: Vec::new(),
             changed: Vec::new(),
         }
@@ -193,7 +193,7 @@ impl DeltaStorage {
         // Group by brick with one probe of a small map per update, then sort each
         // brick's writes by voxel and input order: a counting scatter and many
         // small sorts instead of one sort of the whole batch.
-        let BatchScratch { items, groups, offsets, grouped, writes, merged, local_counts, changed, .. } = scratch;
+        let BatchScratch { items, groups, offsets, grouped, writes, merge, local_counts, changed, .. } = scratch;
         groups.clear();
         offsets.clear();
         let mut last: Option<(BrickKey, u32)> = None;
@@ -273,7 +273,7 @@ impl DeltaStorage {
             }
             // The base brick, fetched once for the whole group.
             let base = self.base.brick_ref_local(key.min_corner());
-            let counts = self.overlay.merge_brick(key, writes, self.clock_ms, base, merged, &mut mark);
+            let counts = self.overlay.merge_brick(key, writes, self.clock_ms, base, merge, &mut mark);
             self.counters.reverts += counts.reverts;
             self.counters.unchanged += counts.unchanged;
             self.enforce_cap();

@@ -143,9 +143,66 @@ pub struct FinishedConsolidation {
 /// Finished consolidations kept between drains; older ones are dropped first.
 const MAX_FINISHED: usize = 64;
 
+/// The bricks holding a change since the last drain: a bitmap over the world's
+/// bricks (one bit each, 8 KiB for the default world) with the list of its
+/// non-zero words, so marking is a bit set and draining visits only what was
+/// marked; a hash set for worlds of more than 2^24 bricks.
+#[derive(Clone, Debug)]
+enum ChangedBricks {
+    Bitmap { dims: IVec3, bits: Vec<u64>, words: Vec<u32> },
+    Set(crate::overlay::FastMap<IVec3, ()>),
+}
+
+impl ChangedBricks {
+    fn new(bounds: Aabb) -> Self {
+        let dims = (bounds.size() + IVec3::splat(crate::BRICK_SIZE - 1)) >> crate::BRICK_LOG2 as i32;
+        let count = dims.as_u64vec3().element_product();
+        if count <= 1 << 24 {
+            ChangedBricks::Bitmap { dims, bits: vec![0; count.div_ceil(64) as usize], words: Vec::new() }
+        } else {
+            ChangedBricks::Set(crate::overlay::FastMap::with_hasher(crate::overlay::fixed_hasher()))
+        }
+    }
+
+    #[inline]
+    fn mark(&mut self, b: IVec3) {
+        match self {
+            ChangedBricks::Bitmap { dims, bits, words } => {
+                let i = (b.x + dims.x * (b.y + dims.y * b.z)) as usize;
+                let (w, bit) = (i / 64, 1u64 << (i % 64));
+                if bits[w] == 0 {
+                    words.push(w as u32);
+                }
+                bits[w] |= bit;
+            }
+            ChangedBricks::Set(set) => {
+                set.insert(b, ());
+            }
+        }
+    }
+
+    /// Local brick coordinates of every marked brick, each once; clears them.
+    fn take(&mut self, out: &mut Vec<IVec3>) {
+        match self {
+            ChangedBricks::Bitmap { dims, bits, words } => {
+                for w in words.drain(..) {
+                    let mut word = std::mem::take(&mut bits[w as usize]);
+                    while word != 0 {
+                        let i = w as i32 * 64 + word.trailing_zeros() as i32;
+                        word &= word - 1;
+                        out.push(IVec3::new(i % dims.x, (i / dims.x) % dims.y, i / (dims.x * dims.y)));
+                    }
+                }
+            }
+            ChangedBricks::Set(set) => out.extend(set.drain().map(|(b, _)| b)),
+        }
+    }
+}
+
 /// The feed's state inside a storage.
 #[derive(Clone, Debug)]
 pub(crate) struct Feed {
+    bounds: Aabb,
     /// Recording capacity; `None` when not recording.
     capacity: Option<usize>,
     /// The last sequence number given out.
@@ -153,17 +210,27 @@ pub(crate) struct Feed {
     /// The first sequence number of the batch being recorded.
     first: u64,
     changes: Vec<Change>,
+    /// Built when recording starts.
+    bricks: Option<ChangedBricks>,
     pub dropped: u64,
     finished: Vec<FinishedConsolidation>,
 }
 
-impl Default for Feed {
-    fn default() -> Self {
-        Self { capacity: None, sequence: 0, first: 1, changes: Vec::new(), dropped: 0, finished: Vec::new() }
-    }
-}
-
 impl Feed {
+    /// A feed of the world `bounds`, numbering on from `sequence`.
+    pub fn new(bounds: Aabb, sequence: u64) -> Self {
+        Self {
+            bounds,
+            capacity: None,
+            sequence,
+            first: sequence + 1,
+            changes: Vec::new(),
+            bricks: None,
+            dropped: 0,
+            finished: Vec::new(),
+        }
+    }
+
     pub fn is_recording(&self) -> bool {
         self.capacity.is_some()
     }
@@ -174,6 +241,7 @@ impl Feed {
         if self.capacity.is_none() {
             self.first = self.sequence + 1;
             self.changes.clear();
+            self.bricks = Some(ChangedBricks::new(self.bounds));
         }
         self.capacity = Some(capacity);
     }
@@ -182,6 +250,7 @@ impl Feed {
     pub fn stop(&mut self) {
         self.capacity = None;
         self.changes = Vec::new();
+        self.bricks = None;
         self.finished = Vec::new();
     }
 
@@ -189,6 +258,9 @@ impl Feed {
     #[inline]
     pub fn push(&mut self, position: IVec3, material: MaterialId) {
         self.sequence += 1;
+        if let Some(bricks) = &mut self.bricks {
+            bricks.mark((position - self.bounds.min) >> crate::BRICK_LOG2 as i32);
+        }
         if let Some(cap) = self.capacity {
             // Kept only while nothing was dropped: a batch is a prefix.
             if self.changes.len() < cap && self.changes.len() as u64 == self.sequence - self.first {
@@ -209,6 +281,18 @@ impl Feed {
         };
         self.first = self.sequence + 1;
         batch
+    }
+
+    /// The boxes of the bricks holding a change since the last call, each once,
+    /// clipped to the world (empty when not recording). Whole changes are not
+    /// needed for it: the bricks are marked as changes arrive, even past the
+    /// recording capacity.
+    pub fn take_bricks(&mut self) -> Vec<Aabb> {
+        let mut local = Vec::new();
+        if let Some(bricks) = &mut self.bricks {
+            bricks.take(&mut local);
+        }
+        local.into_iter().map(|b| brick_box(self.bounds, b)).collect()
     }
 
     /// Records a finished consolidation while recording.

@@ -105,8 +105,7 @@ impl DeltaStorage {
     /// its next change will be number `sequence + 1`. How a world loaded from a
     /// file or a network snapshot goes on numbering.
     pub fn resume(base: BaseIndex, config: DeltaConfig, sequence: u64) -> Self {
-        let mut feed = Feed::default();
-        feed.sequence = sequence;
+        let feed = Feed::new(base.bounds(), sequence);
         Self {
             base,
             overlay: Overlay::default(),
@@ -331,6 +330,14 @@ impl DeltaStorage {
     /// when not recording.
     pub fn take_changes(&mut self) -> ChangeBatch {
         self.feed.take()
+    }
+
+    /// Drains the boxes of the bricks (`16³` from the world's minimum corner,
+    /// clipped to the world) holding a change since the last call, each once,
+    /// while recording: what a mesher or renderer must redo. Marked as changes
+    /// arrive (a bit per brick), so draining costs the bricks, not the changes.
+    pub fn take_changed_bricks(&mut self) -> Vec<Aabb> {
+        self.feed.take_bricks()
     }
 
     /// Drains the consolidations finished since the last call, while recording
