@@ -1,13 +1,15 @@
 //! Every case side by side with the alternatives, on the same inputs:
 //! `overlay` (this crate), `naive` (std HashMap in front of the base),
-//! `shared_lock` (Arc<RwLock<HashMap>>) and `direct` (straight into the base).
+//! `shared_lock` (Arc<RwLock<HashMap>>), `direct` (straight into the base), and
+//! for single updates and hits `flat_map` (an `ahash` `HashMap<u64, u16>` of
+//! packed positions) and `flat_map_base` (the same, reading the base first).
 //!
 //! `cargo bench --bench overlay`; `scripts/benchmarks.py` turns the results into
 //! BENCHMARKS.md.
 
 mod support;
 
-use bevy_delta_overlay::{Aabb, BaseIndex, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId};
+use bevy_delta_overlay::{Aabb, BaseIndex, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId, Threads};
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use glam::IVec3;
 use std::hint::black_box;
@@ -45,6 +47,26 @@ fn single_updates(c: &mut Criterion) {
             let t = Instant::now();
             for &p in positions.iter().cycle().take(n as usize) {
                 o.update(base, black_box(p), A);
+            }
+            t.elapsed()
+        })
+    });
+    group.bench_function("flat_map", |b| {
+        b.iter_custom(|n| {
+            let mut o = FlatMap::default();
+            let t = Instant::now();
+            for &p in positions.iter().cycle().take(n as usize) {
+                o.insert(black_box(p), A);
+            }
+            t.elapsed()
+        })
+    });
+    group.bench_function("flat_map_base", |b| {
+        b.iter_custom(|n| {
+            let mut o = FlatMap::default();
+            let t = Instant::now();
+            for &p in positions.iter().cycle().take(n as usize) {
+                o.insert_over_base(base, black_box(p), A);
             }
             t.elapsed()
         })
@@ -261,9 +283,9 @@ fn batches(c: &mut Criterion) {
     }
 }
 
-/// Single reads through 100K active deltas: a delta hit, a base hit and, with a
-/// job in flight holding 100K frozen deltas, a hit in the frozen layer and a miss
-/// through it to the base.
+/// Single reads through 100K active deltas: a delta hit, a base hit and, with
+/// 100K deltas in a sealed layer (a job in flight holds them) under 100K active
+/// ones, a hit in the sealed layer and a miss through both layers to the base.
 fn queries(c: &mut Criterion) {
     let base = world();
     let active = random_positions(100_000, 5);
@@ -278,12 +300,12 @@ fn queries(c: &mut Criterion) {
         plain_naive.update(base, p, A);
         plain_shared.update(base, p, A);
     }
-    // With a job in flight: every delta of the first batch is frozen (the job is
+    // With a job in flight: every delta of the first batch is sealed (the job is
     // never finished, so every read goes through it), then 100K active ones.
     let mut s = storage();
     s.set_config(DeltaConfig { spatial_share: 1.0, ..s.config().clone() });
     s.batch_update(frozen.iter().map(|&p| (p, B)));
-    let job = s.begin_consolidation(ConsolidationStrategy::SpatialClustering).expect("deltas to freeze");
+    let job = s.begin_consolidation(ConsolidationStrategy::SpatialClustering).expect("deltas to seal");
     assert_eq!(job.delta_count(), s.delta_count());
     s.batch_update(active.iter().map(|&p| (p, A)));
     let mut naive = NaiveOverlay::default();
@@ -294,11 +316,15 @@ fn queries(c: &mut Criterion) {
         shared.update(base, p, A);
     }
     let _ = direct.apply_batch(&frozen.iter().chain(&active).map(|&p| (p, A)).collect::<Vec<_>>());
+    let mut flat = FlatMap::default();
+    for &p in &active {
+        flat.insert(p, A);
+    }
     let cases = [
         ("query_delta_hit", &active, &plain, &plain_naive, &plain_shared),
         ("query_base_hit", &misses, &plain, &plain_naive, &plain_shared),
-        ("query_frozen_hit", &frozen, &s, &naive, &shared),
-        ("query_frozen_miss", &misses, &s, &naive, &shared),
+        ("query_sealed_hit", &frozen, &s, &naive, &shared),
+        ("query_sealed_miss", &misses, &s, &naive, &shared),
     ];
     for (case, keys, s, naive, shared) in cases {
         let mut group = c.benchmark_group(case);
@@ -327,6 +353,14 @@ fn queries(c: &mut Criterion) {
                 direct.get(black_box(keys[i]))
             })
         });
+        if case == "query_delta_hit" {
+            group.bench_function("flat_map", |b| {
+                b.iter(|| {
+                    i = (i + 1) % keys.len();
+                    flat.get(black_box(keys[i]))
+                })
+            });
+        }
         group.finish();
     }
     drop(job);
@@ -445,6 +479,28 @@ fn consolidation(c: &mut Criterion) {
     }
 }
 
+/// Consolidation throughput: a lazy job over 1M deltas in the band (it merges
+/// half of them), run on one thread and on two (`Threads`), as deltas merged
+/// per second.
+fn throughput(c: &mut Criterion) {
+    let s = band_storage(1_000_000);
+    let merged =
+        s.clone().begin_consolidation(ConsolidationStrategy::LazyThreshold).expect("deltas").run().delta_count();
+    let mut group = c.benchmark_group("consolidate_throughput_1m");
+    group.sample_size(10);
+    group.throughput(criterion::Throughput::Elements(merged as u64));
+    for threads in [1, 2] {
+        group.bench_function(format!("threads_{threads}"), |b| {
+            b.iter_batched(
+                || s.clone().begin_consolidation(ConsolidationStrategy::LazyThreshold).expect("deltas"),
+                |job| job.run_on(&Threads(threads)),
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
 /// The headless example's erosion, 200 frames of 576 updates: total CPU time to
 /// reach a base holding every update, consolidation included.
 fn erosion(c: &mut Criterion) {
@@ -505,6 +561,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = single_updates, batches, queries, sweeps, regions, consolidation, erosion
+    targets = single_updates, batches, queries, sweeps, regions, consolidation, throughput, erosion
 }
 criterion_main!(benches);

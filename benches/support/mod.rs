@@ -102,6 +102,40 @@ pub fn clustered_positions(n: usize, seed: u64) -> Vec<IVec3> {
     out
 }
 
+/// The flat map issue 14 measures against: an `ahash` `HashMap<u64, u16>` keyed
+/// by packed positions, the least a voxel overlay can be. `insert` stores,
+/// `insert_over_base` first reads the base beneath (what any overlay that elides
+/// writes equal to the base must do), `get` looks up.
+pub struct FlatMap(pub HashMap<u64, u16, ahash::RandomState>);
+
+impl Default for FlatMap {
+    fn default() -> Self {
+        Self(HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)))
+    }
+}
+
+impl FlatMap {
+    #[inline]
+    pub fn key(p: IVec3) -> u64 {
+        let u = (p + IVec3::splat(1 << 20)).as_uvec3();
+        u64::from(u.x) | u64::from(u.y) << 21 | u64::from(u.z) << 42
+    }
+    #[inline]
+    pub fn insert(&mut self, p: IVec3, m: MaterialId) {
+        self.0.insert(Self::key(p), m.0);
+    }
+    #[inline]
+    pub fn insert_over_base(&mut self, base: &BaseIndex, p: IVec3, m: MaterialId) {
+        if base.get(p) != Ok(m) {
+            self.0.insert(Self::key(p), m.0);
+        }
+    }
+    #[inline]
+    pub fn get(&self, p: IVec3) -> Option<u16> {
+        self.0.get(&Self::key(p)).copied()
+    }
+}
+
 /// The "naive overlay": a std `HashMap` in front of the base, with the same
 /// semantics as the crate's (a write equal to the base removes the entry).
 #[derive(Clone, Default)]
