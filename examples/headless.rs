@@ -2,11 +2,20 @@
 //!
 //! Rivers cut channels (erosion), the eroded material settles downstream
 //! (deposition), and a magma intrusion rises from a worker thread through the
-//! off-ECS channel. After `--frames N` frames it prints what happened and checks
-//! every voxel it touched against its own shadow copy.
+//! off-ECS channel. After `--frames N` frames it prints what happened, checks
+//! every voxel it touched against its own shadow copy, and prints the world's
+//! digest (a hash of every voxel).
+//!
+//! With `--save PATH` (feature `persistence`) the world lives in a file: loaded
+//! from it when it exists (`loaded world from PATH: sequence N`), generated and
+//! written otherwise, every frame's changes committed on a background thread
+//! (`durable through sequence N`, at least once a second), synced at the end.
+//! `--frames 0` only loads and prints the digest.
 //!
 //! ```text
 //! cargo run --release --example headless -- --frames 600
+//! cargo run --release --features persistence --example headless -- --save world.redb --frames 600
+//! cargo run --release --features persistence --example headless -- --save world.redb --frames 0
 //! ```
 
 mod common;
@@ -17,35 +26,59 @@ use common::{GeologyPlugin, Shadow};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+fn usage() -> ! {
+    eprintln!("usage: headless [--frames N] [--save PATH]");
+    std::process::exit(2);
+}
+
 fn main() {
     let mut frames = 600u32;
+    let mut save: Option<std::path::PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next().and_then(|v| v.parse().ok())) {
-            ("--frames", Some(n)) => frames = n,
-            _ => {
-                eprintln!("usage: headless [--frames N]");
-                std::process::exit(2);
-            }
+        match (arg.as_str(), args.next()) {
+            ("--frames", Some(n)) => frames = n.parse().unwrap_or_else(|_| usage()),
+            ("--save", Some(path)) => save = Some(path.into()),
+            _ => usage(),
         }
     }
 
     let start = Instant::now();
     let mut app = App::new();
-    app.add_plugins((MinimalPlugins, DeltaOverlayPlugin::default(), GeologyPlugin));
+    app.add_plugins(MinimalPlugins);
+    if let Some(path) = &save {
+        persist::add(&mut app, path);
+    }
+    app.add_plugins((DeltaOverlayPlugin::default(), GeologyPlugin));
     app.finish();
     app.cleanup();
-    println!("world built in {:.2} s", start.elapsed().as_secs_f64());
+    match save.as_ref().and_then(|_| persist::loaded(&app)) {
+        Some(sequence) => println!(
+            "loaded world from {}: sequence {sequence} ({:.2} s)",
+            save.as_ref().map_or(String::new(), |p| p.display().to_string()),
+            start.elapsed().as_secs_f64()
+        ),
+        None => println!("world built in {:.2} s", start.elapsed().as_secs_f64()),
+    }
+    if frames == 0 {
+        println!("world digest       {:016x}", app.world().resource::<DeltaStorage>().digest());
+        return;
+    }
 
     let bounds = app.world().resource::<DeltaStorage>().bounds();
     let sender = app.world().resource::<DeltaSender>().clone();
     let intrusion = common::spawn_intrusion(sender, bounds, frames / 4, Duration::from_millis(2));
 
     let mut frame_times = Vec::with_capacity(frames as usize);
+    let mut reported = Instant::now();
     for _ in 0..frames {
         let t = Instant::now();
         app.update();
         frame_times.push(t.elapsed());
+        if save.is_some() && reported.elapsed() >= Duration::from_millis(500) {
+            persist::report(&app);
+            reported = Instant::now();
+        }
     }
     // Let the worker finish and the channel drain (each frame drains a bounded number).
     let (worker_shadow, worker_sent) = intrusion.join().expect("the intrusion thread panicked");
@@ -55,6 +88,69 @@ fn main() {
     app.update();
 
     report(&mut app, &frame_times, &worker_shadow, worker_sent);
+    if save.is_some() {
+        persist::sync(&mut app);
+    }
+    println!("world digest       {:016x}", app.world().resource::<DeltaStorage>().digest());
+}
+
+/// The `--save` side, with the `persistence` feature.
+#[cfg(feature = "persistence")]
+mod persist {
+    use bevy::prelude::*;
+    use bevy_delta_overlay::{Opened, PersistencePlugin, WorldFile};
+
+    pub fn add(app: &mut App, path: &std::path::Path) {
+        app.add_plugins(PersistencePlugin::new(path));
+    }
+
+    pub fn loaded(app: &App) -> Option<u64> {
+        match app.world().get_resource::<WorldFile>()?.opened() {
+            Opened::Loaded { sequence, .. } => Some(sequence),
+            Opened::Created { .. } => None,
+        }
+    }
+
+    pub fn report(app: &App) {
+        if let Some(file) = app.world().get_resource::<WorldFile>() {
+            println!("durable through sequence {}", file.durable());
+        }
+    }
+
+    pub fn sync(app: &mut App) {
+        let Some(mut file) = app.world_mut().get_resource_mut::<WorldFile>() else {
+            eprintln!("the world file could not be opened (see the error above): nothing was saved");
+            std::process::exit(1);
+        };
+        match file.sync() {
+            Ok(through) => println!("durable through sequence {through}"),
+            Err(e) => {
+                eprintln!("saving failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+/// Without the `persistence` feature, `--save` is refused.
+#[cfg(not(feature = "persistence"))]
+mod persist {
+    use bevy::prelude::*;
+
+    pub fn add(_: &mut App, _: &std::path::Path) {
+        eprintln!(
+            "--save needs the `persistence` feature: cargo run --release --features persistence --example headless"
+        );
+        std::process::exit(2);
+    }
+
+    pub fn loaded(_: &App) -> Option<u64> {
+        None
+    }
+
+    pub fn report(_: &App) {}
+
+    pub fn sync(_: &mut App) {}
 }
 
 fn report(app: &mut App, frame_times: &[Duration], worker: &HashMap<IVec3, MaterialId>, worker_sent: u64) {

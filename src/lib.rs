@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod base;
+#[cfg(feature = "codec")]
+mod codec;
 mod consolidation;
 mod coords;
 #[cfg(feature = "debug_ui")]
@@ -10,12 +12,16 @@ mod debug_ui;
 mod error;
 mod material;
 mod overlay;
+#[cfg(feature = "persistence")]
+mod persistence;
 #[cfg(feature = "plugin")]
 mod plugin;
 mod storage;
 mod worldgen;
 
 pub use base::{BRICK_LOG2, BRICK_SIZE, BRICK_VOLUME, BaseIndex, BaseStats, Brick, BrickContent, Region};
+#[cfg(feature = "codec")]
+pub use codec::DecodeError;
 #[allow(deprecated)]
 pub use consolidation::CompactionStrategy;
 pub use consolidation::{
@@ -27,6 +33,10 @@ pub use coords::{Aabb, morton, voxel_at};
 pub use debug_ui::{DebugPanel, DeltaOverlayDebugPlugin};
 pub use error::VoxelError;
 pub use material::{MaterialId, MaterialInfo, Palette, PaletteError, geology};
+#[cfg(all(feature = "persistence", feature = "plugin"))]
+pub use persistence::{DeltasDurable, PersistencePlugin, WorldFile};
+#[cfg(feature = "persistence")]
+pub use persistence::{Durability, Opened, Record, StoreError, StoreOptions, WorldStore};
 #[cfg(feature = "plugin")]
 pub use plugin::{
     ConsolidationFinished, DeltaOverlayDiagnostics, DeltaOverlayPlugin, DeltaOverlaySchedule, DeltaOverlaySettings,
@@ -35,7 +45,7 @@ pub use plugin::{
 };
 pub use storage::{
     BatchOutcome, Change, ChangeBatch, DeltaEntry, DeltaStorage, FeedError, FinishedConsolidation, OverlayStats,
-    Reader, RejectedUpdate,
+    Reader, RejectedUpdate, SnapshotNode, WorldSnapshot,
 };
 pub use worldgen::WorldGen;
 

@@ -13,6 +13,9 @@ pub const BRICK_SIZE: i32 = 1 << BRICK_LOG2;
 pub const BRICK_VOLUME: usize = 1 << (3 * BRICK_LOG2);
 /// Mask of the in-brick part of a coordinate.
 pub(crate) const BRICK_MASK: i32 = BRICK_SIZE - 1;
+/// Cells of a brick's stored pyramid: levels 2, 3 and 4.
+#[cfg(feature = "codec")]
+pub(crate) const PYRAMID_CELLS: usize = 64 + 8 + 1;
 
 /// Cells per axis at in-brick level 2 (level 1 is computed on demand, level 3 has
 /// 2³ cells, level 4 is the whole brick).
@@ -97,6 +100,12 @@ impl Clip {
         Clip((size - min).clamp(IVec3::ONE, IVec3::splat(BRICK_SIZE)))
     }
 
+    /// The in-world voxels per axis, from the brick's corner.
+    #[inline]
+    pub fn extent(self) -> IVec3 {
+        self.0
+    }
+
     /// True for a brick wholly inside the world.
     #[inline]
     pub fn is_full(self) -> bool {
@@ -145,6 +154,27 @@ impl Brick {
         let mut b = Self { voxels: *voxels, l2: [MaterialId::AIR; 64], l3: [MaterialId::AIR; 8], l4: MaterialId::AIR };
         b.update_pyramid(u64::MAX, clip);
         b
+    }
+
+    #[cfg(feature = "codec")]
+    /// The pyramid's cells: level 2 (64), level 3 (8), level 4 (1), in that
+    /// order; what a stored brick keeps so loading it computes nothing.
+    pub(crate) fn pyramid(&self) -> impl Iterator<Item = MaterialId> + '_ {
+        self.l2.iter().chain(self.l3.iter()).copied().chain(std::iter::once(self.l4))
+    }
+
+    #[cfg(feature = "codec")]
+    /// Writes the brick's voxels then its pyramid (as [`pyramid`](Self::pyramid)
+    /// orders it) from `values`, which must hold [`BRICK_VOLUME`] +
+    /// [`PYRAMID_CELLS`] materials: how a stored brick is read back without
+    /// computing anything (the pyramid was computed when it was stored, and a
+    /// checksum guards it since).
+    pub(crate) fn set_parts(&mut self, values: &[MaterialId; BRICK_VOLUME + PYRAMID_CELLS]) {
+        let (voxels, pyramid) = values.split_at(BRICK_VOLUME);
+        self.voxels.copy_from_slice(voxels);
+        self.l2.copy_from_slice(&pyramid[..64]);
+        self.l3.copy_from_slice(&pyramid[64..72]);
+        self.l4 = pyramid[72];
     }
 
     /// The voxels, x fastest, then y, then z.

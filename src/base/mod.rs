@@ -61,6 +61,8 @@ pub use brick::{BRICK_LOG2, BRICK_SIZE, BRICK_VOLUME, Brick, BrickContent, major
 pub use region::Region;
 pub use stats::BaseStats;
 
+#[cfg(feature = "codec")]
+pub(crate) use brick::PYRAMID_CELLS;
 pub(crate) use brick::{BRICK_MASK, BrickWrite, Clip, l2_cell_of, local_index, rebuild};
 use node::{BrickAddressed, Extent, Node, child_index, edit};
 use table::BrickTable;
@@ -201,6 +203,81 @@ impl BaseSnapshot {
     pub fn clip(&self, b: IVec3) -> Clip {
         Clip::of(b << BRICK_LOG2 as i32, self.size)
     }
+
+    /// The world's size in voxels.
+    pub fn size(&self) -> IVec3 {
+        self.size
+    }
+
+    /// Calls `f` for every node that is uniform at or above the brick level and
+    /// for every brick, with its level and local minimum corner, in Morton order.
+    /// Cost: one visit per node.
+    pub fn for_each_node(&self, mut f: impl FnMut(u32, IVec3, BrickRef<'_>)) {
+        fn walk(node: &Node, level: u32, min: IVec3, extent: Extent, f: &mut impl FnMut(u32, IVec3, BrickRef<'_>)) {
+            match node {
+                Node::Uniform(m) => f(level, min, BrickRef::Uniform(*m)),
+                Node::Leaf(b) => f(level, min, BrickRef::Dense(b)),
+                Node::Branch(branch) => {
+                    let half = 1 << (level - 1);
+                    for (i, child) in branch.children.iter().enumerate() {
+                        let cmin = min + node::child_offset(i) * half;
+                        if extent.intersects(cmin) {
+                            walk(child, level - 1, cmin, extent, f);
+                        }
+                    }
+                }
+            }
+        }
+        walk(&self.root, self.root_level, IVec3::ZERO, Extent(self.size), &mut f);
+    }
+}
+
+/// Calls `f` with the local minimum corner of every brick of the cube of
+/// `2^level` voxels at local `min` that holds a world voxel, in Morton order.
+pub(crate) fn for_each_brick_in(level: u32, min: IVec3, size: IVec3, f: &mut impl FnMut(IVec3)) {
+    if !Extent(size).intersects(min) {
+        return;
+    }
+    if level == BRICK_LOG2 {
+        f(min);
+        return;
+    }
+    let half = 1 << (level - 1);
+    for i in 0..8 {
+        for_each_brick_in(level - 1, min + node::child_offset(i) * half, size, f);
+    }
+}
+
+#[cfg(feature = "codec")]
+/// A node of a stored or transmitted world: its level, its local minimum
+/// corner, and its content (a uniform node at any level, or a brick's voxels).
+#[derive(Clone, Debug)]
+pub(crate) struct StoredNode {
+    pub level: u32,
+    pub min: IVec3,
+    pub content: StoredContent,
+}
+
+#[cfg(feature = "codec")]
+/// What a stored node holds.
+#[derive(Clone, Debug)]
+pub(crate) enum StoredContent {
+    Uniform(MaterialId),
+    /// A stored brick, voxels and pyramid read back.
+    Stored(Arc<Brick>),
+    /// A brick ready for the tree (collapsed when uniform).
+    Built(BrickContent),
+}
+
+#[cfg(feature = "codec")]
+/// A stored brick at local corner `min` of a world of `size`, collapsed when
+/// its in-world voxels are one material.
+pub(crate) fn stored_brick(brick: Arc<Brick>, min: IVec3, size: IVec3) -> BrickContent {
+    let clip = Clip::of(min, size);
+    match brick.uniform_within(clip) {
+        Some(m) => BrickContent::Uniform(m),
+        None => BrickContent::Dense(brick),
+    }
 }
 
 /// The brick-level node holding local position `q`.
@@ -321,6 +398,54 @@ impl BaseIndex {
         // Both corners are in the 21-bit range, so the extent fits an i32.
         let extent = bounds.size().max_element() as u32;
         Ok(extent.next_power_of_two().trailing_zeros().max(BRICK_LOG2))
+    }
+
+    #[cfg(feature = "codec")]
+    /// Builds a world from stored nodes: coarser nodes first, finer ones
+    /// overriding what they cover (so a brick written after a uniform node that
+    /// covered it wins). Every node must be aligned to its level, at or above the
+    /// brick level and at or below the root, and start inside the world.
+    ///
+    /// # Errors
+    /// [`VoxelError::InvalidBounds`] for bad bounds; [`VoxelError::InvalidRegion`]
+    /// naming the node's box for a node that breaks those rules.
+    pub(crate) fn from_nodes(bounds: Aabb, mut nodes: Vec<StoredNode>) -> Result<Self, VoxelError> {
+        let root_level = Self::check_bounds(bounds)?;
+        let extent = Extent(bounds.size());
+        for n in &nodes {
+            let edge = 1i32.checked_shl(n.level).unwrap_or(0);
+            let aligned = edge > 0 && (n.min & IVec3::splat(edge - 1)) == IVec3::ZERO;
+            if n.level < BRICK_LOG2
+                || n.level > root_level
+                || !aligned
+                || n.min.min_element() < 0
+                || !extent.intersects(n.min)
+            {
+                let min = bounds.min.saturating_add(n.min);
+                return Err(VoxelError::InvalidRegion { region: Aabb::from_min_size(min, IVec3::splat(edge)), bounds });
+            }
+        }
+        // Stable: among nodes of one level, the later wins.
+        nodes.sort_by_key(|n| std::cmp::Reverse(n.level));
+        let mut root = Node::Uniform(MaterialId::AIR);
+        for n in nodes {
+            let node = match n.content {
+                StoredContent::Uniform(m) => Node::Uniform(m),
+                StoredContent::Stored(brick) if n.level == BRICK_LOG2 => {
+                    Node::from_content(stored_brick(brick, n.min, extent.0))
+                }
+                StoredContent::Built(content) if n.level == BRICK_LOG2 => Node::from_content(content),
+                _ => {
+                    let region = Aabb::from_min_size(bounds.min.saturating_add(n.min), IVec3::splat(1 << n.level));
+                    return Err(VoxelError::InvalidRegion { region, bounds });
+                }
+            };
+            place(&mut root, root_level, IVec3::ZERO, n.level, n.min, node);
+        }
+        settle_all(&mut root, root_level, IVec3::ZERO, extent);
+        let index = Self::from_root(bounds, root_level, root);
+        index.debug_check();
+        Ok(index)
     }
 
     /// The world's bounds.
@@ -520,6 +645,50 @@ impl BaseIndex {
             }
         }
     }
+}
+
+#[cfg(feature = "codec")]
+/// Puts `new` where the node of `target` level at local `target_min` is, below
+/// `node`, splitting uniform nodes on the way (their LOD values are settled
+/// afterwards by [`settle_all`]).
+fn place(node: &mut Node, level: u32, min: IVec3, target: u32, target_min: IVec3, new: Node) {
+    if level == target {
+        *node = new;
+        return;
+    }
+    if let Node::Uniform(m) = *node {
+        *node = Node::Branch(Arc::new(node::Branch::filled(m)));
+    }
+    let Node::Branch(branch) = node else {
+        unreachable!("LEVELS: only branches lie above the brick level");
+    };
+    let i = child_index(target_min, level);
+    place(
+        &mut Arc::make_mut(branch).children[i],
+        level - 1,
+        min + node::child_offset(i) * (1 << (level - 1)),
+        target,
+        target_min,
+        new,
+    );
+}
+
+#[cfg(feature = "codec")]
+/// Recomputes every branch's cached values and prunes, bottom up.
+fn settle_all(node: &mut Node, level: u32, min: IVec3, extent: Extent) {
+    let Node::Branch(branch) = node else {
+        return;
+    };
+    let branch = Arc::make_mut(branch);
+    let half = 1 << (level - 1);
+    for i in 0..8 {
+        let cmin = min + node::child_offset(i) * half;
+        if extent.intersects(cmin) {
+            settle_all(&mut branch.children[i], level - 1, cmin, extent);
+            branch.lods[i] = branch.children[i].lod_value();
+        }
+    }
+    node::settle(node, level, min, extent);
 }
 
 #[cfg(debug_assertions)]

@@ -96,6 +96,11 @@ pub(crate) struct BrickStack<'a> {
 }
 
 impl<'a> BrickStack<'a> {
+    /// Brick `key` in `layers` (top first).
+    pub fn of(layers: &[&'a Layer], key: BrickKey) -> Self {
+        BrickStack { layers: layers.iter().filter_map(|l| l.brick(key)).collect() }
+    }
+
     /// The delta a read of voxel `local` sees: the top layer's.
     #[inline]
     pub fn get(&self, local: u16) -> Option<&'a Delta> {

@@ -17,6 +17,9 @@ pub use settings::DeltaOverlaySettings;
 
 pub use stats::{DeltaOverlayDiagnostics, DeltaStats};
 
+#[cfg(feature = "persistence")]
+pub(crate) use systems::publish_changes;
+
 use crate::{ConsolidationOutput, DeltaConfig, DeltaStorage, WorldGen};
 use bevy::app::{App, Plugin, Update};
 use bevy::ecs::schedule::{InternedScheduleLabel, IntoScheduleConfigs, ScheduleLabel, SystemSet};

@@ -11,11 +11,15 @@
 mod batch;
 mod feed;
 mod reader;
+mod snapshot;
 mod spatial;
 mod stats;
 
 pub use feed::{Change, ChangeBatch, FeedError, FinishedConsolidation};
 pub use reader::Reader;
+#[cfg(feature = "persistence")]
+pub(crate) use snapshot::Stored;
+pub use snapshot::{SnapshotNode, WorldSnapshot};
 pub use spatial::DeltaEntry;
 pub use stats::OverlayStats;
 

@@ -1,0 +1,189 @@
+//! Change batches as records: a file's log entries and the wire's messages.
+//!
+//! ```text
+//! kind 3: [first sequence: varint][changes c: varint][body form: u8]
+//!         form 0: [body]; form 1: [body length: varint][zstd(body)]
+//! body:   [palette length p: varint][palette: p x u16][bricks g: varint]
+//!         g x ([brick code - previous brick code: varint][changes n: varint]
+//!              n x ([in-brick index - previous index: varint][palette index: varint]))
+//! ```
+//!
+//! Changes are grouped by brick (Morton order) and sorted by voxel inside; the
+//! changes of one voxel keep their order, so a decoded batch makes the same
+//! world and covers the same sequence numbers, but the order between different
+//! voxels is not kept (it never changes the world). Positions are relative to
+//! the world's minimum corner, so both ends must agree on the bounds. An
+//! erosion frame packs to one or two bytes a change before compression.
+
+use super::{DecodeError, Reader, Writer, compress, decompress, frame, unframe};
+use crate::base::{BRICK_MASK, brick_code_of, brick_of_code, local_index};
+use crate::{Aabb, BRICK_LOG2, Change, ChangeBatch, MaterialId};
+use glam::IVec3;
+
+const BATCH: u8 = 3;
+/// Bodies shorter than this are not worth compressing.
+const COMPRESS_ABOVE: usize = 96;
+
+/// A batch's record (see the module docs).
+pub(crate) fn encode_batch(batch: &ChangeBatch, bounds: Aabb) -> Vec<u8> {
+    let changes = batch.changes();
+    let mut order: Vec<(u64, u16, u32)> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let q = c.position - bounds.min;
+            (brick_code_of(q >> BRICK_LOG2 as i32), local_index(q) as u16, i as u32)
+        })
+        .collect();
+    // Stable on (brick, voxel): writes to one voxel keep their order.
+    order.sort_by_key(|&(code, local, _)| (code, local));
+    let mut palette: Vec<MaterialId> = Vec::new();
+    let mut index = crate::overlay::FastMap::with_hasher(crate::overlay::fixed_hasher());
+    let mut body = Writer::default();
+    let mut groups = Writer::default();
+    let (mut count, mut prev_code) = (0u64, 0u64);
+    let mut i = 0;
+    while i < order.len() {
+        let code = order[i].0;
+        let n = order[i..].partition_point(|o| o.0 == code);
+        groups.varint(code - prev_code);
+        groups.varint(n as u64);
+        prev_code = code;
+        count += 1;
+        let mut prev_local = 0;
+        for &(_, local, at) in &order[i..i + n] {
+            let m = changes[at as usize].material;
+            let p = *index.entry(m).or_insert_with(|| {
+                palette.push(m);
+                palette.len() as u64 - 1
+            });
+            groups.varint(u64::from(local - prev_local));
+            groups.varint(p);
+            prev_local = local;
+        }
+        i += n;
+    }
+    body.varint(palette.len() as u64);
+    for m in &palette {
+        body.u16(m.0);
+    }
+    body.varint(count);
+    body.bytes.extend_from_slice(&groups.bytes);
+    let mut out = Writer::default();
+    out.varint(batch.first_sequence());
+    out.varint(changes.len() as u64);
+    if body.bytes.len() > COMPRESS_ABOVE {
+        out.u8(1);
+        out.varint(body.bytes.len() as u64);
+        out.bytes.extend_from_slice(&compress(&body.bytes, 1));
+    } else {
+        out.u8(0);
+        out.bytes.extend_from_slice(&body.bytes);
+    }
+    frame(BATCH, &out.bytes)
+}
+
+/// The batch of a record, every position checked against `bounds`; a record
+/// of more than `max_changes` changes is refused before anything is allocated.
+pub(crate) fn decode_batch(record: &[u8], bounds: Aabb, max_changes: usize) -> Result<ChangeBatch, DecodeError> {
+    let mut r = Reader::new(unframe(BATCH, record)?);
+    let first = r.varint()?;
+    if first == 0 || first == u64::MAX {
+        return Err(DecodeError::Invalid("change batch numbered outside 1..u64::MAX"));
+    }
+    let count = r.bounded(max_changes as u64, "change batch larger than the cap")? as usize;
+    if first.checked_add(count as u64).is_none() {
+        return Err(DecodeError::Invalid("change batch numbered past u64::MAX"));
+    }
+    let owned;
+    let body = match r.u8()? {
+        0 => r.remaining(),
+        1 => {
+            // Each change takes at most 2 + 3 bytes, each brick 10 + 5, plus the palette.
+            let bound = 16 + 20 * count + 2 * count.min(1 << 16);
+            let len = r.bounded(bound as u64, "change batch body longer than its changes allow")? as usize;
+            owned = decompress(r.remaining(), len)?;
+            &owned[..]
+        }
+        _ => return Err(DecodeError::Invalid("unknown change batch body form")),
+    };
+    let mut r = Reader::new(body);
+    let p = r.bounded(count.min(1 << 16) as u64, "palette larger than the batch")? as usize;
+    let palette: Vec<MaterialId> = (0..p).map(|_| r.u16().map(MaterialId)).collect::<Result<_, _>>()?;
+    let groups = r.bounded(count as u64, "more bricks than changes")?;
+    let mut changes = Vec::with_capacity(count);
+    let mut code = 0u64;
+    let size = bounds.size();
+    for g in 0..groups {
+        let step = r.varint()?;
+        if g > 0 && step == 0 {
+            return Err(DecodeError::Invalid("a brick listed twice"));
+        }
+        code = code
+            .checked_add(step)
+            .filter(|&c| c < crate::morton::CODE_END >> 3)
+            .ok_or(DecodeError::Invalid("brick code out of range"))?;
+        let brick = brick_of_code(code) << BRICK_LOG2 as i32;
+        let n = r.bounded((count - changes.len()) as u64, "more changes than declared")?;
+        let mut local = 0u64;
+        for _ in 0..n {
+            local += r.varint()?;
+            if local >= crate::BRICK_VOLUME as u64 {
+                return Err(DecodeError::Invalid("in-brick index past the brick"));
+            }
+            let m = *palette.get(r.varint()? as usize).ok_or(DecodeError::Invalid("palette index past the palette"))?;
+            let l = local as i32;
+            let q = brick + IVec3::new(l & BRICK_MASK, (l >> 4) & BRICK_MASK, l >> 8);
+            if q.cmpge(size).any() {
+                return Err(DecodeError::Invalid("change outside the world"));
+            }
+            changes.push(Change { position: bounds.min + q, material: m });
+        }
+    }
+    if changes.len() != count || !r.is_empty() {
+        return Err(DecodeError::Invalid("change count does not match the body"));
+    }
+    Ok(ChangeBatch::new(first, changes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_round_trip_keeping_each_voxels_order() {
+        let bounds = Aabb::new(IVec3::new(-40, -3, 7), IVec3::new(60, 44, 70));
+        let c = |x, y, z, m| Change { position: IVec3::new(x, y, z), material: MaterialId(m) };
+        let changes = vec![c(1, 1, 8, 2), c(59, 43, 69, 3), c(1, 1, 8, 4), c(-40, -3, 7, 2), c(1, 1, 8, 2)];
+        let batch = ChangeBatch::new(17, changes.clone());
+        let record = encode_batch(&batch, bounds);
+        let back = decode_batch(&record, bounds, 1000).unwrap();
+        assert_eq!(back.sequences(), 17..=21);
+        let at = |b: &ChangeBatch, p: IVec3| {
+            b.changes().iter().filter(|c| c.position == p).map(|c| c.material).collect::<Vec<_>>()
+        };
+        for p in [IVec3::new(1, 1, 8), IVec3::new(59, 43, 69), IVec3::new(-40, -3, 7)] {
+            assert_eq!(at(&back, p), at(&batch, p));
+        }
+        assert_eq!(
+            decode_batch(&record, bounds, 4).err(),
+            Some(DecodeError::Invalid("change batch larger than the cap"))
+        );
+        let smaller = Aabb::new(bounds.min, bounds.max - IVec3::ONE);
+        assert!(decode_batch(&record, smaller, 1000).is_err(), "a change outside the world");
+        for i in 0..record.len() {
+            let mut bad = record.clone();
+            bad[i] ^= 0x04;
+            assert!(decode_batch(&bad, bounds, 1000).is_err(), "flip at {i}");
+        }
+        // Big enough to compress.
+        let many: Vec<Change> =
+            (0..2000).map(|i| c(i % 100 - 40, (i / 100) % 47 - 3, 7 + i / 4700, (i % 3) as u16)).collect();
+        let big = ChangeBatch::new(1, many);
+        let record = encode_batch(&big, bounds);
+        assert!(record.len() < 2 * 2000, "{} bytes for 2000 changes", record.len());
+        assert_eq!(decode_batch(&record, bounds, 10_000).unwrap().len(), 2000);
+        let empty = decode_batch(&encode_batch(&ChangeBatch::new(5, vec![]), bounds), bounds, 1).unwrap();
+        assert!(empty.is_empty() && empty.first_sequence() == 5);
+    }
+}

@@ -1,0 +1,151 @@
+//! The persistence layer's one error type.
+
+use crate::DecodeError;
+use std::path::PathBuf;
+
+/// Which record of a world store a problem was found in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Record {
+    /// The header: format version, bounds, generator, palette.
+    Header,
+    /// The sequence number the stored nodes hold the world at.
+    Checkpoint,
+    /// A stored node of the world.
+    Node {
+        /// log2 of its edge.
+        level: u32,
+        /// Its Morton code at that level.
+        code: u64,
+    },
+    /// A log entry.
+    Log {
+        /// Its first change's sequence number.
+        first: u64,
+    },
+}
+
+impl std::fmt::Display for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Record::Header => write!(f, "the header"),
+            Record::Checkpoint => write!(f, "the checkpoint record"),
+            Record::Node { level, code } => write!(f, "node {code:#x} at level {level}"),
+            Record::Log { first } => write!(f, "the log entry starting at sequence {first}"),
+        }
+    }
+}
+
+/// Why a world store could not be opened, read or written. Every variant names
+/// the file; a file refused at open is left untouched.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The file could not be read, created or renamed.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        error: std::io::Error,
+    },
+    /// The file is not a redb database, is damaged below the records (its
+    /// structure, or a truncation), or was not closed by this crate's commits
+    /// (it would need a repair that writes it).
+    NotADatabase {
+        /// The file.
+        path: PathBuf,
+        /// What the database engine said.
+        detail: String,
+    },
+    /// A redb database, but not a world store (no header).
+    NotAWorldStore {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A world store of another format version.
+    FormatVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version it holds.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
+    /// A record failed its checksum or did not decode: the bytes were damaged.
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Which record.
+        record: Record,
+        /// How it failed.
+        error: DecodeError,
+    },
+    /// The log does not follow on from the checkpoint or from itself: a change
+    /// is missing.
+    LogGap {
+        /// The file.
+        path: PathBuf,
+        /// The sequence number expected next.
+        expected: u64,
+        /// The first sequence number of the entry found.
+        found: u64,
+    },
+    /// The database engine failed while the store was open (a full disk, an
+    /// I/O error): what was acknowledged is on disk, nothing after it.
+    Database {
+        /// The file.
+        path: PathBuf,
+        /// What the database engine said.
+        detail: String,
+    },
+    /// The writer thread stopped after an earlier error (see
+    /// [`WorldStore::error`](super::WorldStore::error)).
+    WriterStopped {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Io { path, error } => write!(f, "{}: {error}", path.display()),
+            Self::NotADatabase { path, detail } => {
+                write!(
+                    f,
+                    "{}: not a readable world store database ({detail}); the file was not changed",
+                    path.display()
+                )
+            }
+            Self::NotAWorldStore { path } => {
+                write!(f, "{}: a database, but not a world store (no header); the file was not changed", path.display())
+            }
+            Self::FormatVersion { path, found, supported } => write!(
+                f,
+                "{}: world store format {found}, this build reads format {supported}; the file was not changed",
+                path.display()
+            ),
+            Self::Corrupt { path, record, error } => {
+                write!(f, "{}: {record} is damaged ({error}); the file was not changed", path.display())
+            }
+            Self::LogGap { path, expected, found } => write!(
+                f,
+                "{}: the log jumps from sequence {} to {found}; the file was not changed",
+                path.display(),
+                expected.saturating_sub(1)
+            ),
+            Self::Database { path, detail } => write!(f, "{}: the database failed: {detail}", path.display()),
+            Self::WriterStopped { path } => write!(f, "{}: the store's writer stopped after an error", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { error, .. } => Some(error),
+            Self::Corrupt { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}

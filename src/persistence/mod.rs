@@ -1,0 +1,52 @@
+//! A durable world in one redb file (feature `persistence`).
+//!
+//! # What the file holds
+//!
+//! The world as of a sequence number S (the *checkpoint*: uniform nodes at any
+//! level and bricks, finer overriding coarser), plus a log of every change
+//! batch after S, keyed by its first sequence number, gapless. Opening replays
+//! the log onto the nodes; the result is the world as of the last change on
+//! disk, numbered on from there. See `format.rs` for the byte layouts.
+//!
+//! # How changes reach it
+//!
+//! [`WorldStore::commit`] hands a drained [`ChangeBatch`](crate::ChangeBatch)
+//! (shared, not copied) to a writer thread and returns. The writer puts every
+//! batch waiting into one transaction (group commit) and syncs it, so the frame
+//! never waits on `fsync`; [`WorldStore::durable`] is the last sequence number
+//! synced (the acknowledgement). Every `checkpoint_every` changes, the writer
+//! folds the logged changes into the stored bricks itself (read brick, apply,
+//! write), drops the log entries they cover and moves the checkpoint, in one
+//! transaction: the log and the file stay bounded under a workload that never
+//! stops, and the calling thread does none of it. Consolidation is not
+//! involved: the in-memory base is not the world at any one sequence number
+//! (the overlay holds changes of every age), the file is.
+//!
+//! # What a crash can lose
+//!
+//! Nothing acknowledged: with [`Durability::EveryCommit`] (the default) only
+//! the batches not yet acknowledged, with [`Durability::Interval`] up to an
+//! interval's. Every commit is atomic and carries redb's allocator state, so a
+//! reopen after a crash needs no repair: the file is read and checked without
+//! being written, and holds exactly the changes up to some batch boundary at or
+//! after the last acknowledgement, nothing partial and nothing invented.
+//!
+//! # Bad files
+//!
+//! Opening reads every record through a read-only handle before anything is
+//! written: a truncated file, a flipped byte in a brick or a log entry (every
+//! record carries a checksum), a file of another format version, a file that is
+//! not a redb database or that would need a repair: each is a [`StoreError`]
+//! naming the problem and the path, and the file is left as it was.
+
+mod error;
+mod format;
+#[cfg(feature = "plugin")]
+mod plugin;
+mod store;
+mod writer;
+
+pub use error::{Record, StoreError};
+#[cfg(feature = "plugin")]
+pub use plugin::{DeltasDurable, PersistencePlugin, WorldFile};
+pub use store::{Durability, Opened, StoreOptions, WorldStore};

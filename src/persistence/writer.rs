@@ -1,0 +1,393 @@
+//! The writer thread: group commits of change batches, checkpoints, syncs.
+
+use super::error::{Record, StoreError};
+use super::format::{self, CHECKPOINT_KEY, HEADER_KEY, Header, LOG, META, NODES};
+use super::store::{Durability, StoreOptions};
+use crate::base::{BRICK_MASK, Clip, StoredContent, local_index};
+use crate::codec::{NodeRef, decode_node, encode_batch, encode_node};
+use crate::overlay::{FastMap, fixed_hasher};
+use crate::storage::Stored;
+use crate::{Aabb, BRICK_LOG2, BRICK_VOLUME, BaseIndex, Brick, ChangeBatch, MaterialId, WorldSnapshot};
+use glam::IVec3;
+use redb::{Database, ReadableTable};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What the caller's handle sends the writer.
+pub(crate) enum Command {
+    Batch(Arc<ChangeBatch>),
+    Checkpoint,
+    Sync(Sender<u64>),
+    Shutdown,
+}
+
+/// What the handle and the writer share.
+pub(crate) struct Shared {
+    pub durable: AtomicU64,
+    pub error: Mutex<Option<StoreError>>,
+    failed: AtomicBool,
+    /// A snapshot to write as a full checkpoint; a newer one replaces it.
+    snapshot: Mutex<Option<WorldSnapshot>>,
+    snapshot_pending: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(durable: u64) -> Self {
+        Self {
+            durable: AtomicU64::new(durable),
+            error: Mutex::new(None),
+            failed: AtomicBool::new(false),
+            snapshot: Mutex::new(None),
+            snapshot_pending: AtomicBool::new(false),
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    pub fn snapshot_pending(&self) -> bool {
+        self.snapshot_pending.load(Ordering::Acquire)
+    }
+
+    pub fn put_snapshot(&self, s: WorldSnapshot) {
+        if let Ok(mut slot) = self.snapshot.lock() {
+            *slot = Some(s);
+            self.snapshot_pending.store(true, Ordering::Release);
+        }
+    }
+
+    fn take_snapshot(&self) -> Option<WorldSnapshot> {
+        let s = self.snapshot.lock().ok()?.take();
+        self.snapshot_pending.store(false, Ordering::Release);
+        s
+    }
+
+    fn fail(&self, e: StoreError) {
+        if let Ok(mut slot) = self.error.lock() {
+            slot.get_or_insert(e);
+        }
+        self.failed.store(true, Ordering::Release);
+    }
+}
+
+/// Commands handled in one transaction at most.
+const GROUP: usize = 1024;
+
+/// The writer's state; lives on its thread.
+pub(crate) struct Writer {
+    db: Database,
+    path: PathBuf,
+    bounds: Aabb,
+    root_level: u32,
+    durability: Durability,
+    checkpoint_every: usize,
+    shared: Arc<Shared>,
+    /// The last sequence number in the log (committed; synced unless `unsynced`).
+    logged: u64,
+    unsynced: bool,
+    last_sync: Instant,
+    /// Changes logged since the checkpoint, by brick (local brick coordinates).
+    dirty: FastMap<IVec3, Vec<(u16, MaterialId)>>,
+    since_checkpoint: usize,
+}
+
+impl Writer {
+    pub fn new(
+        db: Database,
+        path: PathBuf,
+        bounds: Aabb,
+        logged: u64,
+        options: &StoreOptions,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            db,
+            path,
+            bounds,
+            root_level: BaseIndex::check_bounds(bounds).unwrap_or(crate::BRICK_LOG2),
+            durability: options.durability,
+            checkpoint_every: options.checkpoint_every.max(1),
+            shared,
+            logged,
+            unsynced: false,
+            last_sync: Instant::now(),
+            dirty: FastMap::with_hasher(fixed_hasher()),
+            since_checkpoint: 0,
+        }
+    }
+
+    /// Remembers a logged batch's changes for the next checkpoint (the log
+    /// found at open goes through here too: it is not in the bricks yet).
+    pub fn note_logged(&mut self, b: &ChangeBatch) {
+        for c in b.changes() {
+            let q = c.position - self.bounds.min;
+            let brick = q >> BRICK_LOG2 as i32;
+            self.dirty.entry(brick).or_default().push((local_index(q) as u16, c.material));
+        }
+        self.since_checkpoint += b.len();
+    }
+
+    /// Serves commands until shut down or disconnected; any failure stops it
+    /// (what was synced stays on disk, the handle reports the error).
+    pub fn run(mut self, rx: Receiver<Command>) {
+        if let Err(e) = self.serve(&rx) {
+            self.shared.fail(e);
+        }
+    }
+
+    fn serve(&mut self, rx: &Receiver<Command>) -> Result<(), StoreError> {
+        let tick = match self.durability {
+            Durability::EveryCommit => Duration::from_millis(20),
+            Durability::Interval(d) => d.clamp(Duration::from_millis(1), Duration::from_millis(20)),
+        };
+        loop {
+            let first = match rx.recv_timeout(tick) {
+                Ok(c) => Some(c),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => Some(Command::Shutdown),
+            };
+            let (mut batches, mut syncs, mut shutdown, mut checkpoint) = (Vec::new(), Vec::new(), false, false);
+            for command in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())).take(GROUP) {
+                match command {
+                    Command::Batch(b) => batches.push(b),
+                    Command::Checkpoint => checkpoint = true,
+                    Command::Sync(reply) => syncs.push(reply),
+                    Command::Shutdown => shutdown = true,
+                }
+            }
+            if let Some(snapshot) = self.shared.take_snapshot() {
+                self.full_checkpoint(&snapshot)?;
+                let s = snapshot.sequence();
+                batches = batches.into_iter().filter_map(|b| after(&b, s)).collect();
+            }
+            if !batches.is_empty() {
+                self.log(&batches)?;
+            }
+            if checkpoint || self.since_checkpoint >= self.checkpoint_every {
+                self.checkpoint()?;
+            }
+            if let Durability::Interval(d) = self.durability
+                && self.unsynced
+                && self.last_sync.elapsed() >= d
+            {
+                self.sync()?;
+            }
+            if !syncs.is_empty() || shutdown {
+                self.sync()?;
+                for reply in syncs {
+                    let _ = reply.send(self.logged);
+                }
+            }
+            if shutdown {
+                return Ok(());
+            }
+        }
+    }
+
+    fn begin(&self, immediate: bool) -> Result<redb::WriteTransaction, StoreError> {
+        let mut txn = self.db.begin_write().map_err(|e| failed(&self.path, e))?;
+        // The allocator state goes into every commit: a crash then needs no
+        // repair, so the next open can check the file without writing it.
+        txn.set_quick_repair(true);
+        let durability = if immediate { redb::Durability::Immediate } else { redb::Durability::None };
+        txn.set_durability(durability).map_err(|e| failed(&self.path, e))?;
+        Ok(txn)
+    }
+
+    fn commit(&mut self, txn: redb::WriteTransaction, immediate: bool) -> Result<(), StoreError> {
+        txn.commit().map_err(|e| failed(&self.path, e))?;
+        if immediate {
+            self.unsynced = false;
+            self.last_sync = Instant::now();
+            self.shared.durable.store(self.logged, Ordering::Release);
+        } else {
+            self.unsynced = true;
+        }
+        Ok(())
+    }
+
+    fn immediate_now(&self) -> bool {
+        match self.durability {
+            Durability::EveryCommit => true,
+            Durability::Interval(d) => self.last_sync.elapsed() >= d,
+        }
+    }
+
+    /// Appends batches to the log in one transaction.
+    fn log(&mut self, batches: &[Arc<ChangeBatch>]) -> Result<(), StoreError> {
+        let immediate = self.immediate_now();
+        let txn = self.begin(immediate)?;
+        {
+            let mut log = txn.open_table(LOG).map_err(|e| failed(&self.path, e))?;
+            for b in batches {
+                if b.first_sequence() != self.logged + 1 {
+                    return Err(StoreError::LogGap {
+                        path: self.path.clone(),
+                        expected: self.logged + 1,
+                        found: b.first_sequence(),
+                    });
+                }
+                log.insert(b.first_sequence(), encode_batch(b, self.bounds).as_slice())
+                    .map_err(|e| failed(&self.path, e))?;
+                self.logged = b.last_sequence();
+                self.note_logged(b);
+            }
+        }
+        self.commit(txn, immediate)
+    }
+
+    /// Syncs what was committed without a sync.
+    fn sync(&mut self) -> Result<(), StoreError> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        let txn = self.begin(true)?;
+        self.commit(txn, true)
+    }
+
+    /// Folds the changes logged since the last checkpoint into the stored
+    /// bricks, drops the log entries they cover and moves the checkpoint, in
+    /// one synced transaction.
+    fn checkpoint(&mut self) -> Result<(), StoreError> {
+        if self.dirty.is_empty() {
+            return Ok(());
+        }
+        let txn = self.begin(true)?;
+        {
+            let mut nodes = txn.open_table(NODES).map_err(|e| failed(&self.path, e))?;
+            let mut bricks: Vec<_> = self.dirty.drain().collect();
+            bricks.sort_unstable_by_key(|(b, _)| crate::base::brick_code_of(*b));
+            for (brick, changes) in bricks {
+                let mut voxels = self.stored_brick(&nodes, brick)?;
+                for (local, m) in changes {
+                    voxels[usize::from(local)] = m;
+                }
+                let min = brick << BRICK_LOG2 as i32;
+                let record = brick_record(&voxels, Clip::of(min, self.bounds.size()));
+                nodes
+                    .insert(format::node_key(BRICK_LOG2, min), record.as_slice())
+                    .map_err(|e| failed(&self.path, e))?;
+            }
+            let mut log = txn.open_table(LOG).map_err(|e| failed(&self.path, e))?;
+            log.retain_in(..=self.logged, |_, _| false).map_err(|e| failed(&self.path, e))?;
+            let mut meta = txn.open_table(META).map_err(|e| failed(&self.path, e))?;
+            meta.insert(CHECKPOINT_KEY, format::encode_checkpoint(self.logged).as_slice())
+                .map_err(|e| failed(&self.path, e))?;
+        }
+        self.commit(txn, true)?;
+        self.since_checkpoint = 0;
+        Ok(())
+    }
+
+    /// A brick's stored voxels: its own record, or the uniform node above it.
+    fn stored_brick(
+        &self,
+        nodes: &redb::Table<'_, u64, &[u8]>,
+        brick: IVec3,
+    ) -> Result<Box<[MaterialId; BRICK_VOLUME]>, StoreError> {
+        let min = brick << BRICK_LOG2 as i32;
+        for level in BRICK_LOG2..=self.root_level {
+            let node_min = (min >> level as i32) << level as i32;
+            let key = format::node_key(level, node_min);
+            let Some(bytes) = nodes.get(key).map_err(|e| failed(&self.path, e))? else { continue };
+            let (_, code, _) = format::node_of_key(key);
+            let corrupt =
+                |error| StoreError::Corrupt { path: self.path.clone(), record: Record::Node { level, code }, error };
+            return match decode_node(bytes.value()).map_err(corrupt)? {
+                StoredContent::Stored(b) if level == BRICK_LOG2 => Ok(Box::new(*b.voxels())),
+                StoredContent::Uniform(m) => Ok(Box::new([m; BRICK_VOLUME])),
+                _ => Err(corrupt(crate::DecodeError::Invalid("a brick above the brick level"))),
+            };
+        }
+        Err(StoreError::Corrupt {
+            path: self.path.clone(),
+            record: Record::Node { level: BRICK_LOG2, code: crate::base::brick_code_of(brick) },
+            error: crate::DecodeError::Invalid("no stored node covers this brick"),
+        })
+    }
+
+    /// Rewrites the world from a snapshot: every node, an empty log, the
+    /// checkpoint at the snapshot's sequence, in one synced transaction.
+    fn full_checkpoint(&mut self, snapshot: &WorldSnapshot) -> Result<(), StoreError> {
+        self.logged = write_snapshot(&self.db, &self.path, None, snapshot)?;
+        self.dirty.clear();
+        self.since_checkpoint = 0;
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+        self.shared.durable.store(self.logged, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// The part of `b` after sequence `s`, if any.
+fn after(b: &Arc<ChangeBatch>, s: u64) -> Option<Arc<ChangeBatch>> {
+    if b.last_sequence() <= s {
+        return None;
+    }
+    if b.first_sequence() > s {
+        return Some(Arc::clone(b));
+    }
+    let skip = (s + 1 - b.first_sequence()) as usize;
+    Some(Arc::new(ChangeBatch::new(s + 1, b.changes()[skip..].to_vec())))
+}
+
+/// Writes a whole world (and the header, when given) in one synced
+/// transaction, replacing every node and log entry; returns its sequence.
+pub(crate) fn write_snapshot(
+    db: &Database,
+    path: &Path,
+    header: Option<&Header>,
+    snapshot: &WorldSnapshot,
+) -> Result<u64, StoreError> {
+    let mut txn = db.begin_write().map_err(|e| failed(path, e))?;
+    txn.set_quick_repair(true);
+    txn.set_durability(redb::Durability::Immediate).map_err(|e| failed(path, e))?;
+    {
+        let mut meta = txn.open_table(META).map_err(|e| failed(path, e))?;
+        if let Some(h) = header {
+            meta.insert(HEADER_KEY, format::encode_header(h).as_slice()).map_err(|e| failed(path, e))?;
+        }
+        let mut nodes = txn.open_table(NODES).map_err(|e| failed(path, e))?;
+        nodes.retain(|_, _| false).map_err(|e| failed(path, e))?;
+        let origin = snapshot.bounds().min;
+        let size = snapshot.bounds().size();
+        let mut result = Ok(());
+        snapshot.for_each_stored(|node| {
+            if result.is_err() {
+                return;
+            }
+            let (level, min, record) = match node {
+                Stored::Uniform { level, min, material } => (level, min, encode_node(NodeRef::Uniform(material))),
+                Stored::Brick { min, brick } => (BRICK_LOG2, min, encode_node(NodeRef::Brick(brick))),
+                Stored::Voxels { min, voxels } => (BRICK_LOG2, min, brick_record(voxels, Clip::of(min - origin, size))),
+            };
+            debug_assert_eq!((min - origin) & IVec3::splat(BRICK_MASK), IVec3::ZERO);
+            result = nodes.insert(format::node_key(level, min - origin), record.as_slice()).map(|_| ());
+        });
+        result.map_err(|e| failed(path, e))?;
+        let mut log = txn.open_table(LOG).map_err(|e| failed(path, e))?;
+        log.retain(|_, _| false).map_err(|e| failed(path, e))?;
+        meta.insert(CHECKPOINT_KEY, format::encode_checkpoint(snapshot.sequence()).as_slice())
+            .map_err(|e| failed(path, e))?;
+    }
+    txn.commit().map_err(|e| failed(path, e))?;
+    Ok(snapshot.sequence())
+}
+
+/// The record of a brick's voxels: its pyramid computed, or one uniform node
+/// when its in-world voxels are one material.
+fn brick_record(voxels: &[MaterialId; BRICK_VOLUME], clip: Clip) -> Vec<u8> {
+    let brick = Brick::from_voxels_clipped(voxels, clip);
+    match brick.uniform_within(clip) {
+        Some(m) => encode_node(NodeRef::Uniform(m)),
+        None => encode_node(NodeRef::Brick(&brick)),
+    }
+}
+
+fn failed(path: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database { path: path.to_path_buf(), detail: e.to_string() }
+}

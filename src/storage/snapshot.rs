@@ -1,0 +1,253 @@
+//! Snapshots and digests: the world as of a sequence number, overlay applied,
+//! as a stream of nodes any thread can read.
+//!
+//! A file is the world at a sequence number plus the changes after it; so is a
+//! network peer joining. [`WorldSnapshot`] is that world: taken in O(1) (the
+//! active layer is sealed; the layers and the base tree are shared by `Arc`),
+//! then walked on any thread, node by node: uniform nodes at any level where no
+//! delta falls, bricks with their deltas applied elsewhere.
+
+use super::DeltaStorage;
+use crate::base::{BRICK_LOG2, BaseSnapshot, BrickRef, Clip, brick_code_of, for_each_brick_in};
+use crate::overlay::{BrickKey, BrickStack, Layer};
+use crate::{Aabb, BRICK_VOLUME, MaterialId};
+use glam::IVec3;
+use std::sync::Arc;
+
+/// A node of a world, as [`WorldSnapshot::for_each_node`] gives them.
+#[derive(Clone, Copy, Debug)]
+pub enum SnapshotNode<'a> {
+    /// The cube of `2^level` voxels per axis at `min` (world position) holds
+    /// `material` in every in-world voxel.
+    Uniform {
+        /// log2 of the cube's edge, at least [`BRICK_LOG2`](crate::BRICK_LOG2).
+        level: u32,
+        /// The cube's smallest corner, in world coordinates.
+        min: IVec3,
+        /// Its material.
+        material: MaterialId,
+    },
+    /// The brick at `min`: its voxels, x fastest, then y, then z (voxels outside
+    /// the world, on a clipped face, are padding).
+    Brick {
+        /// The brick's smallest corner, in world coordinates.
+        min: IVec3,
+        /// Its voxels.
+        voxels: &'a [MaterialId; BRICK_VOLUME],
+    },
+}
+
+/// The world of a [`DeltaStorage`] as of one sequence number, overlay applied,
+/// readable on any thread while the storage goes on. Taken by
+/// [`DeltaStorage::snapshot`] in O(1).
+///
+/// ```
+/// use bevy_delta_overlay::{Aabb, BaseIndex, DeltaConfig, DeltaStorage, MaterialId, SnapshotNode};
+/// use glam::IVec3;
+/// let base = BaseIndex::uniform(Aabb::new(IVec3::ZERO, IVec3::splat(64)), MaterialId(1))?;
+/// let mut world = DeltaStorage::new(base, DeltaConfig::default());
+/// world.update(IVec3::new(1, 2, 3), MaterialId(2))?;
+/// let snapshot = world.snapshot();
+/// world.update(IVec3::new(1, 2, 3), MaterialId(3))?; // after the snapshot
+/// let mut bricks = 0;
+/// snapshot.for_each_node(|node| {
+///     if let SnapshotNode::Brick { voxels, .. } = node {
+///         bricks += 1;
+///         assert_eq!(voxels[1 + 2 * 16 + 3 * 256], MaterialId(2));
+///     }
+/// });
+/// assert_eq!((snapshot.sequence(), bricks), (1, 1));
+/// assert_eq!(snapshot.digest(), {
+///     let mut same = DeltaStorage::new(BaseIndex::uniform(world.bounds(), MaterialId(1))?, DeltaConfig::default());
+///     same.update(IVec3::new(1, 2, 3), MaterialId(2))?;
+///     same.digest()
+/// });
+/// # Ok::<(), bevy_delta_overlay::VoxelError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct WorldSnapshot {
+    bounds: Aabb,
+    sequence: u64,
+    base: BaseSnapshot,
+    /// Top first.
+    layers: Vec<Arc<Layer>>,
+}
+
+impl DeltaStorage {
+    /// The world as of now, for reading on another thread: O(1) (the active
+    /// layer is sealed, which the next consolidation merges; everything else is
+    /// shared by `Arc`).
+    pub fn snapshot(&mut self) -> WorldSnapshot {
+        self.overlay.seal();
+        WorldSnapshot {
+            bounds: self.bounds(),
+            sequence: self.sequence(),
+            base: self.base.snapshot(),
+            layers: self.overlay.sealed().to_vec(),
+        }
+    }
+
+    /// A hash of every voxel's material in the world, and of its bounds: equal
+    /// for equal worlds, however they were built (generated, loaded, replayed,
+    /// consolidated or not). Costs a read of every dense brick and of every
+    /// brick position in uniform nodes, `O(bricks in the world)`.
+    pub fn digest(&self) -> u64 {
+        let layers: Vec<&Layer> = self.overlay.layers().collect();
+        digest(self.bounds(), &self.base.snapshot(), &layers)
+    }
+}
+
+impl WorldSnapshot {
+    /// The sequence number of the last change the snapshot holds.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// The world's bounds.
+    pub fn bounds(&self) -> Aabb {
+        self.bounds
+    }
+
+    /// Calls `f` for every node of the world, in Morton order of their corners:
+    /// uniform nodes where no delta falls (at any level), and every other brick
+    /// with its deltas applied. Costs one visit per node, plus a 8 KiB copy per
+    /// brick holding deltas.
+    pub fn for_each_node(&self, mut f: impl FnMut(SnapshotNode<'_>)) {
+        self.for_each_stored(|node| f(node.public()));
+    }
+
+    /// [`for_each_node`](Self::for_each_node), giving the base's bricks as
+    /// bricks (pyramid included) where no delta falls.
+    pub(crate) fn for_each_stored(&self, f: impl FnMut(Stored<'_>)) {
+        let layers: Vec<&Layer> = self.layers.iter().map(|l| &**l).collect();
+        for_each_stored(self.bounds, &self.base, &layers, f);
+    }
+
+    /// The world's digest, as [`DeltaStorage::digest`] gives it.
+    pub fn digest(&self) -> u64 {
+        let layers: Vec<&Layer> = self.layers.iter().map(|l| &**l).collect();
+        digest(self.bounds, &self.base, &layers)
+    }
+}
+
+/// A node as the store writes it: a base brick keeps its pyramid.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Stored<'a> {
+    Uniform {
+        level: u32,
+        min: IVec3,
+        material: MaterialId,
+    },
+    /// A base brick no delta touches.
+    Brick {
+        min: IVec3,
+        brick: &'a crate::Brick,
+    },
+    /// A brick with its deltas applied.
+    Voxels {
+        min: IVec3,
+        voxels: &'a [MaterialId; BRICK_VOLUME],
+    },
+}
+
+impl<'a> Stored<'a> {
+    fn public(self) -> SnapshotNode<'a> {
+        match self {
+            Stored::Uniform { level, min, material } => SnapshotNode::Uniform { level, min, material },
+            Stored::Brick { min, brick } => SnapshotNode::Brick { min, voxels: brick.voxels() },
+            Stored::Voxels { min, voxels } => SnapshotNode::Brick { min, voxels },
+        }
+    }
+}
+
+/// Walks the world of `base` under `layers` (top first): see
+/// [`WorldSnapshot::for_each_node`].
+fn for_each_stored(bounds: Aabb, base: &BaseSnapshot, layers: &[&Layer], mut f: impl FnMut(Stored<'_>)) {
+    let mut codes: Vec<u64> = layers.iter().flat_map(|l| l.iter().map(|(k, _)| brick_code_of(k.brick()))).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let size = base.size();
+    let mut buffer = Box::new([MaterialId::AIR; BRICK_VOLUME]);
+    let mut brick = |min: IVec3, content: BrickRef<'_>, f: &mut dyn FnMut(Stored<'_>)| {
+        let key = BrickKey::of_brick(min >> BRICK_LOG2 as i32);
+        let stack = BrickStack::of(layers, key);
+        let world = bounds.min + min;
+        match (stack.is_empty(), content) {
+            (true, BrickRef::Uniform(m)) => f(Stored::Uniform { level: BRICK_LOG2, min: world, material: m }),
+            (true, BrickRef::Dense(b)) => f(Stored::Brick { min: world, brick: b }),
+            (false, content) => {
+                match content {
+                    BrickRef::Uniform(m) => buffer.fill(m),
+                    BrickRef::Dense(b) => buffer.copy_from_slice(b.voxels()),
+                }
+                for d in stack.visible() {
+                    buffer[usize::from(d.local)] = d.material;
+                }
+                f(Stored::Voxels { min: world, voxels: &buffer });
+            }
+        }
+    };
+    base.for_each_node(|level, min, content| {
+        if level == BRICK_LOG2 {
+            return brick(min, content, &mut f);
+        }
+        // A uniform node: whole unless a delta falls in its Morton range of bricks.
+        let BrickRef::Uniform(m) = content else { unreachable!("LEVELS: bricks sit at the brick level") };
+        let first = brick_code_of(min >> BRICK_LOG2 as i32);
+        let end = first + (1u64 << (3 * (level - BRICK_LOG2)));
+        let i = codes.partition_point(|&c| c < first);
+        if codes.get(i).is_none_or(|&c| c >= end) {
+            f(Stored::Uniform { level, min: bounds.min + min, material: m });
+        } else {
+            for_each_brick_in(level, min, size, &mut |b| brick(b, BrickRef::Uniform(m), &mut f));
+        }
+    });
+}
+
+/// The digest of the world of `base` under `layers`: a hash of each brick's
+/// in-world voxels (little-endian `u16`, x fastest), streamed in Morton order of
+/// the bricks, then the bounds.
+fn digest(bounds: Aabb, base: &BaseSnapshot, layers: &[&Layer]) -> u64 {
+    use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+    let size = bounds.size();
+    let mut out = Xxh3::new();
+    let mut bytes = vec![0u8; 2 * BRICK_VOLUME];
+    // The in-world voxels of a brick, as little-endian bytes, rows of x.
+    let mut hash_voxels = |voxels: &[MaterialId; BRICK_VOLUME], clip: Clip| -> u64 {
+        let e = clip.extent();
+        let mut n = 0;
+        for z in 0..e.z as usize {
+            for y in 0..e.y as usize {
+                let row = y << 4 | z << 8;
+                for v in &voxels[row..row + e.x as usize] {
+                    bytes[n..n + 2].copy_from_slice(&v.0.to_le_bytes());
+                    n += 2;
+                }
+            }
+        }
+        xxh3_64(&bytes[..n])
+    };
+    let mut uniform: crate::overlay::FastMap<(MaterialId, IVec3), u64> =
+        crate::overlay::FastMap::with_hasher(crate::overlay::fixed_hasher());
+    for_each_stored(bounds, base, layers, |node| match node.public() {
+        SnapshotNode::Uniform { level, min, material } => {
+            for_each_brick_in(level, min - bounds.min, size, &mut |b| {
+                let clip = Clip::of(b, size);
+                let h = *uniform
+                    .entry((material, clip.extent()))
+                    .or_insert_with(|| hash_voxels(&[material; BRICK_VOLUME], clip));
+                out.update(&h.to_le_bytes());
+            });
+        }
+        SnapshotNode::Brick { min, voxels } => {
+            let h = hash_voxels(voxels, Clip::of(min - bounds.min, size));
+            out.update(&h.to_le_bytes());
+        }
+    });
+    for v in [bounds.min, bounds.max] {
+        for c in v.to_array() {
+            out.update(&c.to_le_bytes());
+        }
+    }
+    out.digest()
+}
