@@ -9,7 +9,7 @@ use crate::overlay::{FastMap, fixed_hasher};
 use crate::storage::Stored;
 use crate::{Aabb, BRICK_LOG2, BRICK_VOLUME, BaseIndex, Brick, ChangeBatch, MaterialId, WorldSnapshot};
 use glam::IVec3;
-use redb::{Database, ReadableTable};
+use redb::{Database, ReadableDatabase, ReadableTable};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -77,9 +77,33 @@ impl Shared {
 /// Commands handled in one transaction at most.
 const GROUP: usize = 1024;
 
+/// Brick records a checkpoint installs per transaction, alongside the log
+/// commit of that moment: small enough to add a few milliseconds to it.
+const INSTALL_CHUNK: usize = 384;
+
+/// A checkpoint whose bricks are going in, a chunk per transaction.
+struct Installing {
+    sequence: u64,
+    records: Records,
+    next: usize,
+}
+
+/// Node records by key, as a checkpoint writes them.
+type Records = Vec<(u64, Vec<u8>)>;
+
+/// A checkpoint being prepared on its own thread: the brick records of the
+/// world as of `sequence`.
+struct Preparing {
+    sequence: u64,
+    /// Full checkpoints written since this one began: a newer full checkpoint
+    /// makes it stale.
+    epoch: u64,
+    thread: std::thread::JoinHandle<Result<Records, StoreError>>,
+}
+
 /// The writer's state; lives on its thread.
 pub(crate) struct Writer {
-    db: Database,
+    db: Arc<Database>,
     path: PathBuf,
     bounds: Aabb,
     root_level: u32,
@@ -93,6 +117,10 @@ pub(crate) struct Writer {
     /// Changes logged since the checkpoint, by brick (local brick coordinates).
     dirty: FastMap<IVec3, Vec<(u16, MaterialId)>>,
     since_checkpoint: usize,
+    preparing: Option<Preparing>,
+    installing: Option<Installing>,
+    /// Full checkpoints written so far.
+    epoch: u64,
 }
 
 impl Writer {
@@ -105,7 +133,7 @@ impl Writer {
         shared: Arc<Shared>,
     ) -> Self {
         Self {
-            db,
+            db: Arc::new(db),
             path,
             bounds,
             root_level: BaseIndex::check_bounds(bounds).unwrap_or(crate::BRICK_LOG2),
@@ -117,6 +145,9 @@ impl Writer {
             last_sync: Instant::now(),
             dirty: FastMap::with_hasher(fixed_hasher()),
             since_checkpoint: 0,
+            preparing: None,
+            installing: None,
+            epoch: 0,
         }
     }
 
@@ -132,10 +163,15 @@ impl Writer {
     }
 
     /// Serves commands until shut down or disconnected; any failure stops it
-    /// (what was synced stays on disk, the handle reports the error).
+    /// (what was synced stays on disk, the handle reports the error). A
+    /// checkpoint still being prepared is waited for, so the database is
+    /// closed when this returns.
     pub fn run(mut self, rx: Receiver<Command>) {
         if let Err(e) = self.serve(&rx) {
             self.shared.fail(e);
+        }
+        if let Some(p) = self.preparing.take() {
+            let _ = p.thread.join();
         }
     }
 
@@ -164,11 +200,29 @@ impl Writer {
                 let s = snapshot.sequence();
                 batches = batches.into_iter().filter_map(|b| after(&b, s)).collect();
             }
-            if !batches.is_empty() {
-                self.log(&batches)?;
+            if self.preparing.as_ref().is_some_and(|p| p.thread.is_finished() || shutdown) {
+                self.prepared()?;
+            }
+            // One transaction for the batches and a chunk of the checkpoint
+            // going in; at shutdown, the whole of it.
+            loop {
+                if !batches.is_empty() || self.installing.is_some() {
+                    self.commit_step(&batches)?;
+                    batches.clear();
+                }
+                if !shutdown || self.installing.is_none() {
+                    break;
+                }
             }
             if checkpoint || self.since_checkpoint >= self.checkpoint_every {
-                self.checkpoint()?;
+                self.begin_checkpoint()?;
+                if shutdown {
+                    // A clean close leaves a short log: fold it now.
+                    self.prepared()?;
+                    while self.installing.is_some() {
+                        self.commit_step(&[])?;
+                    }
+                }
             }
             if let Durability::Interval(d) = self.durability
                 && self.unsynced
@@ -217,9 +271,13 @@ impl Writer {
         }
     }
 
-    /// Appends batches to the log in one transaction.
-    fn log(&mut self, batches: &[Arc<ChangeBatch>]) -> Result<(), StoreError> {
-        let immediate = self.immediate_now();
+    /// One transaction: `batches` appended to the log, and the next chunk of
+    /// the checkpoint being installed; with its last chunk, the log trimmed up
+    /// to the checkpoint and the checkpoint moved (synced whatever the mode:
+    /// the trim must never outrun the bricks).
+    fn commit_step(&mut self, batches: &[Arc<ChangeBatch>]) -> Result<(), StoreError> {
+        let finishing = self.installing.as_ref().is_some_and(|i| i.next + INSTALL_CHUNK >= i.records.len());
+        let immediate = finishing || self.immediate_now();
         let txn = self.begin(immediate)?;
         {
             let mut log = txn.open_table(LOG).map_err(|e| failed(&self.path, e))?;
@@ -236,8 +294,28 @@ impl Writer {
                 self.logged = b.last_sequence();
                 self.note_logged(b);
             }
+            if let Some(installing) = &mut self.installing {
+                let mut nodes = txn.open_table(NODES).map_err(|e| failed(&self.path, e))?;
+                let end = (installing.next + INSTALL_CHUNK).min(installing.records.len());
+                for (key, record) in &installing.records[installing.next..end] {
+                    nodes.insert(*key, record.as_slice()).map_err(|e| failed(&self.path, e))?;
+                }
+                installing.next = end;
+                if finishing {
+                    // Every brick of the checkpoint is in: what the log holds up
+                    // to it is in the bricks, and may go.
+                    log.retain_in(..=installing.sequence, |_, _| false).map_err(|e| failed(&self.path, e))?;
+                    let mut meta = txn.open_table(META).map_err(|e| failed(&self.path, e))?;
+                    meta.insert(CHECKPOINT_KEY, format::encode_checkpoint(installing.sequence).as_slice())
+                        .map_err(|e| failed(&self.path, e))?;
+                }
+            }
         }
-        self.commit(txn, immediate)
+        self.commit(txn, immediate)?;
+        if finishing {
+            self.installing = None;
+        }
+        Ok(())
     }
 
     /// Syncs what was committed without a sync.
@@ -249,71 +327,67 @@ impl Writer {
         self.commit(txn, true)
     }
 
-    /// Folds the changes logged since the last checkpoint into the stored
-    /// bricks, drops the log entries they cover and moves the checkpoint, in
-    /// one synced transaction.
-    fn checkpoint(&mut self) -> Result<(), StoreError> {
-        if self.dirty.is_empty() {
+    /// Starts folding the changes logged so far into the stored bricks, on a
+    /// thread of its own that reads through a read transaction: commits go on
+    /// meanwhile, and the bricks then go in a chunk per commit (see
+    /// `commit_step`). One checkpoint at a time.
+    ///
+    /// Installing in chunks is safe because the log keeps every change after
+    /// the checkpoint until the last chunk is in: replaying the log in order
+    /// gives each voxel its last logged value whether or not its brick was
+    /// folded already, and voxels without a logged change read the same from a
+    /// folded brick or an old one.
+    fn begin_checkpoint(&mut self) -> Result<(), StoreError> {
+        if self.preparing.is_some() || self.installing.is_some() || self.dirty.is_empty() {
             return Ok(());
         }
-        let txn = self.begin(true)?;
-        {
-            let mut nodes = txn.open_table(NODES).map_err(|e| failed(&self.path, e))?;
-            let mut bricks: Vec<_> = self.dirty.drain().collect();
+        let dirty = std::mem::replace(&mut self.dirty, FastMap::with_hasher(fixed_hasher()));
+        self.since_checkpoint = 0;
+        let (db, path, bounds, root_level) = (Arc::clone(&self.db), self.path.clone(), self.bounds, self.root_level);
+        let spawned = std::thread::Builder::new().name("delta_overlay checkpoint".into()).spawn(move || {
+            let read = db.begin_read().map_err(|e| failed(&path, e))?;
+            let nodes = read.open_table(NODES).map_err(|e| failed(&path, e))?;
+            let mut bricks: Vec<_> = dirty.into_iter().collect();
             bricks.sort_unstable_by_key(|(b, _)| crate::base::brick_code_of(*b));
+            let mut records = Vec::with_capacity(bricks.len());
             for (brick, changes) in bricks {
-                let mut voxels = self.stored_brick(&nodes, brick)?;
+                let mut voxels = stored_brick(&nodes, &path, root_level, brick)?;
                 for (local, m) in changes {
                     voxels[usize::from(local)] = m;
                 }
                 let min = brick << BRICK_LOG2 as i32;
-                let record = brick_record(&voxels, Clip::of(min, self.bounds.size()));
-                nodes
-                    .insert(format::node_key(BRICK_LOG2, min), record.as_slice())
-                    .map_err(|e| failed(&self.path, e))?;
+                records.push((format::node_key(BRICK_LOG2, min), brick_record(&voxels, Clip::of(min, bounds.size()))));
             }
-            let mut log = txn.open_table(LOG).map_err(|e| failed(&self.path, e))?;
-            log.retain_in(..=self.logged, |_, _| false).map_err(|e| failed(&self.path, e))?;
-            let mut meta = txn.open_table(META).map_err(|e| failed(&self.path, e))?;
-            meta.insert(CHECKPOINT_KEY, format::encode_checkpoint(self.logged).as_slice())
-                .map_err(|e| failed(&self.path, e))?;
-        }
-        self.commit(txn, true)?;
-        self.since_checkpoint = 0;
+            Ok(records)
+        });
+        // Without a thread the fold's changes are gone from `dirty`: stop
+        // before a later checkpoint could trim them from the log unfolded
+        // (the log still holds them, so nothing acknowledged is lost).
+        let thread = spawned.map_err(|error| StoreError::Io { path: self.path.clone(), error })?;
+        self.preparing = Some(Preparing { sequence: self.logged, epoch: self.epoch, thread });
         Ok(())
     }
 
-    /// A brick's stored voxels: its own record, or the uniform node above it.
-    fn stored_brick(
-        &self,
-        nodes: &redb::Table<'_, u64, &[u8]>,
-        brick: IVec3,
-    ) -> Result<Box<[MaterialId; BRICK_VOLUME]>, StoreError> {
-        let min = brick << BRICK_LOG2 as i32;
-        for level in BRICK_LOG2..=self.root_level {
-            let node_min = (min >> level as i32) << level as i32;
-            let key = format::node_key(level, node_min);
-            let Some(bytes) = nodes.get(key).map_err(|e| failed(&self.path, e))? else { continue };
-            let (_, code, _) = format::node_of_key(key);
-            let corrupt =
-                |error| StoreError::Corrupt { path: self.path.clone(), record: Record::Node { level, code }, error };
-            return match decode_node(bytes.value()).map_err(corrupt)? {
-                StoredContent::Stored(b) if level == BRICK_LOG2 => Ok(Box::new(*b.voxels())),
-                StoredContent::Uniform(m) => Ok(Box::new([m; BRICK_VOLUME])),
-                _ => Err(corrupt(crate::DecodeError::Invalid("a brick above the brick level"))),
-            };
+    /// Takes a prepared checkpoint's records to install, unless a full
+    /// checkpoint superseded it (the log still holds its changes).
+    fn prepared(&mut self) -> Result<(), StoreError> {
+        let Some(p) = self.preparing.take() else { return Ok(()) };
+        let records = match p.thread.join() {
+            Ok(result) => result?,
+            Err(_) => return Err(failed(&self.path, "the checkpoint thread panicked")),
+        };
+        if p.epoch == self.epoch {
+            self.installing = Some(Installing { sequence: p.sequence, records, next: 0 });
         }
-        Err(StoreError::Corrupt {
-            path: self.path.clone(),
-            record: Record::Node { level: BRICK_LOG2, code: crate::base::brick_code_of(brick) },
-            error: crate::DecodeError::Invalid("no stored node covers this brick"),
-        })
+        Ok(())
     }
 
     /// Rewrites the world from a snapshot: every node, an empty log, the
     /// checkpoint at the snapshot's sequence, in one synced transaction.
     fn full_checkpoint(&mut self, snapshot: &WorldSnapshot) -> Result<(), StoreError> {
         self.logged = write_snapshot(&self.db, &self.path, None, snapshot)?;
+        self.epoch += 1;
+        self.installing = None;
         self.dirty.clear();
         self.since_checkpoint = 0;
         self.unsynced = false;
@@ -321,6 +395,34 @@ impl Writer {
         self.shared.durable.store(self.logged, Ordering::Release);
         Ok(())
     }
+}
+
+/// A brick's stored voxels: its own record, or the uniform node above it.
+fn stored_brick(
+    nodes: &impl ReadableTable<u64, &'static [u8]>,
+    path: &Path,
+    root_level: u32,
+    brick: IVec3,
+) -> Result<Box<[MaterialId; BRICK_VOLUME]>, StoreError> {
+    let min = brick << BRICK_LOG2 as i32;
+    for level in BRICK_LOG2..=root_level {
+        let node_min = (min >> level as i32) << level as i32;
+        let key = format::node_key(level, node_min);
+        let Some(bytes) = nodes.get(key).map_err(|e| failed(path, e))? else { continue };
+        let (_, code, _) = format::node_of_key(key);
+        let corrupt =
+            |error| StoreError::Corrupt { path: path.to_path_buf(), record: Record::Node { level, code }, error };
+        return match decode_node(bytes.value()).map_err(corrupt)? {
+            StoredContent::Stored(b) if level == BRICK_LOG2 => Ok(Box::new(*b.voxels())),
+            StoredContent::Uniform(m) => Ok(Box::new([m; BRICK_VOLUME])),
+            _ => Err(corrupt(crate::DecodeError::Invalid("a brick above the brick level"))),
+        };
+    }
+    Err(StoreError::Corrupt {
+        path: path.to_path_buf(),
+        record: Record::Node { level: BRICK_LOG2, code: crate::base::brick_code_of(brick) },
+        error: crate::DecodeError::Invalid("no stored node covers this brick"),
+    })
 }
 
 /// The part of `b` after sequence `s`, if any.
