@@ -16,6 +16,8 @@ mod overlay;
 mod persistence;
 #[cfg(feature = "plugin")]
 mod plugin;
+#[cfg(feature = "replication")]
+mod replication;
 mod storage;
 mod worldgen;
 
@@ -41,7 +43,12 @@ pub use persistence::{Durability, Opened, Record, StoreError, StoreOptions, Worl
 pub use plugin::{
     ConsolidationFinished, DeltaOverlayDiagnostics, DeltaOverlayPlugin, DeltaOverlaySchedule, DeltaOverlaySettings,
     DeltaOverlaySystems, DeltaSender, DeltaStats, FlushDeltas, FrameChanges, MaterialUpdate, MaterialUpdateRejected,
-    UpdateBatch, VoxelsChanged,
+    PendingUpdates, UpdateBatch, VoxelsChanged,
+};
+#[cfg(feature = "replication")]
+pub use replication::{
+    EditPolicy, EditsRefused, RefusedReason, ReplicationClientPlugin, ReplicationServerPlugin, ReplicationSettings,
+    ReplicationStats, ReplicationStatus, WorldReceived,
 };
 pub use storage::{
     BatchOutcome, Change, ChangeBatch, DeltaEntry, DeltaStorage, FeedError, FinishedConsolidation, OverlayStats,

@@ -39,11 +39,20 @@ pub(crate) fn encode_node(node: NodeRef<'_>) -> Vec<u8> {
             let mut palette: Vec<MaterialId> = Vec::new();
             let mut index = crate::overlay::FastMap::with_hasher(crate::overlay::fixed_hasher());
             let mut indices = [0u16; INDICES];
+            // Geology comes in runs: the last voxel's index answers most lookups.
+            let mut last: Option<(MaterialId, u16)> = None;
             for (i, v) in brick.voxels().iter().copied().chain(brick.pyramid()).enumerate() {
-                indices[i] = *index.entry(v).or_insert_with(|| {
-                    palette.push(v);
-                    (palette.len() - 1) as u16
-                });
+                indices[i] = match last {
+                    Some((m, at)) if m == v => at,
+                    _ => {
+                        let at = *index.entry(v).or_insert_with(|| {
+                            palette.push(v);
+                            (palette.len() - 1) as u16
+                        });
+                        last = Some((v, at));
+                        at
+                    }
+                };
             }
             let bits = (usize::BITS - (palette.len() - 1).leading_zeros()) as u8;
             let mut raw = Writer::default();

@@ -18,8 +18,9 @@
 mod brick;
 mod bytes;
 mod changes;
+pub(crate) mod world;
 
-pub(crate) use brick::{NodeRef, decode_node, encode_node};
+pub(crate) use brick::{decode_node, encode_node};
 pub(crate) use bytes::{Reader, Writer};
 pub(crate) use changes::{decode_batch, encode_batch};
 

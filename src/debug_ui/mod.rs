@@ -99,6 +99,7 @@ fn panel(
     stats: Res<DeltaStats>,
     mut settings: ResMut<DeltaOverlaySettings>,
     mut flush: MessageWriter<FlushDeltas>,
+    #[cfg(feature = "replication")] network: network::Network,
 ) -> Result {
     if !panel.open {
         return Ok(());
@@ -112,6 +113,8 @@ fn panel(
         .resizable(false)
         .show(ctx, |ui| {
             figures(ui, &stats);
+            #[cfg(feature = "replication")]
+            network.show(ui);
             ui.separator();
             plots(ui, &panel);
             ui.separator();
@@ -167,6 +170,58 @@ fn figures(ui: &mut egui::Ui, stats: &DeltaStats) {
         row(ui, "overlay memory", format!("{:.1} KiB", o.overlay_bytes as f64 / 1024.0));
         row(ui, "channel backlog", format!("{} batches", stats.channel_backlog));
     });
+}
+
+/// The replication section: the server's peers, bytes and lag, or the
+/// client's state.
+#[cfg(feature = "replication")]
+mod network {
+    use crate::{ReplicationStats, ReplicationStatus};
+    use bevy::ecs::system::SystemParam;
+    use bevy::prelude::*;
+    use bevy_egui::egui;
+
+    #[derive(SystemParam)]
+    pub(super) struct Network<'w> {
+        server: Option<Res<'w, ReplicationStats>>,
+        client: Option<Res<'w, ReplicationStatus>>,
+    }
+
+    impl Network<'_> {
+        pub(super) fn show(&self, ui: &mut egui::Ui) {
+            if self.server.is_none() && self.client.is_none() {
+                return;
+            }
+            ui.separator();
+            egui::Grid::new("network").num_columns(2).show(ui, |ui| {
+                let row = |ui: &mut egui::Ui, k: &str, v: String| {
+                    ui.label(k);
+                    ui.label(v);
+                    ui.end_row();
+                };
+                if let Some(s) = &self.server {
+                    row(ui, "peers", format!("{} ({} joining)", s.peers, s.joining));
+                    row(ui, "sent / frame", format!("{:.1} KiB", s.bytes_this_frame as f64 / 1024.0));
+                    row(ui, "lag (max)", format!("{} changes", s.max_lag));
+                    let per = s.change_bytes as f64 / s.changes_sent.max(1) as f64;
+                    row(ui, "bytes / change", format!("{per:.2}"));
+                    let refused =
+                        s.refused_out_of_bounds + s.refused_rate + s.refused_unauthorized + s.refused_not_joined;
+                    row(ui, "client edits", format!("{} applied, {refused} refused", s.edits_applied));
+                    row(ui, "malformed", format!("{} ({} disconnected)", s.malformed, s.disconnected));
+                }
+                if let Some(status) = &self.client {
+                    let text = match **status {
+                        ReplicationStatus::Waiting => "waiting for the server".to_string(),
+                        ReplicationStatus::Joining { nodes, total } => format!("joining: {nodes} / {total} nodes"),
+                        ReplicationStatus::Synced { sequence, lag } => format!("synced at {sequence}, lag {lag}"),
+                        ReplicationStatus::Resyncing => "resyncing".to_string(),
+                    };
+                    row(ui, "replication", text);
+                }
+            });
+        }
+    }
 }
 
 fn ms(d: Duration) -> String {

@@ -15,7 +15,6 @@
 //! Every record is framed with a checksum (see `codec`).
 
 use crate::codec::{DecodeError, Reader, Writer, frame, unframe};
-use crate::coords::morton;
 use crate::{Aabb, WorldGen};
 use glam::IVec3;
 use redb::TableDefinition;
@@ -35,20 +34,7 @@ const CHECKPOINT: u8 = 5;
 /// A palette's RON text is at most this long.
 const MAX_PALETTE: usize = 1 << 20;
 
-/// The key of the node of `level` at local corner `min`.
-pub(crate) fn node_key(level: u32, min: IVec3) -> u64 {
-    let c = (min >> level as i32).as_uvec3();
-    u64::from(level) << 56 | morton::interleave(c.x, c.y, c.z)
-}
-
-/// The level and local corner of a node key.
-pub(crate) fn node_of_key(key: u64) -> (u32, u64, IVec3) {
-    let level = (key >> 56) as u32;
-    let code = key & ((1 << 56) - 1);
-    let c =
-        IVec3::new(morton::compact(code) as i32, morton::compact(code >> 1) as i32, morton::compact(code >> 2) as i32);
-    (level, code, c << level.min(31) as i32)
-}
+pub(crate) use crate::codec::world::{node_key, node_of_key};
 
 /// What the header holds.
 #[derive(Clone, Debug, PartialEq)]
@@ -137,14 +123,6 @@ pub(crate) fn decode_checkpoint(record: &[u8]) -> Result<u64, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn node_keys_round_trip() {
-        for (level, min) in [(4, IVec3::new(16, 32, 48)), (7, IVec3::new(128, 0, 384)), (20, IVec3::ZERO)] {
-            let (l, _, m) = node_of_key(node_key(level, min));
-            assert_eq!((l, m), (level, min));
-        }
-    }
 
     #[test]
     fn headers_round_trip_and_other_versions_are_recognised() {

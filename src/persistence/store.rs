@@ -3,8 +3,7 @@
 use super::error::{Record, StoreError};
 use super::format::{self, CHECKPOINT_KEY, HEADER_KEY, Header, LOG, META, NODES};
 use super::writer::{self, Command, Shared};
-use crate::base::{StoredContent, StoredNode};
-use crate::{BaseIndex, ChangeBatch, DeltaConfig, DeltaStorage, Executor, FeedError, Threads, WorldGen};
+use crate::{ChangeBatch, DeltaConfig, DeltaStorage, FeedError, WorldGen};
 use redb::{ReadableDatabase, ReadableTable};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -249,34 +248,8 @@ impl WorldStore {
             let (k, v) = entry.map_err(|e| not_a_database(&path, e))?;
             records.push((k.value(), v.value().to_vec()));
         }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let exec = Threads(threads);
-        let chunk = records.len().div_ceil(threads * 4).max(1);
-        let records = &records;
-        let decoded: Vec<Result<Vec<StoredNode>, (Record, crate::DecodeError)>> =
-            exec.map(records.len().div_ceil(chunk), &|i| {
-                records[i * chunk..((i + 1) * chunk).min(records.len())]
-                    .iter()
-                    .map(|(key, bytes)| {
-                        let (level, code, min) = format::node_of_key(*key);
-                        let content =
-                            crate::codec::decode_node(bytes).map_err(|e| (Record::Node { level, code }, e))?;
-                        Ok(StoredNode { level, min, content: built(content, level, min, header.bounds) })
-                    })
-                    .collect()
-            });
-        let mut nodes = Vec::with_capacity(records.len());
-        for part in decoded {
-            nodes.extend(part.map_err(|(record, e)| corrupt(record, e))?);
-        }
-        let base = BaseIndex::from_nodes(header.bounds, nodes).map_err(|e| StoreError::Corrupt {
-            path: path.clone(),
-            record: Record::Header,
-            error: crate::DecodeError::Invalid(match e {
-                crate::VoxelError::InvalidBounds { .. } => "world bounds outside the addressable range",
-                _ => "a node outside the world or misaligned",
-            }),
-        })?;
+        let base = crate::codec::world::build(header.bounds, &records)
+            .map_err(|(level, code, error)| corrupt(Record::Node { level, code }, error))?;
         let mut storage = DeltaStorage::resume(base, options.config.clone(), checkpoint);
         let log = read.open_table(LOG).map_err(|e| not_a_database(&path, e))?;
         let mut replayed = 0;
@@ -439,17 +412,6 @@ impl Drop for WorldStore {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-    }
-}
-
-/// A decoded node ready for the tree: a brick's pyramid is computed here, on
-/// the decoding thread, rather than while the tree is assembled.
-fn built(content: StoredContent, level: u32, min: glam::IVec3, bounds: crate::Aabb) -> StoredContent {
-    match content {
-        StoredContent::Stored(brick) if level == crate::BRICK_LOG2 => {
-            StoredContent::Built(crate::base::stored_brick(brick, min, bounds.size()))
-        }
-        other => other,
     }
 }
 

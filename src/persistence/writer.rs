@@ -3,11 +3,11 @@
 use super::error::{Record, StoreError};
 use super::format::{self, CHECKPOINT_KEY, HEADER_KEY, Header, LOG, META, NODES};
 use super::store::{Durability, StoreOptions};
-use crate::base::{BRICK_MASK, Clip, StoredContent, local_index};
-use crate::codec::{NodeRef, decode_node, encode_batch, encode_node};
+use crate::base::{Clip, StoredContent, local_index};
+use crate::codec::world::brick_record;
+use crate::codec::{decode_node, encode_batch};
 use crate::overlay::{FastMap, fixed_hasher};
-use crate::storage::Stored;
-use crate::{Aabb, BRICK_LOG2, BRICK_VOLUME, BaseIndex, Brick, ChangeBatch, MaterialId, WorldSnapshot};
+use crate::{Aabb, BRICK_LOG2, BRICK_VOLUME, BaseIndex, ChangeBatch, MaterialId, WorldSnapshot};
 use glam::IVec3;
 use redb::{Database, ReadableDatabase, ReadableTable};
 use std::path::{Path, PathBuf};
@@ -455,20 +455,11 @@ pub(crate) fn write_snapshot(
         }
         let mut nodes = txn.open_table(NODES).map_err(|e| failed(path, e))?;
         nodes.retain(|_, _| false).map_err(|e| failed(path, e))?;
-        let origin = snapshot.bounds().min;
-        let size = snapshot.bounds().size();
         let mut result = Ok(());
-        snapshot.for_each_stored(|node| {
-            if result.is_err() {
-                return;
+        crate::codec::world::for_each_record(snapshot, |key, record| {
+            if result.is_ok() {
+                result = nodes.insert(key, record.as_slice()).map(|_| ());
             }
-            let (level, min, record) = match node {
-                Stored::Uniform { level, min, material } => (level, min, encode_node(NodeRef::Uniform(material))),
-                Stored::Brick { min, brick } => (BRICK_LOG2, min, encode_node(NodeRef::Brick(brick))),
-                Stored::Voxels { min, voxels } => (BRICK_LOG2, min, brick_record(voxels, Clip::of(min - origin, size))),
-            };
-            debug_assert_eq!((min - origin) & IVec3::splat(BRICK_MASK), IVec3::ZERO);
-            result = nodes.insert(format::node_key(level, min - origin), record.as_slice()).map(|_| ());
         });
         result.map_err(|e| failed(path, e))?;
         let mut log = txn.open_table(LOG).map_err(|e| failed(path, e))?;
@@ -478,16 +469,6 @@ pub(crate) fn write_snapshot(
     }
     txn.commit().map_err(|e| failed(path, e))?;
     Ok(snapshot.sequence())
-}
-
-/// The record of a brick's voxels: its pyramid computed, or one uniform node
-/// when its in-world voxels are one material.
-fn brick_record(voxels: &[MaterialId; BRICK_VOLUME], clip: Clip) -> Vec<u8> {
-    let brick = Brick::from_voxels_clipped(voxels, clip);
-    match brick.uniform_within(clip) {
-        Some(m) => encode_node(NodeRef::Uniform(m)),
-        None => encode_node(NodeRef::Brick(&brick)),
-    }
 }
 
 fn failed(path: &Path, e: impl std::fmt::Display) -> StoreError {

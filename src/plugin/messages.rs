@@ -65,3 +65,33 @@ pub struct FrameChanges {
     /// The batch: sequence range and changes, in order.
     pub batch: Arc<ChangeBatch>,
 }
+
+/// Updates written while [`DeltaOverlaySettings::apply_updates`] is false, in
+/// order, for whoever has authority over the world (a replication client sends
+/// and drains them every frame). Bounded: past [`Self::CAPACITY`] updates, newer
+/// ones are dropped and counted in [`dropped`](Self::dropped).
+///
+/// [`DeltaOverlaySettings::apply_updates`]: crate::DeltaOverlaySettings::apply_updates
+#[derive(Resource, Clone, Debug, Default)]
+pub struct PendingUpdates {
+    /// The queued updates, oldest first.
+    pub updates: Vec<(IVec3, MaterialId)>,
+    /// Updates dropped because the queue was full.
+    pub dropped: u64,
+}
+
+impl PendingUpdates {
+    /// The most updates the queue holds.
+    pub const CAPACITY: usize = 1 << 20;
+
+    /// Queues updates, dropping what does not fit.
+    pub fn extend(&mut self, updates: impl IntoIterator<Item = (IVec3, MaterialId)>) {
+        for u in updates {
+            if self.updates.len() < Self::CAPACITY {
+                self.updates.push(u);
+            } else {
+                self.dropped += 1;
+            }
+        }
+    }
+}

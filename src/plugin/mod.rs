@@ -11,13 +11,14 @@ mod systems;
 
 pub use channel::{DeltaSender, UpdateBatch};
 pub use messages::{
-    ConsolidationFinished, FlushDeltas, FrameChanges, MaterialUpdate, MaterialUpdateRejected, VoxelsChanged,
+    ConsolidationFinished, FlushDeltas, FrameChanges, MaterialUpdate, MaterialUpdateRejected, PendingUpdates,
+    VoxelsChanged,
 };
 pub use settings::DeltaOverlaySettings;
 
 pub use stats::{DeltaOverlayDiagnostics, DeltaStats};
 
-#[cfg(feature = "persistence")]
+#[cfg(any(feature = "persistence", feature = "replication"))]
 pub(crate) use systems::publish_changes;
 
 use crate::{ConsolidationOutput, DeltaConfig, DeltaStorage, WorldGen};
@@ -176,6 +177,7 @@ impl Plugin for DeltaOverlayPlugin {
             .add_message::<ConsolidationFinished>()
             .insert_resource(DeltaOverlaySchedule(self.schedule))
             .init_resource::<FrameChanges>()
+            .init_resource::<PendingUpdates>()
             .insert_resource(sender)
             .insert_resource(receiver)
             .init_resource::<DeltaStats>()

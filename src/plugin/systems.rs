@@ -5,7 +5,9 @@
 //! through `bypass_change_detection`, so `Res<DeltaStorage>::is_changed()` is
 //! true exactly in frames where a voxel's value changed.
 
-use super::{ConsolidationFinished, FrameChanges, MaterialUpdate, MaterialUpdateRejected, VoxelsChanged};
+use super::{
+    ConsolidationFinished, FrameChanges, MaterialUpdate, MaterialUpdateRejected, PendingUpdates, VoxelsChanged,
+};
 use super::{ConsolidationTask, DeltaOverlaySettings, DeltaReceiver, FlushDeltas, IngestCounts};
 use crate::{DeltaStorage, Executor, RejectedUpdate};
 use bevy::log::{info_span, warn};
@@ -65,8 +67,17 @@ pub(crate) fn ingest(
     settings: Res<DeltaOverlaySettings>,
     mut counts: ResMut<IngestCounts>,
     mut log: Local<RejectLog>,
+    mut pending: ResMut<PendingUpdates>,
 ) {
     let _span = info_span!("delta_overlay::ingest").entered();
+    if !settings.apply_updates {
+        // Someone else has authority: queue, don't apply.
+        pending.extend(updates.read().map(|u| (u.position, u.material)));
+        for batch in receiver.rx.try_iter().take(settings.max_batches_per_frame) {
+            pending.extend(batch);
+        }
+        return;
+    }
     let before = storage.sequence();
     let world = storage.bypass_change_detection();
     let mut reject = |r: RejectedUpdate, counts: &mut IngestCounts| {

@@ -17,7 +17,7 @@ mod stats;
 
 pub use feed::{Change, ChangeBatch, FeedError, FinishedConsolidation};
 pub use reader::Reader;
-#[cfg(feature = "persistence")]
+#[cfg(feature = "codec")]
 pub(crate) use snapshot::Stored;
 pub use snapshot::{SnapshotNode, WorldSnapshot};
 pub use spatial::DeltaEntry;

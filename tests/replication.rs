@@ -1,0 +1,314 @@
+//! Replication: a server and clients as Apps in one process, joined by
+//! bevy_replicon's test harness (no socket). Every test ends by comparing each
+//! client's world with the server's, voxel for voxel through the digest and at
+//! sampled positions.
+
+use bevy::prelude::*;
+use bevy::state::app::StatesPlugin;
+use bevy_delta_overlay::{
+    Aabb, DeltaConfig, DeltaOverlayPlugin, DeltaStorage, EditsRefused, MaterialId, MaterialUpdate, RefusedReason,
+    ReplicationClientPlugin, ReplicationServerPlugin, ReplicationSettings, ReplicationStats, ReplicationStatus,
+    WorldGen, WorldReceived,
+};
+use bevy_replicon::prelude::*;
+use bevy_replicon::test_app::ServerTestAppExt;
+
+/// Consolidation often, so every peer merges on its own schedule meanwhile.
+fn config() -> DeltaConfig {
+    DeltaConfig { threshold: 300, ..DeltaConfig::default() }
+}
+
+fn world() -> WorldGen {
+    WorldGen { min: IVec3::new(-40, -8, 8), size: IVec3::new(100, 72, 90), sea_level: 30, ..WorldGen::default() }
+}
+
+fn replicon(app: &mut App) {
+    app.add_plugins((MinimalPlugins, StatesPlugin, RepliconPlugins.set(ServerPlugin::new(PostUpdate))));
+}
+
+fn server(settings: ReplicationSettings) -> App {
+    let mut app = App::new();
+    replicon(&mut app);
+    app.insert_resource(DeltaStorage::new(world().build().unwrap(), config()));
+    app.add_plugins((DeltaOverlayPlugin::default(), ReplicationServerPlugin { settings }));
+    app.finish();
+    app.cleanup();
+    app
+}
+
+#[derive(Resource, Default)]
+struct Seen {
+    refused: Vec<EditsRefused>,
+    received: Vec<WorldReceived>,
+}
+
+fn client() -> App {
+    let mut app = App::new();
+    replicon(&mut app);
+    app.add_plugins((ReplicationClientPlugin { config: config(), ..default() }, DeltaOverlayPlugin::default()));
+    app.init_resource::<Seen>().add_systems(
+        Update,
+        |mut refused: MessageReader<EditsRefused>,
+         mut received: MessageReader<WorldReceived>,
+         mut seen: ResMut<Seen>| {
+            seen.refused.extend(refused.read().copied());
+            seen.received.extend(received.read().copied());
+        },
+    );
+    app.finish();
+    app.cleanup();
+    app
+}
+
+/// One network frame: the server runs, each client receives, runs and
+/// answers.
+fn step(server: &mut App, clients: &mut [App]) {
+    server.update();
+    for c in clients.iter_mut() {
+        server.exchange_with_client(c);
+        c.update();
+        server.exchange_with_client(c);
+    }
+}
+
+fn storage(app: &App) -> &DeltaStorage {
+    app.world().resource::<DeltaStorage>()
+}
+
+fn status(app: &App) -> ReplicationStatus {
+    *app.world().resource::<ReplicationStatus>()
+}
+
+/// A little PRNG (splitmix64): the tests are deterministic.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn edits(&mut self, n: usize, bounds: Aabb) -> Vec<(IVec3, MaterialId)> {
+        let size = bounds.size().as_u64vec3();
+        (0..n)
+            .map(|_| {
+                let r = self.next();
+                let p = bounds.min
+                    + IVec3::new((r % size.x) as i32, ((r >> 20) % size.y) as i32, ((r >> 40) % size.z) as i32);
+                // Few materials: many writes restore a value (not a change).
+                (p, MaterialId((self.next() % 4) as u16))
+            })
+            .collect()
+    }
+}
+
+fn write(app: &mut App, edits: &[(IVec3, MaterialId)]) {
+    for &(position, material) in edits {
+        app.world_mut().write_message(MaterialUpdate { position, material });
+    }
+}
+
+/// Runs frames until every client is synced at the server's sequence (bounded).
+fn settle(server: &mut App, clients: &mut [App]) {
+    for _ in 0..500 {
+        step(server, clients);
+        let target = storage(server).sequence();
+        if clients.iter().all(|c| matches!(status(c), ReplicationStatus::Synced { sequence, .. } if sequence == target))
+        {
+            // One more frame: the clients' progress reaches the server.
+            step(server, clients);
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let states: Vec<_> = clients.iter().map(status).collect();
+    panic!("clients did not converge on {}: {states:?}", storage(server).sequence());
+}
+
+fn assert_converged(server: &App, clients: &[App], rng: &mut Rng) {
+    let truth = storage(server);
+    for (i, c) in clients.iter().enumerate() {
+        let copy = storage(c);
+        assert_eq!(copy.bounds(), truth.bounds(), "client {i}");
+        assert_eq!(copy.sequence(), truth.sequence(), "client {i}");
+        assert_eq!(copy.digest(), truth.digest(), "client {i}'s world differs from the server's");
+        for (p, _) in rng.edits(2000, truth.bounds()) {
+            assert_eq!(copy.query(p).unwrap(), truth.query(p).unwrap(), "client {i} at {p}");
+        }
+    }
+}
+
+#[test]
+fn three_clients_follow_a_server_under_edits_from_everyone() {
+    let mut server = server(ReplicationSettings::default());
+    let mut clients = vec![client(), client(), client()];
+    for c in &mut clients {
+        server.connect_client(c);
+    }
+    settle(&mut server, &mut clients);
+    let bounds = storage(&server).bounds();
+    let mut rng = Rng(7);
+    for frame in 0..300 {
+        let edits = rng.edits(400, bounds);
+        write(&mut server, &edits);
+        let k = frame % clients.len();
+        let edits = rng.edits(150, bounds);
+        write(&mut clients[k], &edits);
+        step(&mut server, &mut clients);
+    }
+    settle(&mut server, &mut clients);
+    assert_converged(&server, &clients, &mut rng);
+    let stats = server.world().resource::<ReplicationStats>().clone();
+    assert_eq!(stats.edits_applied, 300 * 150);
+    assert_eq!(stats.malformed, 0);
+    assert!(stats.changes_sent > 0 && stats.change_bytes > 0);
+    // Every peer consolidated on its own: the wire carried changes only.
+    for c in &clients {
+        assert!(storage(c).stats().consolidation.finished.total() > 0);
+    }
+    assert!(storage(&server).stats().consolidation.finished.total() > 0);
+}
+
+#[test]
+fn a_client_joining_late_gets_the_world_and_every_change_after_it() {
+    let mut server = server(ReplicationSettings { window_bytes: 1 << 10, ..default() });
+    let mut early = vec![client()];
+    server.connect_client(&mut early[0]);
+    let bounds = storage(&server).bounds();
+    let mut rng = Rng(11);
+    for _ in 0..30 {
+        let edits = rng.edits(500, bounds);
+        write(&mut server, &edits);
+        step(&mut server, &mut early);
+    }
+    // The late client joins while edits go on: its snapshot streams over
+    // several frames (a small window) while the changes after it queue.
+    let mut late = client();
+    server.connect_client(&mut late);
+    let mut all = vec![early.remove(0), late];
+    let mut joining_frames = 0;
+    for _ in 0..40 {
+        let edits = rng.edits(500, bounds);
+        write(&mut server, &edits);
+        step(&mut server, &mut all);
+        if matches!(status(&all[1]), ReplicationStatus::Joining { .. }) {
+            joining_frames += 1;
+        }
+    }
+    assert!(joining_frames > 1, "the snapshot streamed in one frame: the window did not bound it");
+    settle(&mut server, &mut all);
+    assert_converged(&server, &all, &mut rng);
+    let received = &all[1].world().resource::<Seen>().received;
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].bounds, bounds);
+}
+
+#[test]
+fn a_client_that_reconnects_gets_a_fresh_world() {
+    let mut server = server(ReplicationSettings::default());
+    let mut clients = vec![client()];
+    server.connect_client(&mut clients[0]);
+    settle(&mut server, &mut clients);
+    let bounds = storage(&server).bounds();
+    let mut rng = Rng(3);
+    server.disconnect_client(&mut clients[0]);
+    assert_eq!(status(&clients[0]), ReplicationStatus::Waiting);
+    for _ in 0..10 {
+        let edits = rng.edits(500, bounds);
+        write(&mut server, &edits);
+        server.update();
+    }
+    server.connect_client(&mut clients[0]);
+    settle(&mut server, &mut clients);
+    assert_converged(&server, &clients, &mut rng);
+    assert_eq!(clients[0].world().resource::<Seen>().received.len(), 2);
+}
+
+#[test]
+fn edits_outside_the_world_are_refused_and_the_rate_is_enforced() {
+    let mut server = server(ReplicationSettings { edits_per_second: 0.0, edit_burst: 100.0, ..default() });
+    let mut clients = vec![client()];
+    server.connect_client(&mut clients[0]);
+    settle(&mut server, &mut clients);
+    let bounds = storage(&server).bounds();
+    let outside = bounds.max + IVec3::new(5, 0, 0);
+    let mut rng = Rng(5);
+    let mut edits = vec![(outside, MaterialId(2))];
+    edits.extend(rng.edits(150, bounds));
+    write(&mut clients[0], &edits);
+    settle(&mut server, &mut clients);
+    let stats = server.world().resource::<ReplicationStats>().clone();
+    assert_eq!(stats.refused_out_of_bounds, 1);
+    assert_eq!(stats.edits_applied, 100, "the burst");
+    assert_eq!(stats.refused_rate, 50);
+    let refused = &clients[0].world().resource::<Seen>().refused;
+    assert!(refused.iter().any(|r| r.reason == RefusedReason::OutOfBounds && r.count == 1 && r.first == outside));
+    assert!(refused.iter().any(|r| r.reason == RefusedReason::RateLimited && r.count == 50));
+    assert_converged(&server, &clients, &mut rng);
+}
+
+/// A hostile client: garbage bytes on the wire. It is disconnected and
+/// counted; the server and the other client go on.
+#[test]
+fn a_client_sending_garbage_is_disconnected_and_the_rest_go_on() {
+    let mut server = server(ReplicationSettings::default());
+    let mut clients = vec![client(), client()];
+    for c in &mut clients {
+        server.connect_client(c);
+    }
+    settle(&mut server, &mut clients);
+    let bounds = storage(&server).bounds();
+    let mut rng = Rng(9);
+    // The hostile client's message, raw: a random payload on the crate's
+    // channel (the last client channel: registered after replicon's own).
+    let channel = clients[1].world().resource::<RepliconChannels>().client_channels().len() - 1;
+    let garbage: Vec<u8> = (0..300).map(|_| rng.next() as u8).collect();
+    clients[1].world_mut().resource_mut::<ClientMessages>().send(channel, garbage);
+    for _ in 0..2 {
+        let edits = rng.edits(300, bounds);
+        write(&mut server, &edits);
+        step(&mut server, &mut clients);
+    }
+    let stats = server.world().resource::<ReplicationStats>().clone();
+    assert_eq!((stats.malformed, stats.disconnected), (1, 1));
+    let requests = server.world().resource::<Messages<DisconnectRequest>>();
+    assert!(!requests.is_empty(), "the transport was asked to disconnect the client");
+    // The transport would drop it now; the harness needs telling.
+    let mut hostile = clients.pop().unwrap();
+    server.disconnect_client(&mut hostile);
+    for _ in 0..10 {
+        let edits = rng.edits(300, bounds);
+        write(&mut server, &edits);
+        write(&mut clients[0], &edits[..50]);
+        step(&mut server, &mut clients);
+    }
+    settle(&mut server, &mut clients);
+    assert_converged(&server, &clients, &mut rng);
+}
+
+/// A client's world written behind the server's back (directly, not through
+/// `MaterialUpdate`) is caught and replaced by a fresh snapshot.
+#[test]
+fn a_client_world_written_directly_is_resynced() {
+    let mut server = server(ReplicationSettings::default());
+    let mut clients = vec![client()];
+    server.connect_client(&mut clients[0]);
+    settle(&mut server, &mut clients);
+    let bounds = storage(&server).bounds();
+    let p = bounds.min + IVec3::splat(3);
+    let was = storage(&clients[0]).query(p).unwrap();
+    let other = MaterialId(if was == MaterialId(9) { 8 } else { 9 });
+    clients[0].world_mut().resource_mut::<DeltaStorage>().update(p, other).unwrap();
+    let mut rng = Rng(13);
+    for _ in 0..5 {
+        let edits = rng.edits(200, bounds);
+        write(&mut server, &edits);
+        step(&mut server, &mut clients);
+    }
+    settle(&mut server, &mut clients);
+    assert_converged(&server, &clients, &mut rng);
+    assert_eq!(clients[0].world().resource::<Seen>().received.len(), 2, "joined, then resynced");
+}
