@@ -1,5 +1,5 @@
-//! One world, several machines: a server runs the geology (rivers eroding,
-//! sediment settling) on the default world; clients join over UDP (renet),
+//! One world, several machines: a server runs the geology (rain erosion,
+//! slides, an intrusion, settling) on the default world; clients join over UDP (renet),
 //! receive the world, follow every change, and send edits of their own.
 //!
 //! ```text
@@ -154,7 +154,10 @@ fn server_app(port: u16) -> App {
     // The loopback run pushes thousands of edits per client per frame,
     // faster than 60 Hz: the rate limit is raised to match.
     let settings = ReplicationSettings { edits_per_second: 1e7, edit_burst: 1e5, ..default() };
-    app.add_plugins((DeltaOverlayPlugin::default(), ReplicationServerPlugin { settings }, common::GeologyPlugin));
+    // Game time: a sixtieth of a second a frame, however fast frames run.
+    app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(1.0 / 60.0)));
+    app.add_plugins((DeltaOverlayPlugin::default(), ReplicationServerPlugin { settings }))
+        .add_plugins(common::ExampleGeology { rain: None });
     app.finish();
     app.cleanup();
     let server = RenetServer::new(connection(&app));

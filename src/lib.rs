@@ -16,6 +16,8 @@ mod overlay;
 mod persistence;
 #[cfg(feature = "plugin")]
 mod plugin;
+#[cfg(feature = "geology")]
+mod processes;
 #[cfg(feature = "replication")]
 mod replication;
 mod storage;
@@ -34,7 +36,7 @@ pub use coords::{Aabb, morton, voxel_at};
 #[cfg(feature = "debug_ui")]
 pub use debug_ui::{DebugPanel, DeltaOverlayDebugPlugin};
 pub use error::VoxelError;
-pub use material::{MaterialId, MaterialInfo, Palette, PaletteError, geology};
+pub use material::{Form, MaterialId, MaterialInfo, MaterialProperties, Palette, PaletteError, geology};
 #[cfg(all(feature = "persistence", feature = "plugin"))]
 pub use persistence::{DeltasDurable, PersistencePlugin, WorldFile};
 #[cfg(feature = "persistence")]
@@ -44,6 +46,16 @@ pub use plugin::{
     ConsolidationFinished, DeltaOverlayDiagnostics, DeltaOverlayPlugin, DeltaOverlaySchedule, DeltaOverlaySettings,
     DeltaOverlaySystems, DeltaSender, DeltaStats, FlushDeltas, FrameChanges, MaterialUpdate, MaterialUpdateRejected,
     PendingUpdates, UpdateBatch, VoxelsChanged,
+};
+#[cfg(feature = "geology")]
+pub use processes::{
+    Deposition, DepositionState, DepositionStats, HydraulicErosion, HydraulicErosionState, HydraulicStats, Intrusion,
+    IntrusionState, IntrusionStats, Terrain, ThermalErosion, ThermalErosionState, ThermalStats, Workspace, deposition,
+    hydraulic_erosion, intrusion, relax_area, settle_and_compact, slopes_at_rest, thermal_erosion,
+};
+#[cfg(all(feature = "geology", feature = "plugin"))]
+pub use processes::{
+    DepositionPlugin, GeologyPlugins, GeologySystems, HydraulicErosionPlugin, IntrusionPlugin, ThermalErosionPlugin,
 };
 #[cfg(feature = "replication")]
 pub use replication::{

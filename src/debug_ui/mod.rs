@@ -43,6 +43,10 @@ pub struct DebugPanel {
     pub deltas: VecDeque<f32>,
     /// Run + finish time (ms) of each consolidation, oldest first.
     pub consolidation_ms: VecDeque<f32>,
+    /// The app's own figures to list, by label: Bevy diagnostics the app
+    /// measures (their smoothed value is shown), so a mesher or a simulation
+    /// shows beside the overlay without a panel of its own.
+    pub figures: Vec<(String, bevy::diagnostic::DiagnosticPath)>,
     capacity: usize,
     last_seen: Option<u64>,
 }
@@ -58,6 +62,7 @@ impl Plugin for DeltaOverlayDebugPlugin {
             toggle_key: self.toggle_key,
             deltas: VecDeque::with_capacity(self.history),
             consolidation_ms: VecDeque::with_capacity(self.history),
+            figures: Vec::new(),
             capacity: self.history.max(2),
             last_seen: None,
         })
@@ -93,17 +98,26 @@ fn push(q: &mut VecDeque<f32>, v: f32, cap: usize) {
     q.push_back(v);
 }
 
+/// The overlay's own part of the panel: its figures and its settings.
+#[derive(bevy::ecs::system::SystemParam)]
+struct Overlay<'w> {
+    stats: Res<'w, DeltaStats>,
+    settings: ResMut<'w, DeltaOverlaySettings>,
+    flush: MessageWriter<'w, FlushDeltas>,
+    diagnostics: Option<Res<'w, bevy::diagnostic::DiagnosticsStore>>,
+}
+
 fn panel(
     mut contexts: EguiContexts,
     mut panel: ResMut<DebugPanel>,
-    stats: Res<DeltaStats>,
-    mut settings: ResMut<DeltaOverlaySettings>,
-    mut flush: MessageWriter<FlushDeltas>,
+    overlay: Overlay,
     #[cfg(feature = "replication")] network: network::Network,
+    #[cfg(feature = "geology")] mut geology: geology_panel::Geology,
 ) -> Result {
     if !panel.open {
         return Ok(());
     }
+    let Overlay { stats, mut settings, mut flush, diagnostics } = overlay;
     let ctx = contexts.ctx_mut()?;
     let mut open = panel.open;
     egui::Window::new("Delta overlay")
@@ -113,8 +127,11 @@ fn panel(
         .resizable(false)
         .show(ctx, |ui| {
             figures(ui, &stats);
+            app_figures(ui, &panel.figures, diagnostics.as_deref());
             #[cfg(feature = "replication")]
             network.show(ui);
+            #[cfg(feature = "geology")]
+            geology.show(ui);
             ui.separator();
             plots(ui, &panel);
             ui.separator();
@@ -172,6 +189,109 @@ fn figures(ui: &mut egui::Ui, stats: &DeltaStats) {
     });
 }
 
+/// The geology section: what each process did, and its main settings, live.
+#[cfg(feature = "geology")]
+mod geology_panel {
+    use crate::{
+        Deposition, DepositionState, HydraulicErosion, HydraulicErosionState, Intrusion, IntrusionState,
+        ThermalErosion, ThermalErosionState,
+    };
+    use bevy::ecs::system::SystemParam;
+    use bevy::prelude::*;
+    use bevy_egui::egui;
+
+    #[derive(SystemParam)]
+    pub(super) struct Geology<'w> {
+        hydraulic: Option<ResMut<'w, HydraulicErosion>>,
+        hydraulic_state: Option<Res<'w, HydraulicErosionState>>,
+        thermal: Option<ResMut<'w, ThermalErosion>>,
+        thermal_state: Option<Res<'w, ThermalErosionState>>,
+        intrusion: Option<ResMut<'w, Intrusion>>,
+        intrusion_state: Option<Res<'w, IntrusionState>>,
+        deposition: Option<ResMut<'w, Deposition>>,
+        deposition_state: Option<Res<'w, DepositionState>>,
+    }
+
+    /// Edits a copy of a settings resource; writes it back (marking it
+    /// changed) only when a value moved.
+    fn tune<T>(settings: &mut Option<ResMut<'_, T>>, edit: impl FnOnce(&mut T))
+    where
+        T: Resource + Component<Mutability = bevy::ecs::component::Mutable> + Clone + PartialEq,
+    {
+        if let Some(settings) = settings {
+            let mut copy = (**settings).clone();
+            edit(&mut copy);
+            if copy != **settings {
+                **settings = copy;
+            }
+        }
+    }
+
+    impl Geology<'_> {
+        pub(super) fn show(&mut self, ui: &mut egui::Ui) {
+            if self.hydraulic.is_none()
+                && self.thermal.is_none()
+                && self.intrusion.is_none()
+                && self.deposition.is_none()
+            {
+                return;
+            }
+            ui.separator();
+            egui::CollapsingHeader::new("Geology").default_open(false).show(ui, |ui| {
+                if let Some(s) = &self.hydraulic_state {
+                    let s = s.stats;
+                    ui.label(format!(
+                        "rain: {} droplets, {} eroded, {} deposited, {} out",
+                        s.droplets, s.eroded, s.deposited, s.carried_out
+                    ));
+                }
+                tune(&mut self.hydraulic, |h| {
+                    ui.horizontal(|ui| {
+                        ui.checkbox(&mut h.enabled, "on");
+                        ui.add(egui::Slider::new(&mut h.droplets_per_frame, 0..=2000).text("droplets/frame"));
+                    });
+                    ui.add(egui::Slider::new(&mut h.erode_rate, 0.0..=1.0).text("erode rate"));
+                    ui.add(egui::Slider::new(&mut h.capacity, 0.0..=16.0).text("capacity"));
+                });
+                if let Some(s) = &self.thermal_state {
+                    ui.label(format!("slides: {} voxels, {} queued", s.stats.slid, s.queued()));
+                }
+                tune(&mut self.thermal, |t| {
+                    ui.horizontal(|ui| {
+                        ui.checkbox(&mut t.enabled, "on");
+                        ui.add(egui::Slider::new(&mut t.columns_per_frame, 0..=20_000).text("columns/frame"));
+                    });
+                });
+                if let Some(s) = &self.intrusion_state {
+                    ui.label(format!(
+                        "intrusion: {} melted, {} cooled, {} molten",
+                        s.stats.melted,
+                        s.stats.cooled,
+                        s.molten()
+                    ));
+                }
+                tune(&mut self.intrusion, |i| {
+                    ui.horizontal(|ui| {
+                        ui.checkbox(&mut i.enabled, "on");
+                        ui.add(egui::Slider::new(&mut i.rise_per_second, 0.0..=60.0).text("rise voxels/s"));
+                    });
+                    ui.add(egui::Slider::new(&mut i.cooling_seconds, 0.0..=300.0).text("cooling s"));
+                });
+                if let Some(s) = &self.deposition_state {
+                    ui.label(format!("settling: {} settled, {} compacted", s.stats.settled, s.stats.compacted));
+                }
+                tune(&mut self.deposition, |d| {
+                    ui.horizontal(|ui| {
+                        ui.checkbox(&mut d.enabled, "on");
+                        ui.add(egui::Slider::new(&mut d.columns_per_frame, 0..=20_000).text("columns/frame"));
+                    });
+                    ui.add(egui::Slider::new(&mut d.burial_depth, 1..=64).text("burial depth"));
+                });
+            });
+        }
+    }
+}
+
 /// The replication section: the server's peers, bytes and lag, or the
 /// client's state.
 #[cfg(feature = "replication")]
@@ -222,6 +342,26 @@ mod network {
             });
         }
     }
+}
+
+/// The app's own figures ([`DebugPanel::figures`]).
+fn app_figures(
+    ui: &mut egui::Ui,
+    figures: &[(String, bevy::diagnostic::DiagnosticPath)],
+    store: Option<&bevy::diagnostic::DiagnosticsStore>,
+) {
+    let (Some(store), false) = (store, figures.is_empty()) else { return };
+    ui.separator();
+    egui::Grid::new("app figures").num_columns(2).show(ui, |ui| {
+        for (label, path) in figures {
+            ui.label(label);
+            match store.get(path).and_then(|d| d.smoothed()) {
+                Some(v) => ui.label(format!("{v:.2}")),
+                None => ui.label("-"),
+            };
+            ui.end_row();
+        }
+    });
 }
 
 fn ms(d: Duration) -> String {

@@ -2,12 +2,13 @@
 
 mod palette;
 
-pub use palette::{MaterialInfo, Palette, PaletteError};
+pub use palette::{Form, MaterialInfo, MaterialProperties, Palette, PaletteError};
 
 /// A material, as stored in every voxel: 16 bits, so 65,536 materials.
 ///
 /// `MaterialId(0)` is air and the [`Default`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "plugin", derive(bevy::reflect::Reflect))]
 pub struct MaterialId(pub u16);
 
 impl MaterialId {

@@ -7,8 +7,12 @@ use std::path::Path;
 /// without an asset folder.
 const DEFAULT_RON: &str = include_str!("../../assets/materials.ron");
 
-/// One entry of a palette: a material's id, name and display colour.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// One entry of a palette: a material's id, name and display colour, and the
+/// properties the geology processes read (see [`MaterialProperties`]).
+///
+/// Every property has a default, so a palette of `(id, name, colour)` entries
+/// still reads: a solid that never erodes.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct MaterialInfo {
     /// The id stored in voxels.
     pub id: u16,
@@ -16,6 +20,91 @@ pub struct MaterialInfo {
     pub name: String,
     /// sRGB colour, `(r, g, b)`.
     pub colour: (u8, u8, u8),
+    /// What kind of matter it is. Default [`Form::Solid`].
+    #[serde(default)]
+    pub form: Form,
+    /// Resistance to erosion, `0.0` (none) to `1.0` (never erodes). Default 1.
+    #[serde(default = "one")]
+    pub hardness: f32,
+    /// The steepest slope, in degrees, a [`Form::Loose`] material rests at;
+    /// required for loose materials, refused for others.
+    #[serde(default)]
+    pub angle_of_repose: Option<f32>,
+    /// The material a [`Form::Molten`] one becomes when it cools.
+    #[serde(default)]
+    pub cools_to: Option<String>,
+    /// The material it becomes when it cools deep in the crust (default
+    /// `cools_to`).
+    #[serde(default)]
+    pub cools_deep_to: Option<String>,
+    /// The material a [`Form::Loose`] one becomes when buried deep enough.
+    #[serde(default)]
+    pub compacts_to: Option<String>,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+/// What kind of matter a material is, as the geology processes see it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+pub enum Form {
+    /// Empty space (air): not terrain.
+    Gas,
+    /// Fills space (water): not terrain; eroded voxels under it become it.
+    Liquid,
+    /// Terrain that is not yet rock (magma): cools into `cools_to`.
+    Molten,
+    /// Grains (sediment, soil): slide past their angle of repose, settle
+    /// through fluids, compact into `compacts_to` when buried.
+    Loose,
+    /// Rock.
+    #[default]
+    Solid,
+}
+
+impl Form {
+    /// Terrain, not a fluid: `Molten`, `Loose` or `Solid`.
+    pub fn is_matter(self) -> bool {
+        matches!(self, Self::Molten | Self::Loose | Self::Solid)
+    }
+}
+
+/// A material's properties with names resolved to ids: what the processes
+/// read per voxel, from [`Palette::properties`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MaterialProperties {
+    /// See [`MaterialInfo::form`].
+    pub form: Form,
+    /// See [`MaterialInfo::hardness`].
+    pub hardness: f32,
+    /// The tangent of the angle of repose (rise over run); `f32::INFINITY`
+    /// for materials that are not loose.
+    pub repose_slope: f32,
+    /// See [`MaterialInfo::cools_to`].
+    pub cools_to: Option<MaterialId>,
+    /// See [`MaterialInfo::cools_deep_to`] (resolved: `cools_to` when absent).
+    pub cools_deep_to: Option<MaterialId>,
+    /// See [`MaterialInfo::compacts_to`].
+    pub compacts_to: Option<MaterialId>,
+}
+
+impl MaterialProperties {
+    /// What an id no palette lists reads as: a solid that never erodes, so an
+    /// unknown material is left alone.
+    pub const UNKNOWN: Self = Self {
+        form: Form::Solid,
+        hardness: 1.0,
+        repose_slope: f32::INFINITY,
+        cools_to: None,
+        cools_deep_to: None,
+        compacts_to: None,
+    };
+
+    /// Terrain, not a fluid.
+    pub fn is_matter(&self) -> bool {
+        self.form.is_matter()
+    }
 }
 
 /// Why a palette could not be read.
@@ -30,6 +119,24 @@ pub enum PaletteError {
     DuplicateId(u16),
     /// Two entries share a name.
     DuplicateName(String),
+    /// A property is out of range or does not fit the material's form.
+    InvalidProperty {
+        /// The material's name.
+        material: String,
+        /// The property.
+        field: &'static str,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// A property names a material the palette does not list.
+    UnknownMaterial {
+        /// The material whose property names it.
+        material: String,
+        /// The property.
+        field: &'static str,
+        /// The name that is not listed.
+        name: String,
+    },
 }
 
 impl std::fmt::Display for PaletteError {
@@ -39,6 +146,12 @@ impl std::fmt::Display for PaletteError {
             Self::Parse(e) => write!(f, "palette is not valid RON: {e}"),
             Self::DuplicateId(id) => write!(f, "palette lists material id {id} twice"),
             Self::DuplicateName(n) => write!(f, "palette lists material name {n:?} twice"),
+            Self::InvalidProperty { material, field, why } => {
+                write!(f, "palette entry {material:?}: `{field}` {why}")
+            }
+            Self::UnknownMaterial { material, field, name } => {
+                write!(f, "palette entry {material:?}: `{field}` names {name:?}, which the palette does not list")
+            }
         }
     }
 }
@@ -65,9 +178,12 @@ impl std::error::Error for PaletteError {
 /// # Ok::<(), bevy_delta_overlay::PaletteError>(())
 /// ```
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource))]
 pub struct Palette {
     entries: Vec<MaterialInfo>,
     by_id: HashMap<u16, usize>,
+    /// Properties by id (dense up to the largest id listed).
+    properties: Vec<MaterialProperties>,
 }
 
 impl Palette {
@@ -76,22 +192,35 @@ impl Palette {
 
     /// Parses a palette from RON text.
     ///
+    /// Optional properties are written bare (`cools_to: "basalt"`, RON's
+    /// implicit `Some`).
+    ///
     /// # Errors
     /// [`PaletteError::Parse`] for malformed text, [`PaletteError::DuplicateId`] or
-    /// [`PaletteError::DuplicateName`] when an entry repeats another.
+    /// [`PaletteError::DuplicateName`] when an entry repeats another,
+    /// [`PaletteError::InvalidProperty`] for a property out of range or
+    /// unfit for the form (a hardness outside `0..=1`, a loose material without
+    /// an angle of repose, `cools_to` on a solid), and
+    /// [`PaletteError::UnknownMaterial`] for a transform naming no entry.
     pub fn from_ron_str(text: &str) -> Result<Self, PaletteError> {
-        let entries: Vec<MaterialInfo> = ron::from_str(text).map_err(PaletteError::Parse)?;
+        let options = ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+        let entries: Vec<MaterialInfo> = options.from_str(text).map_err(PaletteError::Parse)?;
         let mut by_id = HashMap::with_capacity(entries.len());
-        let mut names = std::collections::HashSet::with_capacity(entries.len());
+        let mut by_name = HashMap::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
             if by_id.insert(e.id, i).is_some() {
                 return Err(PaletteError::DuplicateId(e.id));
             }
-            if !names.insert(e.name.as_str()) {
+            if by_name.insert(e.name.as_str(), e.id).is_some() {
                 return Err(PaletteError::DuplicateName(e.name.clone()));
             }
         }
-        Ok(Self { entries, by_id })
+        let size = entries.iter().map(|e| usize::from(e.id) + 1).max().unwrap_or(0);
+        let mut properties = vec![MaterialProperties::UNKNOWN; size];
+        for e in &entries {
+            properties[usize::from(e.id)] = resolve(e, &by_name)?;
+        }
+        Ok(Self { entries, by_id, properties })
     }
 
     /// Reads a palette file.
@@ -107,7 +236,19 @@ impl Palette {
     /// The geology palette of `assets/materials.ron`, compiled into the crate.
     pub fn geology() -> Self {
         // The shipped file is checked by a unit test, so this cannot fail at run time.
-        Self::from_ron_str(DEFAULT_RON).unwrap_or_else(|_| Self { entries: Vec::new(), by_id: HashMap::new() })
+        Self::from_ron_str(DEFAULT_RON).unwrap_or_else(|_| Self {
+            entries: Vec::new(),
+            by_id: HashMap::new(),
+            properties: Vec::new(),
+        })
+    }
+
+    /// The properties of `id`; [`MaterialProperties::UNKNOWN`] for an id the
+    /// palette does not list. One index, no hashing: the processes call it
+    /// per voxel.
+    #[inline]
+    pub fn properties(&self, id: MaterialId) -> &MaterialProperties {
+        self.properties.get(usize::from(id.0)).unwrap_or(&MaterialProperties::UNKNOWN)
     }
 
     /// The entry for `id`, if listed.
@@ -124,6 +265,47 @@ impl Palette {
     pub fn entries(&self) -> &[MaterialInfo] {
         &self.entries
     }
+}
+
+/// Checks an entry's properties against its form and resolves its names.
+fn resolve(e: &MaterialInfo, by_name: &HashMap<&str, u16>) -> Result<MaterialProperties, PaletteError> {
+    let invalid = |field, why| PaletteError::InvalidProperty { material: e.name.clone(), field, why };
+    let name = |field: &'static str, n: &Option<String>| -> Result<Option<MaterialId>, PaletteError> {
+        n.as_ref()
+            .map(|n| {
+                by_name.get(n.as_str()).map(|&id| MaterialId(id)).ok_or_else(|| PaletteError::UnknownMaterial {
+                    material: e.name.clone(),
+                    field,
+                    name: n.clone(),
+                })
+            })
+            .transpose()
+    };
+    if !(0.0..=1.0).contains(&e.hardness) {
+        return Err(invalid("hardness", "must be a number from 0 to 1"));
+    }
+    let repose_slope = match (e.form, e.angle_of_repose) {
+        (Form::Loose, Some(a)) if a > 0.0 && a < 90.0 => a.to_radians().tan(),
+        (Form::Loose, Some(_)) => return Err(invalid("angle_of_repose", "must be between 0 and 90 degrees")),
+        (Form::Loose, None) => return Err(invalid("angle_of_repose", "is required for a Loose material")),
+        (_, Some(_)) => return Err(invalid("angle_of_repose", "applies to Loose materials only")),
+        (_, None) => f32::INFINITY,
+    };
+    if e.form != Form::Molten && (e.cools_to.is_some() || e.cools_deep_to.is_some()) {
+        return Err(invalid("cools_to", "applies to Molten materials only"));
+    }
+    if e.form != Form::Loose && e.compacts_to.is_some() {
+        return Err(invalid("compacts_to", "applies to Loose materials only"));
+    }
+    let cools_to = name("cools_to", &e.cools_to)?;
+    let cools_deep_to = name("cools_deep_to", &e.cools_deep_to)?.or(cools_to);
+    let compacts_to = name("compacts_to", &e.compacts_to)?;
+    for (field, target) in [("cools_to", cools_to), ("cools_deep_to", cools_deep_to), ("compacts_to", compacts_to)] {
+        if target.is_some_and(|t| t.0 == e.id) {
+            return Err(invalid(field, "names the material itself"));
+        }
+    }
+    Ok(MaterialProperties { form: e.form, hardness: e.hardness, repose_slope, cools_to, cools_deep_to, compacts_to })
 }
 
 #[cfg(test)]
@@ -146,6 +328,52 @@ mod tests {
         assert!(matches!(Palette::from_ron_str(dup_id), Err(PaletteError::DuplicateId(1))));
         let dup_name = r#"[(id: 1, name: "a", colour: (0,0,0)), (id: 2, name: "a", colour: (0,0,0))]"#;
         assert!(matches!(Palette::from_ron_str(dup_name), Err(PaletteError::DuplicateName(_))));
+    }
+
+    #[test]
+    fn shipped_properties_are_what_the_processes_expect() {
+        let p = Palette::geology();
+        assert_eq!(p.properties(geology::AIR).form, Form::Gas);
+        assert_eq!(p.properties(geology::WATER).form, Form::Liquid);
+        assert_eq!(p.properties(geology::BEDROCK).hardness, 1.0);
+        let sediment = p.properties(geology::SEDIMENT);
+        assert_eq!(sediment.form, Form::Loose);
+        assert!((sediment.repose_slope - 34f32.to_radians().tan()).abs() < 1e-6);
+        assert_eq!(sediment.compacts_to, Some(geology::SANDSTONE));
+        let magma = p.properties(geology::MAGMA);
+        assert_eq!((magma.cools_to, magma.cools_deep_to), (Some(geology::BASALT), Some(geology::GRANITE)));
+        assert_eq!(*p.properties(MaterialId(999)), MaterialProperties::UNKNOWN);
+    }
+
+    #[test]
+    fn a_palette_without_properties_reads_as_unerodible_solids() {
+        let p = Palette::from_ron_str(r#"[(id: 2, name: "rock", colour: (1, 2, 3))]"#).unwrap();
+        assert_eq!(*p.properties(MaterialId(2)), MaterialProperties::UNKNOWN);
+    }
+
+    #[test]
+    fn bad_properties_are_named_errors() {
+        let bad = |entry: &str| {
+            let text = format!(r#"[(id: 0, name: "air", colour: (0,0,0), form: Gas), {entry}]"#);
+            Palette::from_ron_str(&text).unwrap_err().to_string()
+        };
+        let e = bad(r#"(id: 1, name: "mud", colour: (0,0,0), hardness: 1.5)"#);
+        assert!(e.contains("\"mud\"") && e.contains("hardness"), "{e}");
+        let e = bad(r#"(id: 1, name: "sand", colour: (0,0,0), form: Loose)"#);
+        assert!(e.contains("angle_of_repose") && e.contains("required"), "{e}");
+        let e = bad(r#"(id: 1, name: "sand", colour: (0,0,0), form: Loose, angle_of_repose: 95.0)"#);
+        assert!(e.contains("between 0 and 90"), "{e}");
+        let e = bad(r#"(id: 1, name: "rock", colour: (0,0,0), angle_of_repose: 30.0)"#);
+        assert!(e.contains("Loose materials only"), "{e}");
+        let e = bad(r#"(id: 1, name: "lava", colour: (0,0,0), form: Molten, cools_to: "obsidian")"#);
+        assert!(e.contains("\"obsidian\"") && e.contains("does not list"), "{e}");
+        let e = bad(r#"(id: 1, name: "rock", colour: (0,0,0), cools_to: "air")"#);
+        assert!(e.contains("Molten materials only"), "{e}");
+        let e =
+            bad(r#"(id: 1, name: "sand", colour: (0,0,0), form: Loose, angle_of_repose: 30.0, compacts_to: "sand")"#);
+        assert!(e.contains("itself"), "{e}");
+        let e = bad(r#"(id: 1, name: "rock", colour: (0,0,0), form: Plasma)"#);
+        assert!(e.contains("valid RON"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,145 @@
+//! The geology processes' figures on the default world: for each process
+//! alone, then all four together as the plugins run them, over 300 frames of
+//! a sixtieth of a second: the updates it generates per second of its own
+//! (main-thread) time, and the overlay's main-thread cost of ingesting them
+//! (`batch_update` of the frame's batch, consolidation left to run as the
+//! plugin would, off the frame, so it is not counted here).
+//!
+//! `cargo bench --bench geology` prints a table and writes
+//! `target/geology/results.json`. `-- --quick` runs 60 frames.
+
+use bevy_delta_overlay::{
+    DeltaConfig, DeltaStorage, Deposition, DepositionState, HydraulicErosion, HydraulicErosionState, Intrusion,
+    IntrusionState, Palette, Terrain, ThermalErosion, ThermalErosionState, Workspace, WorldGen, deposition,
+    hydraulic_erosion, intrusion, thermal_erosion,
+};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Which {
+    Hydraulic,
+    Thermal,
+    Intrusion,
+    Deposition,
+    All,
+}
+
+impl Which {
+    fn name(self) -> &'static str {
+        match self {
+            Which::Hydraulic => "hydraulic erosion",
+            Which::Thermal => "thermal erosion",
+            Which::Intrusion => "intrusion and cooling",
+            Which::Deposition => "deposition and compaction",
+            Which::All => "all four",
+        }
+    }
+}
+
+struct Figures {
+    updates: u64,
+    process: Duration,
+    ingest: Duration,
+    frame_ingest_max: Duration,
+    frame_process_max: Duration,
+}
+
+fn run(base: &bevy_delta_overlay::BaseIndex, which: Which, frames: u32) -> Figures {
+    let palette = Palette::geology();
+    let mut storage = DeltaStorage::new(base.clone(), DeltaConfig::default());
+    let mut workspace = Workspace::new();
+    let (hs, mut h) = (HydraulicErosion::default(), HydraulicErosionState::new(1));
+    let (ts, mut t) = (ThermalErosion::default(), ThermalErosionState::new(1));
+    let (is, mut i) = (Intrusion::default(), IntrusionState::new(1));
+    let (ds, mut d) = (Deposition::default(), DepositionState::new(1));
+    let mut f = Figures {
+        updates: 0,
+        process: Duration::ZERO,
+        ingest: Duration::ZERO,
+        frame_ingest_max: Duration::ZERO,
+        frame_process_max: Duration::ZERO,
+    };
+    for _ in 0..frames {
+        let start = Instant::now();
+        {
+            let mut terrain = Terrain::new(&storage, &palette, &mut workspace);
+            if matches!(which, Which::Intrusion | Which::All) {
+                intrusion(&mut terrain, &is, &mut i);
+            }
+            if matches!(which, Which::Hydraulic | Which::All) {
+                hydraulic_erosion(&mut terrain, &hs, &mut h);
+            }
+            if matches!(which, Which::Thermal | Which::All) {
+                thermal_erosion(&mut terrain, &ts, &mut t);
+            }
+            if matches!(which, Which::Deposition | Which::All) {
+                deposition(&mut terrain, &ds, &mut d);
+            }
+        }
+        let edits = workspace.take_edits();
+        let took = start.elapsed();
+        f.process += took;
+        f.frame_process_max = f.frame_process_max.max(took);
+        f.updates += edits.len() as u64;
+        let start = Instant::now();
+        storage.batch_update(edits);
+        let took = start.elapsed();
+        f.ingest += took;
+        f.frame_ingest_max = f.frame_ingest_max.max(took);
+        // Consolidation as the plugin runs it: off the frame (here, in
+        // between, untimed).
+        storage.consolidate_if_needed();
+        storage.advance_clock(Duration::from_secs_f64(1.0 / 60.0));
+    }
+    f
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let frames = if quick { 60 } else { 300 };
+    let t = Instant::now();
+    let base = WorldGen::default().build().expect("the default world builds");
+    println!("default world built in {:.2} s; {frames} frames of 1/60 s each", t.elapsed().as_secs_f64());
+    println!(
+        "{:<26} {:>10} {:>12} {:>14} {:>14} {:>14} {:>14}",
+        "process", "updates", "per frame", "updates/s", "process ms/f", "ingest ns/upd", "ingest ms/f"
+    );
+    let mut json = String::from("{\n");
+    let all = [Which::Hydraulic, Which::Thermal, Which::Intrusion, Which::Deposition, Which::All];
+    for (k, which) in all.into_iter().enumerate() {
+        let f = run(&base, which, frames);
+        let per_second = f.updates as f64 / f.process.as_secs_f64().max(1e-9);
+        let ns_per_update = f.ingest.as_nanos() as f64 / f.updates.max(1) as f64;
+        let process_ms = f.process.as_secs_f64() * 1e3 / f64::from(frames);
+        let ingest_ms = f.ingest.as_secs_f64() * 1e3 / f64::from(frames);
+        println!(
+            "{:<26} {:>10} {:>12.0} {:>14.0} {:>14.3} {:>14.1} {:>14.3}",
+            which.name(),
+            f.updates,
+            f.updates as f64 / f64::from(frames),
+            per_second,
+            process_ms,
+            ns_per_update,
+            ingest_ms
+        );
+        let _ = writeln!(
+            json,
+            "  \"{}\": {{\"updates\": {}, \"updates_per_frame\": {:.1}, \"updates_per_second\": {:.0}, \"process_ms_per_frame\": {:.4}, \"process_ms_max\": {:.4}, \"ingest_ns_per_update\": {:.2}, \"ingest_ms_per_frame\": {:.4}, \"ingest_ms_max\": {:.4}}}{}",
+            which.name(),
+            f.updates,
+            f.updates as f64 / f64::from(frames),
+            per_second,
+            process_ms,
+            f.frame_process_max.as_secs_f64() * 1e3,
+            ns_per_update,
+            ingest_ms,
+            f.frame_ingest_max.as_secs_f64() * 1e3,
+            if k + 1 < all.len() { "," } else { "" }
+        );
+    }
+    json.push('}');
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/geology");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join("results.json"), json);
+}

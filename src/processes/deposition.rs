@@ -1,0 +1,147 @@
+//! Deposition and compaction: loose material under standing water settles
+//! into the deepest place nearby (lake and sea beds level out, layer on
+//! layer), and loose material buried deep enough compacts into rock
+//! (`compacts_to`: sediment into sandstone).
+
+use super::rng::Rng;
+use super::terrain::Terrain;
+use crate::Form;
+#[cfg(feature = "plugin")]
+use bevy::prelude::ReflectResource;
+use glam::{IVec2, IVec3};
+
+/// How sediment settles and compacts. A reflectable resource with the plugin.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
+#[cfg_attr(feature = "plugin", reflect(Resource))]
+pub struct Deposition {
+    /// Random columns checked per frame. Default 3,000.
+    pub columns_per_frame: u32,
+    /// Columns over which submerged sediment looks for a deeper place.
+    /// Default 4.
+    pub reach: i32,
+    /// Voxels one column may shed per check. Default 4.
+    pub max_settles_per_column: u32,
+    /// Voxels of terrain above a loose voxel that compact it. Default 12.
+    pub burial_depth: i32,
+    /// Voxels below the burial depth checked for compaction per column.
+    /// Default 8.
+    pub compaction_scan: i32,
+    /// Whether it runs. Default true.
+    pub enabled: bool,
+    /// The seed of the columns checked. Default 4.
+    pub seed: u64,
+}
+
+impl Default for Deposition {
+    fn default() -> Self {
+        Self {
+            columns_per_frame: 3000,
+            reach: 4,
+            max_settles_per_column: 4,
+            burial_depth: 12,
+            compaction_scan: 8,
+            enabled: true,
+            seed: 4,
+        }
+    }
+}
+
+/// What deposition did, since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "plugin", derive(bevy::reflect::Reflect))]
+pub struct DepositionStats {
+    /// Columns checked.
+    pub columns: u64,
+    /// Voxels that settled into a deeper column (removed from one, laid on
+    /// another: removed = deposited = `settled`).
+    pub settled: u64,
+    /// Voxels compacted into rock (changed in place).
+    pub compacted: u64,
+    /// Edits written.
+    pub edits: u64,
+}
+
+/// The random state and what it did.
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource))]
+pub struct DepositionState {
+    rng: Rng,
+    /// What the process did, since it started.
+    pub stats: DepositionStats,
+}
+
+impl DepositionState {
+    /// A state seeded by `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self { rng: Rng::new(seed ^ 0x6465_706f), stats: DepositionStats::default() }
+    }
+}
+
+/// One frame: random columns settle and compact.
+pub fn deposition(terrain: &mut Terrain<'_>, settings: &Deposition, state: &mut DepositionState) {
+    if !settings.enabled {
+        return;
+    }
+    let before = terrain.edit_count();
+    let b = terrain.bounds();
+    for _ in 0..settings.columns_per_frame {
+        let c = state.rng.column(b);
+        settle_and_compact(terrain, settings, c, &mut state.stats);
+    }
+    state.stats.edits += (terrain.edit_count() - before) as u64;
+}
+
+/// Settles the submerged loose top of column `c`, then compacts what is
+/// buried in it.
+pub fn settle_and_compact(terrain: &mut Terrain<'_>, s: &Deposition, c: IVec2, stats: &mut DepositionStats) {
+    stats.columns += 1;
+    for _ in 0..s.max_settles_per_column {
+        let Some(h) = terrain.surface(c) else { return };
+        let top = terrain.get(IVec3::new(c.x, h, c.y));
+        if terrain.properties(top).form != Form::Loose || !terrain.submerged(c, h) {
+            break;
+        }
+        let Some(to) = deeper(terrain, c, h, s.reach) else { break };
+        let m = terrain.remove_top(c, h);
+        if !terrain.lay(to, m) {
+            terrain.lay(c, m);
+            break;
+        }
+        stats.settled += 1;
+    }
+    let Some(h) = terrain.surface(c) else { return };
+    let from = h - s.burial_depth.max(1);
+    for y in (from - s.compaction_scan.max(0)..=from).rev() {
+        let p = IVec3::new(c.x, y, c.y);
+        if !terrain.bounds().contains(p) {
+            break;
+        }
+        let m = terrain.get(p);
+        let props = terrain.properties(m);
+        if !props.is_matter() {
+            // A hollow: what is below is not buried by this column.
+            break;
+        }
+        if props.form == Form::Loose
+            && let Some(rock) = props.compacts_to
+        {
+            terrain.set(p, rock);
+            stats.compacted += 1;
+        }
+    }
+}
+
+/// The deepest column within `reach` in the four directions that lies at
+/// least two voxels lower than `h` (so a voxel moved there lands lower),
+/// passing only over lower columns.
+fn deeper(terrain: &mut Terrain<'_>, c: IVec2, h: i32, reach: i32) -> Option<IVec2> {
+    let mut best: Option<(i32, IVec2)> = None;
+    terrain.downhill(c, h, reach, |_, n, hn| {
+        if hn <= h - 2 && best.is_none_or(|(bh, _)| hn < bh) {
+            best = Some((hn, n));
+        }
+        false
+    });
+    best.map(|(_, n)| n)
+}

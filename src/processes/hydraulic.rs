@@ -1,0 +1,234 @@
+//! Hydraulic erosion: rain droplets that run downhill over the terrain's
+//! surface, pick up material where they speed up and drop it where they slow
+//! down, reach standing water, or dry up.
+//!
+//! This is the droplet method of Hans Theobald Beyer ("Implementation of a
+//! method for hydraulic erosion", 2015), as popularised by Sebastian Lague's
+//! implementation, adapted to voxel columns: heights are column surfaces,
+//! interpolated bilinearly between column centres; material moves a whole
+//! voxel at a time, with fractional amounts rounded at random so that their
+//! expectation is the continuous method's. A droplet carries whole voxels, so
+//! what it removes is exactly what it lays down, or carries out of the world.
+
+use super::rng::Rng;
+use super::terrain::Terrain;
+use crate::{MaterialId, geology};
+#[cfg(feature = "plugin")]
+use bevy::prelude::ReflectResource;
+use glam::{IVec2, Vec2};
+
+/// How the rain falls and how droplets carry material. A reflectable
+/// resource with the plugin: tune it live.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
+#[cfg_attr(feature = "plugin", reflect(Resource))]
+pub struct HydraulicErosion {
+    /// Droplets per frame. Default 120.
+    pub droplets_per_frame: u32,
+    /// Steps a droplet lives at most. Default 40.
+    pub max_steps: u32,
+    /// How much a droplet keeps its direction (0: follows the slope at once,
+    /// 1: never turns). Default 0.05.
+    pub inertia: f32,
+    /// Sediment capacity per unit of slope, speed and water. Default 4.
+    pub capacity: f32,
+    /// The least slope counted for capacity, so flats still carry. Default
+    /// 0.01.
+    pub min_slope: f32,
+    /// Share of the free capacity picked up per step (times `1 - hardness`).
+    /// Default 0.3.
+    pub erode_rate: f32,
+    /// Share of the excess load dropped per step. Default 0.3.
+    pub deposit_rate: f32,
+    /// Share of the water evaporating per step. Default 0.02.
+    pub evaporation: f32,
+    /// Speed gained per voxel of descent. Default 4.
+    pub gravity: f32,
+    /// What droplets lay down. Default [`geology::SEDIMENT`].
+    pub deposit_as: MaterialId,
+    /// Voxels a droplet may pick up in one step (keeps single steps from
+    /// digging wells). Default 1.
+    pub max_erode_per_step: u32,
+    /// Where droplets fall, `(min x, min z)..(max x, max z)` of columns;
+    /// `None`: anywhere in the world. Default `None`.
+    pub area: Option<(IVec2, IVec2)>,
+    /// Whether it runs. Default true.
+    pub enabled: bool,
+    /// The seed of the droplets' positions and roundings. Default 1.
+    pub seed: u64,
+}
+
+impl Default for HydraulicErosion {
+    fn default() -> Self {
+        Self {
+            droplets_per_frame: 120,
+            max_steps: 40,
+            inertia: 0.05,
+            capacity: 4.0,
+            min_slope: 0.01,
+            erode_rate: 0.3,
+            deposit_rate: 0.3,
+            evaporation: 0.02,
+            gravity: 4.0,
+            deposit_as: geology::SEDIMENT,
+            max_erode_per_step: 1,
+            area: None,
+            enabled: true,
+            seed: 1,
+        }
+    }
+}
+
+/// What hydraulic erosion did, since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "plugin", derive(bevy::reflect::Reflect))]
+pub struct HydraulicStats {
+    /// Droplets that fell.
+    pub droplets: u64,
+    /// Voxels picked up.
+    pub eroded: u64,
+    /// Voxels laid down.
+    pub deposited: u64,
+    /// Voxels carried out of the world (over its side, or with no room left
+    /// at the top). Always `eroded = deposited + carried_out`.
+    pub carried_out: u64,
+    /// Edits written.
+    pub edits: u64,
+}
+
+/// The droplets' random state and what they did.
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource))]
+pub struct HydraulicErosionState {
+    rng: Rng,
+    /// What the process did, since it started.
+    pub stats: HydraulicStats,
+}
+
+impl HydraulicErosionState {
+    /// A state seeded by `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self { rng: Rng::new(seed ^ 0x4879_6472), stats: HydraulicStats::default() }
+    }
+}
+
+/// One frame of rain: `settings.droplets_per_frame` droplets, each run to
+/// its end. Reads and writes go through `terrain`.
+pub fn hydraulic_erosion(terrain: &mut Terrain<'_>, settings: &HydraulicErosion, state: &mut HydraulicErosionState) {
+    if !settings.enabled {
+        return;
+    }
+    let b = terrain.bounds();
+    let (lo, hi) = match settings.area {
+        Some((lo, hi)) => (lo.max(IVec2::new(b.min.x, b.min.z)), hi.min(IVec2::new(b.max.x, b.max.z))),
+        None => (IVec2::new(b.min.x, b.min.z), IVec2::new(b.max.x, b.max.z)),
+    };
+    if lo.x >= hi.x || lo.y >= hi.y {
+        return;
+    }
+    for _ in 0..settings.droplets_per_frame {
+        let start = IVec2::new(state.rng.range(lo.x, hi.x), state.rng.range(lo.y, hi.y));
+        droplet(terrain, settings, start, &mut state.rng, &mut state.stats);
+        state.stats.droplets += 1;
+    }
+}
+
+/// The surface heights of the four columns around `pos` (column centres at
+/// `+0.5`), the interpolated height and its gradient. Columns outside the
+/// world or without terrain take the height of the nearest inner one.
+fn height_and_gradient(terrain: &mut Terrain<'_>, pos: Vec2, fallback: f32) -> (f32, Vec2) {
+    let p = pos - Vec2::splat(0.5);
+    let c = p.floor();
+    let (u, v) = (p.x - c.x, p.y - c.y);
+    let c = c.as_ivec2();
+    let mut h = |dx: i32, dz: i32| terrain.surface(c + IVec2::new(dx, dz)).map_or(fallback, |y| y as f32);
+    let (h00, h10, h01, h11) = (h(0, 0), h(1, 0), h(0, 1), h(1, 1));
+    let height = h00 * (1.0 - u) * (1.0 - v) + h10 * u * (1.0 - v) + h01 * (1.0 - u) * v + h11 * u * v;
+    let grad = Vec2::new((h10 - h00) * (1.0 - v) + (h11 - h01) * v, (h01 - h00) * (1.0 - u) + (h11 - h10) * u);
+    (height, grad)
+}
+
+fn droplet(terrain: &mut Terrain<'_>, s: &HydraulicErosion, start: IVec2, rng: &mut Rng, stats: &mut HydraulicStats) {
+    let mut pos = start.as_vec2() + Vec2::splat(0.5);
+    let mut dir = Vec2::ZERO;
+    let (mut speed, mut water) = (1.0f32, 1.0f32);
+    let mut carried = 0u32;
+    let before = terrain_edits(terrain);
+    let mut last = start;
+    for _ in 0..s.max_steps {
+        let cell = pos.floor().as_ivec2();
+        last = cell;
+        let Some(top) = terrain.surface(cell) else { break };
+        if terrain.submerged(cell, top) {
+            // Standing water: the load settles here.
+            break;
+        }
+        let (height, grad) = height_and_gradient(terrain, pos, top as f32);
+        dir = dir * s.inertia - grad * (1.0 - s.inertia);
+        let len = dir.length();
+        if len.is_nan() || len <= 1e-6 {
+            // A flat: a random heading.
+            let a = rng.unit() * std::f32::consts::TAU;
+            dir = Vec2::new(a.cos(), a.sin());
+        } else {
+            dir /= len;
+        }
+        let next = pos + dir;
+        if !terrain.has_column(next.floor().as_ivec2()) {
+            // Over the edge of the world, load and all.
+            stats.carried_out += u64::from(carried);
+            carried = 0;
+            break;
+        }
+        let (next_height, _) = height_and_gradient(terrain, next, top as f32);
+        let dh = next_height - height;
+        let capacity = (-dh).max(s.min_slope) * speed * water * s.capacity;
+        if carried as f32 > capacity || dh > 0.0 {
+            // Uphill: fill the pit behind, at most what it takes; otherwise
+            // drop a share of the excess.
+            let amount = if dh > 0.0 { dh.min(carried as f32) } else { (carried as f32 - capacity) * s.deposit_rate };
+            let n = rng.round(amount).min(carried);
+            for _ in 0..n {
+                carried -= 1;
+                lay(terrain, s, cell, stats);
+            }
+        } else {
+            let here = terrain.get(glam::IVec3::new(cell.x, top, cell.y));
+            let hardness = terrain.properties(here).hardness;
+            // Hardness scales what the step would take (after the per-step
+            // cap, so that it matters at every speed).
+            let amount = ((capacity - carried as f32) * s.erode_rate).min(-dh).min(s.max_erode_per_step as f32);
+            let n = rng.round(amount * (1.0 - hardness)).min(s.max_erode_per_step);
+            for _ in 0..n {
+                let Some(y) = terrain.surface(cell) else { break };
+                let m = terrain.get(glam::IVec3::new(cell.x, y, cell.y));
+                if terrain.properties(m).hardness >= 1.0 {
+                    break;
+                }
+                terrain.remove_top(cell, y);
+                carried += 1;
+                stats.eroded += 1;
+            }
+        }
+        speed = (speed * speed - dh * s.gravity).max(0.0).sqrt();
+        water *= 1.0 - s.evaporation;
+        pos = next;
+    }
+    // Dried up, settled or ran out of steps: the load is laid where it is.
+    for _ in 0..carried {
+        lay(terrain, s, last, stats);
+    }
+    stats.edits += (terrain_edits(terrain) - before) as u64;
+}
+
+fn lay(terrain: &mut Terrain<'_>, s: &HydraulicErosion, cell: IVec2, stats: &mut HydraulicStats) {
+    if terrain.lay(cell, s.deposit_as) {
+        stats.deposited += 1;
+    } else {
+        stats.carried_out += 1;
+    }
+}
+
+fn terrain_edits(terrain: &Terrain<'_>) -> usize {
+    terrain.edit_count()
+}

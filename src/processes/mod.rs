@@ -1,0 +1,50 @@
+//! Geological processes (feature `geology`): hydraulic erosion, thermal
+//! erosion, intrusion and cooling, deposition and compaction. Each is a plain
+//! function over a [`Terrain`] (tests and tools call it without an `App`) and,
+//! with the `plugin` feature, a plugin with a reflectable settings resource.
+//!
+//! # The model
+//!
+//! The world is seen as voxel columns: a column's *surface* is its topmost
+//! terrain voxel, terrain being every material whose [`Form`](crate::Form) is
+//! `Solid`, `Loose` or `Molten` (air and water are not terrain). What each
+//! material does comes from the palette (`assets/materials.ron`): hardness
+//! against erosion, loose or solid, the angle of repose of loose material,
+//! what magma cools into and what buried sediment compacts into.
+//!
+//! # Guarantees
+//!
+//! - **Conservation.** Material moves a whole voxel at a time. Each process
+//!   counts what it removes and what it lays down or carries out of the world,
+//!   and `removed = deposited + carried out` holds exactly, at the end of every
+//!   frame (the tests count the world's terrain voxels to check it). Melting
+//!   and cooling, compaction change a voxel's material in place and are counted
+//!   apart.
+//! - **Determinism.** Every random choice comes from the process's seed, and
+//!   processes run in a fixed order ([`GeologySystems`] with the plugin): the
+//!   same world, seed and settings give the same world, voxel for voxel.
+//! - **One view per frame.** Processes read the world through the storage and
+//!   the edits made so far this frame (the [`Workspace`]), so two processes
+//!   never both take the same voxel; the frame's edits go out as one batch of
+//!   `MaterialUpdate`s before the overlay's `Ingest`.
+//! - **Inside the world.** No process writes outside the bounds, on a world
+//!   of any size: one brick, a slab one voxel thin, the default world.
+
+mod deposition;
+mod hydraulic;
+mod intrusion;
+#[cfg(feature = "plugin")]
+mod plugin;
+mod rng;
+mod terrain;
+mod thermal;
+
+pub use deposition::{Deposition, DepositionState, DepositionStats, deposition, settle_and_compact};
+pub use hydraulic::{HydraulicErosion, HydraulicErosionState, HydraulicStats, hydraulic_erosion};
+pub use intrusion::{Intrusion, IntrusionState, IntrusionStats, intrusion};
+#[cfg(feature = "plugin")]
+pub use plugin::{
+    DepositionPlugin, GeologyPlugins, GeologySystems, HydraulicErosionPlugin, IntrusionPlugin, ThermalErosionPlugin,
+};
+pub use terrain::{Terrain, Workspace};
+pub use thermal::{ThermalErosion, ThermalErosionState, ThermalStats, relax_area, slopes_at_rest, thermal_erosion};

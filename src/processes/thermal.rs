@@ -1,0 +1,191 @@
+//! Thermal erosion: loose material on a slope steeper than its angle of
+//! repose slides down to the lower neighbouring column, one voxel at a time,
+//! until the slope rests.
+//!
+//! Slopes are measured between column surfaces over `reach` columns in the
+//! four axis directions: a loose top voxel at height `h` is unstable when a
+//! column `d` away (`1 <= d <= reach`, with no column as high as `h` between)
+//! lies lower by more than `tan(angle) * d + 1` voxels. It then slides to that
+//! column (the nearest such), so it always lands lower and slides end. The
+//! `+ 1` is the grid's resolution: a one-voxel step is 45° over one column
+//! whatever the material, so a resting slope is its angle within one voxel,
+//! measured over up to `reach` columns.
+
+use super::rng::Rng;
+use super::terrain::{DIRECTIONS, Terrain};
+use crate::Form;
+#[cfg(feature = "plugin")]
+use bevy::prelude::ReflectResource;
+use glam::IVec2;
+use std::collections::VecDeque;
+
+/// How loose slopes relax. A reflectable resource with the plugin.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
+#[cfg_attr(feature = "plugin", reflect(Resource))]
+pub struct ThermalErosion {
+    /// Random columns checked per frame (besides those queued by earlier
+    /// slides). Default 2,000.
+    pub columns_per_frame: u32,
+    /// Columns queued for a check because a neighbour changed, at most
+    /// (oldest dropped past it). Default 65,536.
+    pub queue_cap: usize,
+    /// Queued columns checked per frame, at most. Default 4,000.
+    pub queued_per_frame: u32,
+    /// Voxels one column may shed per check. Default 4.
+    pub max_slides_per_column: u32,
+    /// Columns over which a slope is measured. Default 3.
+    pub reach: i32,
+    /// Whether it runs. Default true.
+    pub enabled: bool,
+    /// The seed of the columns checked. Default 2.
+    pub seed: u64,
+}
+
+impl Default for ThermalErosion {
+    fn default() -> Self {
+        Self {
+            columns_per_frame: 2000,
+            queue_cap: 1 << 16,
+            queued_per_frame: 4000,
+            max_slides_per_column: 4,
+            reach: 3,
+            enabled: true,
+            seed: 2,
+        }
+    }
+}
+
+/// What thermal erosion did, since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "plugin", derive(bevy::reflect::Reflect))]
+pub struct ThermalStats {
+    /// Columns checked.
+    pub columns: u64,
+    /// Voxels that slid (each removed from one column and laid on another:
+    /// removed = deposited = `slid`).
+    pub slid: u64,
+    /// Queued checks dropped because the queue was full.
+    pub dropped: u64,
+    /// Edits written.
+    pub edits: u64,
+}
+
+/// The columns waiting for a check, the random state, and what it did.
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource))]
+pub struct ThermalErosionState {
+    rng: Rng,
+    queue: VecDeque<IVec2>,
+    /// What the process did, since it started.
+    pub stats: ThermalStats,
+}
+
+impl ThermalErosionState {
+    /// A state seeded by `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self { rng: Rng::new(seed ^ 0x7468_6572), queue: VecDeque::new(), stats: ThermalStats::default() }
+    }
+
+    /// Columns queued for a check.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+/// One frame of slides: the queued columns, then random ones.
+pub fn thermal_erosion(terrain: &mut Terrain<'_>, settings: &ThermalErosion, state: &mut ThermalErosionState) {
+    if !settings.enabled {
+        return;
+    }
+    let before = terrain.edit_count();
+    let b = terrain.bounds();
+    for _ in 0..settings.queued_per_frame {
+        let Some(c) = state.queue.pop_front() else { break };
+        relax_column(terrain, settings, c, state);
+    }
+    for _ in 0..settings.columns_per_frame {
+        let c = state.rng.column(b);
+        relax_column(terrain, settings, c, state);
+    }
+    state.stats.edits += (terrain.edit_count() - before) as u64;
+}
+
+/// Checks column `c` and lets its top slide while it is steeper than its
+/// angle of repose; queues the neighbours of every slide.
+fn relax_column(terrain: &mut Terrain<'_>, s: &ThermalErosion, c: IVec2, state: &mut ThermalErosionState) {
+    state.stats.columns += 1;
+    for _ in 0..s.max_slides_per_column {
+        let Some(to) = steepest_unstable(terrain, c, s.reach) else { return };
+        let Some(y) = terrain.surface(c) else { return };
+        let m = terrain.remove_top(c, y);
+        if !terrain.lay(to, m) {
+            // Cannot happen (the neighbour is lower), but never lose a voxel.
+            terrain.lay(c, m);
+            return;
+        }
+        state.stats.slid += 1;
+        for n in [c, to].into_iter().flat_map(|p| DIRECTIONS.map(|d| p + d)) {
+            if state.queue.len() >= s.queue_cap {
+                state.queue.pop_front();
+                state.stats.dropped += 1;
+            }
+            state.queue.push_back(n);
+        }
+    }
+}
+
+/// Where a loose top voxel of `c` slides to, if it is unstable: along the
+/// direction where the slope exceeds the angle the most, to the nearest column
+/// where it does (the voxel passes over the lower columns between; a column as
+/// high as `c` blocks the way). It lands lower than it was, so slides end.
+fn steepest_unstable(terrain: &mut Terrain<'_>, c: IVec2, reach: i32) -> Option<IVec2> {
+    let h = terrain.surface(c)?;
+    let top = terrain.get(glam::IVec3::new(c.x, h, c.y));
+    let props = terrain.properties(top);
+    if props.form != Form::Loose {
+        return None;
+    }
+    let mut best: Option<(f32, IVec2)> = None;
+    let repose = props.repose_slope;
+    terrain.downhill(c, h, reach, |k, n, hn| {
+        let excess = (h - hn) as f32 - (repose * k as f32 + 1.0);
+        if excess > 0.0 && best.is_none_or(|(e, _)| excess > e) {
+            best = Some((excess, n));
+        }
+        excess > 0.0
+    });
+    best.map(|(_, to)| to)
+}
+
+/// Whether every loose top in `area` (columns `lo..hi`) rests at or below its
+/// angle of repose over `reach` columns, as [`thermal_erosion`] defines it.
+pub fn slopes_at_rest(terrain: &mut Terrain<'_>, lo: IVec2, hi: IVec2, reach: i32) -> bool {
+    (lo.x..hi.x).all(|x| (lo.y..hi.y).all(|z| steepest_unstable(terrain, IVec2::new(x, z), reach).is_none()))
+}
+
+/// Relaxes every column of `lo..hi` until none slides or `max_sweeps`
+/// sweeps ran; returns whether it came to rest. For tests and for settling a
+/// region at once (a landslide after a big edit).
+pub fn relax_area(
+    terrain: &mut Terrain<'_>,
+    settings: &ThermalErosion,
+    state: &mut ThermalErosionState,
+    lo: IVec2,
+    hi: IVec2,
+    max_sweeps: u32,
+) -> bool {
+    for _ in 0..max_sweeps {
+        let slid = state.stats.slid;
+        for x in lo.x..hi.x {
+            for z in lo.y..hi.y {
+                relax_column(terrain, settings, IVec2::new(x, z), state);
+            }
+        }
+        state.queue.clear();
+        if state.stats.slid == slid {
+            return true;
+        }
+    }
+    false
+}
