@@ -52,6 +52,9 @@
 //! | snapshot of the tree | an `Arc` clone |
 
 mod brick;
+mod build;
+#[cfg(debug_assertions)]
+mod check;
 mod node;
 mod region;
 mod stats;
@@ -298,156 +301,6 @@ fn descend(root: &Node, root_level: u32, q: IVec3) -> BrickRef<'_> {
 }
 
 impl BaseIndex {
-    /// A world of one material.
-    ///
-    /// # Errors
-    /// [`VoxelError::InvalidBounds`] when `bounds` is empty or leaves the Morton
-    /// range.
-    pub fn uniform(bounds: Aabb, material: MaterialId) -> Result<Self, VoxelError> {
-        let root_level = Self::check_bounds(bounds)?;
-        Ok(Self::from_root(bounds, root_level, Node::Uniform(material)))
-    }
-
-    /// Builds a world brick by brick, in one pass, without ever holding a brick
-    /// that could be a uniform node.
-    ///
-    /// `fill(brick_min, voxels)` is called once per brick overlapping the bounds
-    /// with the brick's smallest world corner; it returns `Some(m)` when the whole
-    /// brick is `m` (and may leave `voxels` untouched), or writes the brick's
-    /// voxels (x fastest, then y, then z) and returns `None`. Voxels of a brick
-    /// that lie outside the bounds are ignored. Dense results that turn out
-    /// uniform are still collapsed.
-    ///
-    /// # Errors
-    /// As [`BaseIndex::uniform`].
-    pub fn generate(
-        bounds: Aabb,
-        mut fill: impl FnMut(IVec3, &mut [MaterialId; BRICK_VOLUME]) -> Option<MaterialId>,
-    ) -> Result<Self, VoxelError> {
-        let root_level = Self::check_bounds(bounds)?;
-        let mut buffer = Box::new([MaterialId::AIR; BRICK_VOLUME]);
-        let extent = Extent(bounds.size());
-        let root = Self::generate_node(root_level, IVec3::ZERO, bounds.min, extent, &mut fill, &mut buffer);
-        let index = Self::from_root(bounds, root_level, root);
-        index.debug_check();
-        Ok(index)
-    }
-
-    fn from_root(bounds: Aabb, root_level: u32, root: Node) -> Self {
-        let mut index = Self { bounds, root_level, root, table: None, scratch: Vec::new() };
-        index.fit_table();
-        index
-    }
-
-    /// Builds the brick table when the tree has detail and drops it when the tree
-    /// is one uniform node (a read of that costs one step, and a uniform world
-    /// keeps costing one node). Edits keep an existing table current themselves.
-    fn fit_table(&mut self) {
-        match (&self.root, &self.table) {
-            (Node::Uniform(_), Some(_)) => self.table = None,
-            (Node::Branch(_) | Node::Leaf(_), None) => {
-                self.table = BrickTable::build(&self.root, self.root_level, self.bounds.size());
-            }
-            _ => {}
-        }
-    }
-
-    fn generate_node(
-        level: u32,
-        min: IVec3,
-        origin: IVec3,
-        extent: Extent,
-        fill: &mut impl FnMut(IVec3, &mut [MaterialId; BRICK_VOLUME]) -> Option<MaterialId>,
-        buffer: &mut [MaterialId; BRICK_VOLUME],
-    ) -> Node {
-        if level == BRICK_LOG2 {
-            if let Some(m) = fill(origin + min, buffer) {
-                return Node::Uniform(m);
-            }
-            let clip = Clip::of(min, extent.0);
-            let brick = Brick::from_voxels_clipped(buffer, clip);
-            return match brick.uniform_within(clip) {
-                Some(m) => Node::Uniform(m),
-                None => Node::Leaf(Arc::new(brick)),
-            };
-        }
-        let half = 1 << (level - 1);
-        let mut filler = None;
-        let children: [Node; 8] = std::array::from_fn(|i| {
-            let child_min = min + node::child_offset(i) * half;
-            if extent.intersects(child_min) {
-                let child = Self::generate_node(level - 1, child_min, origin, extent, fill, buffer);
-                filler.get_or_insert(child.lod_value());
-                child
-            } else {
-                Node::Uniform(MaterialId::AIR)
-            }
-        });
-        let lods = std::array::from_fn(|i| children[i].lod_value());
-        let mut node = Node::Branch(Arc::new(node::Branch { children, lods, lod: filler.unwrap_or_default() }));
-        node::settle(&mut node, level, min, extent);
-        node
-    }
-
-    /// Root level for `bounds`, or why they are refused. Validates before any
-    /// arithmetic that could overflow.
-    pub(crate) fn check_bounds(bounds: Aabb) -> Result<u32, VoxelError> {
-        if bounds.is_empty() || !morton::in_range(bounds.min) || !morton::in_range(bounds.max - IVec3::ONE) {
-            return Err(VoxelError::InvalidBounds { bounds });
-        }
-        // Both corners are in the 21-bit range, so the extent fits an i32.
-        let extent = bounds.size().max_element() as u32;
-        Ok(extent.next_power_of_two().trailing_zeros().max(BRICK_LOG2))
-    }
-
-    #[cfg(feature = "codec")]
-    /// Builds a world from stored nodes: coarser nodes first, finer ones
-    /// overriding what they cover (so a brick written after a uniform node that
-    /// covered it wins). Every node must be aligned to its level, at or above the
-    /// brick level and at or below the root, and start inside the world.
-    ///
-    /// # Errors
-    /// [`VoxelError::InvalidBounds`] for bad bounds; [`VoxelError::InvalidRegion`]
-    /// naming the node's box for a node that breaks those rules.
-    pub(crate) fn from_nodes(bounds: Aabb, mut nodes: Vec<StoredNode>) -> Result<Self, VoxelError> {
-        let root_level = Self::check_bounds(bounds)?;
-        let extent = Extent(bounds.size());
-        for n in &nodes {
-            let edge = 1i32.checked_shl(n.level).unwrap_or(0);
-            let aligned = edge > 0 && (n.min & IVec3::splat(edge - 1)) == IVec3::ZERO;
-            if n.level < BRICK_LOG2
-                || n.level > root_level
-                || !aligned
-                || n.min.min_element() < 0
-                || !extent.intersects(n.min)
-            {
-                let min = bounds.min.saturating_add(n.min);
-                return Err(VoxelError::InvalidRegion { region: Aabb::from_min_size(min, IVec3::splat(edge)), bounds });
-            }
-        }
-        // Stable: among nodes of one level, the later wins.
-        nodes.sort_by_key(|n| std::cmp::Reverse(n.level));
-        let mut root = Node::Uniform(MaterialId::AIR);
-        for n in nodes {
-            let node = match n.content {
-                StoredContent::Uniform(m) => Node::Uniform(m),
-                StoredContent::Stored(brick) if n.level == BRICK_LOG2 => {
-                    Node::from_content(stored_brick(brick, n.min, extent.0))
-                }
-                StoredContent::Built(content) if n.level == BRICK_LOG2 => Node::from_content(content),
-                _ => {
-                    let region = Aabb::from_min_size(bounds.min.saturating_add(n.min), IVec3::splat(1 << n.level));
-                    return Err(VoxelError::InvalidRegion { region, bounds });
-                }
-            };
-            place(&mut root, root_level, IVec3::ZERO, n.level, n.min, node);
-        }
-        settle_all(&mut root, root_level, IVec3::ZERO, extent);
-        let index = Self::from_root(bounds, root_level, root);
-        index.debug_check();
-        Ok(index)
-    }
-
     /// The world's bounds.
     pub fn bounds(&self) -> Aabb {
         self.bounds
@@ -639,99 +492,10 @@ impl BaseIndex {
             // Bounded so debug builds stay usable on full-size worlds; the property
             // tests' worlds are far below the budget and are checked whole.
             let mut budget = 4096;
-            check_node(&self.root, self.root_level, IVec3::ZERO, extent, &mut budget);
+            check::check_node(&self.root, self.root_level, IVec3::ZERO, extent, &mut budget);
             if let Some(table) = &self.table {
                 table.check(&self.root, self.root_level, self.bounds.size());
             }
-        }
-    }
-}
-
-#[cfg(feature = "codec")]
-/// Puts `new` where the node of `target` level at local `target_min` is, below
-/// `node`, splitting uniform nodes on the way (their LOD values are settled
-/// afterwards by [`settle_all`]).
-fn place(node: &mut Node, level: u32, min: IVec3, target: u32, target_min: IVec3, new: Node) {
-    if level == target {
-        *node = new;
-        return;
-    }
-    if let Node::Uniform(m) = *node {
-        *node = Node::Branch(Arc::new(node::Branch::filled(m)));
-    }
-    let Node::Branch(branch) = node else {
-        unreachable!("LEVELS: only branches lie above the brick level");
-    };
-    let i = child_index(target_min, level);
-    place(
-        &mut Arc::make_mut(branch).children[i],
-        level - 1,
-        min + node::child_offset(i) * (1 << (level - 1)),
-        target,
-        target_min,
-        new,
-    );
-}
-
-#[cfg(feature = "codec")]
-/// Recomputes every branch's cached values and prunes, bottom up.
-fn settle_all(node: &mut Node, level: u32, min: IVec3, extent: Extent) {
-    let Node::Branch(branch) = node else {
-        return;
-    };
-    let branch = Arc::make_mut(branch);
-    let half = 1 << (level - 1);
-    for i in 0..8 {
-        let cmin = min + node::child_offset(i) * half;
-        if extent.intersects(cmin) {
-            settle_all(&mut branch.children[i], level - 1, cmin, extent);
-            branch.lods[i] = branch.children[i].lod_value();
-        }
-    }
-    node::settle(node, level, min, extent);
-}
-
-#[cfg(debug_assertions)]
-fn check_node(node: &Node, level: u32, min: IVec3, extent: Extent, budget: &mut usize) {
-    if *budget == 0 {
-        return;
-    }
-    *budget -= 1;
-    match node {
-        Node::Uniform(_) => {}
-        Node::Leaf(b) => {
-            let clip = Clip::of(min, extent.0);
-            debug_assert_eq!(level, BRICK_LOG2, "LEVELS: bricks sit at the brick level");
-            debug_assert!(b.uniform_within(clip).is_none(), "PRUNED: a uniform brick collapses");
-            debug_assert!(b.pyramid_is_fresh(clip), "PYRAMID: brick pyramid matches its voxels");
-        }
-        Node::Branch(branch) => {
-            debug_assert!(level > BRICK_LOG2, "LEVELS: no branch at or below the brick level");
-            let half = 1 << (level - 1);
-            let mut values = Vec::new();
-            let mut uniform = std::collections::HashSet::new();
-            let mut all_uniform = true;
-            for (i, c) in branch.children.iter().enumerate() {
-                let cmin = min + node::child_offset(i) * half;
-                if !extent.intersects(cmin) {
-                    continue;
-                }
-                check_node(c, level - 1, cmin, extent, budget);
-                values.push(c.lod_value());
-                match c {
-                    Node::Uniform(m) => {
-                        uniform.insert(*m);
-                    }
-                    _ => all_uniform = false,
-                }
-            }
-            debug_assert!(!(all_uniform && uniform.len() == 1), "PRUNED: a branch of one uniform material collapses");
-            for (i, c) in branch.children.iter().enumerate() {
-                if extent.intersects(min + node::child_offset(i) * half) {
-                    debug_assert_eq!(branch.lods[i], c.lod_value(), "PYRAMID: a branch caches its children's values");
-                }
-            }
-            debug_assert_eq!(branch.lod, majority(&values), "PYRAMID: a branch caches the majority of its children");
         }
     }
 }
