@@ -537,9 +537,12 @@ def main():
              " touched 8 KiB brick, writes its deltas, recomputes the brick's LOD pyramid and"
              " checks uniformity, and builds the layer of the deltas it leaves; at 1M deltas"
              " spread over 16K band bricks that is about 30 deltas per brick, so the per-brick"
-             " copy and pyramid dominate the per-delta work (`update_pyramid` was the top"
-             " symbol of the profile above). 25M/s would need the pyramid updated"
-             " incrementally, which this crate does not do."),
+             " copy and pyramid dominate the per-delta work. `perf record` of the bench binary"
+             " (`--bench --profile-time 8 consolidate_throughput_1m/threads_1`): the pyramid"
+             " rebuild (`update_pyramid`, `l1`) 38% of all samples, the 8 KiB brick copies"
+             " (memmove) 6.5%, the selection's `split` 4%, and the bench's own setup (world"
+             " generation) 13%. 25M/s would need the pyramid updated incrementally for a few"
+             " writes per brick, which this crate does not do."),
             ("consolidation on two threads", "Two threads. Selection and the brick rebuilds"
              " run side by side (`ConsolidationJob::run_on`), but freeing the bricks the previous"
              " install displaced and building the layer of the deltas the job leaves run on one"
