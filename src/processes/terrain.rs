@@ -198,12 +198,11 @@ impl<'w> Terrain<'w> {
             return Some(y);
         }
         while y >= bottom {
-            let m = self.get(at(y));
-            let form = self.palette.properties(m).form;
+            let form = self.palette.properties(self.get(at(y))).form;
             if careful && form == crate::Form::Molten {
                 return None;
             }
-            if self.palette.properties(m).is_matter() {
+            if form.is_matter() {
                 break;
             }
             y -= 1;
