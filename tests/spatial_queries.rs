@@ -63,7 +63,9 @@ proptest! {
         prop_assert_eq!(got, unique.iter().copied().filter(|p| b.contains(*p)).collect::<Vec<_>>());
         let c = IVec3::from(center);
         let got = sorted(s.deltas_within(c, radius).unwrap().into_iter().map(|d| d.position).collect());
-        let want: Vec<_> = unique.iter().copied().filter(|p| (*p - c).as_vec3().length_squared() <= radius * radius).collect();
+        // Exact: an f32 radius squared fits an f64, and so does the distance.
+        let r2 = f64::from(radius) * f64::from(radius);
+        let want: Vec<_> = unique.iter().copied().filter(|p| (*p - c).as_i64vec3().length_squared() as f64 <= r2).collect();
         prop_assert_eq!(got, want);
         // Each delta reports the material it reads as.
         for d in s.deltas_in(WORLD) {
