@@ -9,9 +9,10 @@
 //! `target/geology/results.json`. `-- --quick` runs 60 frames.
 
 use bevy_delta_overlay::{
-    DeltaConfig, DeltaStorage, Deposition, DepositionState, HydraulicErosion, HydraulicErosionState, Intrusion,
-    IntrusionState, Palette, Terrain, ThermalErosion, ThermalErosionState, Workspace, WorldGen, deposition,
-    hydraulic_erosion, intrusion, thermal_erosion,
+    DeltaConfig, DeltaStorage, Palette, WorldGen, geology::Deposition, geology::DepositionSettings,
+    geology::GeologyProcess, geology::HydraulicErosion, geology::HydraulicSettings, geology::Intrusion,
+    geology::IntrusionSettings, geology::Terrain, geology::ThermalErosion, geology::ThermalSettings,
+    geology::Workspace,
 };
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -46,13 +47,20 @@ struct Figures {
 }
 
 fn run(base: &bevy_delta_overlay::BaseIndex, which: Which, frames: u32) -> Figures {
-    let palette = Palette::geology();
+    let palette = Palette::shipped();
     let mut storage = DeltaStorage::new(base.clone(), DeltaConfig::default());
     let mut workspace = Workspace::new();
-    let (hs, mut h) = (HydraulicErosion::default(), HydraulicErosionState::new(1));
-    let (ts, mut t) = (ThermalErosion::default(), ThermalErosionState::new(1));
-    let (is, mut i) = (Intrusion::default(), IntrusionState::new(1));
-    let (ds, mut d) = (Deposition::default(), DepositionState::new(1));
+    // Every process's random numbers seeded by 1, whatever its settings' seed.
+    let (hs, ts, is, ds) = (
+        HydraulicSettings::default(),
+        ThermalSettings::default(),
+        IntrusionSettings::default(),
+        DepositionSettings::default(),
+    );
+    let mut h = HydraulicErosion::new(&HydraulicSettings { seed: 1, ..hs.clone() });
+    let mut t = ThermalErosion::new(&ThermalSettings { seed: 1, ..ts.clone() });
+    let mut i = Intrusion::new(&IntrusionSettings { seed: 1, ..is.clone() });
+    let mut d = Deposition::new(&DepositionSettings { seed: 1, ..ds.clone() });
     let mut f = Figures {
         updates: 0,
         process: Duration::ZERO,
@@ -65,16 +73,16 @@ fn run(base: &bevy_delta_overlay::BaseIndex, which: Which, frames: u32) -> Figur
         {
             let mut terrain = Terrain::new(&storage, &palette, &mut workspace);
             if matches!(which, Which::Intrusion | Which::All) {
-                intrusion(&mut terrain, &is, &mut i);
+                i.step(&mut terrain, &is);
             }
             if matches!(which, Which::Hydraulic | Which::All) {
-                hydraulic_erosion(&mut terrain, &hs, &mut h);
+                h.step(&mut terrain, &hs);
             }
             if matches!(which, Which::Thermal | Which::All) {
-                thermal_erosion(&mut terrain, &ts, &mut t);
+                t.step(&mut terrain, &ts);
             }
             if matches!(which, Which::Deposition | Which::All) {
-                deposition(&mut terrain, &ds, &mut d);
+                d.step(&mut terrain, &ds);
             }
         }
         let edits = workspace.take_edits();

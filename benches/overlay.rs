@@ -9,7 +9,9 @@
 
 mod support;
 
-use bevy_delta_overlay::{Aabb, BaseIndex, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId, Threads};
+use bevy_delta_overlay::{
+    Aabb, BaseIndex, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId, parallel::Threads,
+};
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use glam::IVec3;
 use std::hint::black_box;

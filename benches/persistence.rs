@@ -17,7 +17,8 @@
 //! writes `target/persistence/results.json`. `-- --quick` runs a smaller pass.
 
 use bevy_delta_overlay::{
-    Aabb, ConsolidationOutput, DeltaConfig, MaterialId, Opened, StoreOptions, WorldGen, WorldStore, geology,
+    Aabb, DeltaConfig, MaterialId, WorldGen, consolidation::ConsolidationOutput, materials, persistence::Opened,
+    persistence::StoreOptions, persistence::WorldStore,
 };
 use glam::IVec3;
 use std::fmt::Write as _;
@@ -31,7 +32,7 @@ fn frame_updates(frame: u64, n: usize, bounds: Aabb) -> Vec<(IVec3, MaterialId)>
     let band = Aabb::new(IVec3::new(bounds.min.x, 96, bounds.min.z), IVec3::new(bounds.max.x, 160, bounds.max.z));
     let s = band.size().as_uvec3();
     let mut x = (frame.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1;
-    let m = if frame.is_multiple_of(2) { geology::SEDIMENT } else { geology::MAGMA };
+    let m = if frame.is_multiple_of(2) { materials::SEDIMENT } else { materials::MAGMA };
     (0..n)
         .map(|_| {
             x ^= x << 13;

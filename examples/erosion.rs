@@ -31,7 +31,7 @@ use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 use bevy::window::WindowResolution;
 use bevy_delta_overlay::prelude::*;
-use bevy_delta_overlay::{DebugPanel, Palette};
+use bevy_delta_overlay::{Palette, debug_ui::DebugPanel};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 use common::ExampleGeology;
 use mesher::{ChunkMeshed, Geometry, MesherPlugin, MesherSettings, MesherStats};
@@ -110,16 +110,18 @@ fn main() {
             ..default()
         }),
         ..default()
-    }))
-    .add_plugins((DeltaOverlayPlugin::default(), DeltaOverlayDebugPlugin::default()));
-    let bounds = app.world().resource::<DeltaStorage>().bounds();
+    }));
+    let generator = WorldGen::default();
+    let bounds = generator.bounds();
     let centre = common::intrusion_center(bounds);
     // Chunk-aligned from the world's corner: a brick lies in one chunk.
     let corner = IVec3::new(centre.x - REGION.x / 2, bounds.min.y, centre.z - REGION.z / 2);
     let corner = bounds.min + ((corner - bounds.min).max(IVec3::ZERO) / mesher::CHUNK) * mesher::CHUNK;
     let region = Aabb::from_min_size(corner, REGION).intersection(&bounds);
     let rain = (IVec2::new(region.min.x, region.min.z), IVec2::new(region.max.x, region.max.z));
-    app.add_plugins(ExampleGeology { rain: Some(rain) })
+    // The processes' settings first, so the group's processes keep them.
+    app.add_plugins(ExampleGeology { bounds, rain: Some(rain) })
+        .add_plugins(DeltaOverlayPlugins::new(Update).world(generator))
         .add_plugins(MesherPlugin {
             settings: MesherSettings { region, budget: 48, max_in_flight: 96, cut_z: Some(centre.z) },
         })
@@ -131,7 +133,7 @@ fn main() {
         .insert_resource(capture)
         .insert_resource(Palette::load("assets/materials.ron").unwrap_or_else(|e| {
             warn!("{e}; using the built-in palette");
-            Palette::geology()
+            Palette::shipped()
         }))
         .insert_resource(view)
         .init_resource::<ChunkEntities>()

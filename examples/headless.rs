@@ -46,14 +46,17 @@ fn main() {
     }
 
     let start = Instant::now();
+    let generator = WorldGen::default();
+    let bounds = generator.bounds();
+    let world = match &save {
+        Some(path) => persist::source(path, generator),
+        None => WorldSource::Generate(generator),
+    };
     let mut app = App::new();
     app.add_plugins(MinimalPlugins);
-    if let Some(path) = &save {
-        persist::add(&mut app, path);
-    }
     // Game time: a sixtieth of a second a frame, however fast frames run.
     app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(1.0 / 60.0)));
-    app.add_plugins(DeltaOverlayPlugin::default()).add_plugins(ExampleGeology { rain: None });
+    app.add_plugins(ExampleGeology { bounds, rain: None }).add_plugins(DeltaOverlayPlugins::new(Update).world(world));
     app.finish();
     app.cleanup();
     match save.as_ref().and_then(|_| persist::loaded(&app)) {
@@ -91,10 +94,12 @@ fn main() {
 #[cfg(feature = "persistence")]
 mod persist {
     use bevy::prelude::*;
-    use bevy_delta_overlay::{Opened, PersistencePlugin, WorldFile};
+    use bevy_delta_overlay::persistence::{Opened, StoreOptions};
+    use bevy_delta_overlay::plugin::WorldFile;
+    use bevy_delta_overlay::{WorldGen, WorldSource};
 
-    pub fn add(app: &mut App, path: &std::path::Path) {
-        app.add_plugins(PersistencePlugin::new(path));
+    pub fn source(path: &std::path::Path, generator: WorldGen) -> WorldSource {
+        WorldSource::File { path: path.into(), options: StoreOptions { generator, ..default() } }
     }
 
     pub fn loaded(app: &App) -> Option<u64> {
@@ -129,8 +134,9 @@ mod persist {
 #[cfg(not(feature = "persistence"))]
 mod persist {
     use bevy::prelude::*;
+    use bevy_delta_overlay::{WorldGen, WorldSource};
 
-    pub fn add(_: &mut App, _: &std::path::Path) {
+    pub fn source(_: &std::path::Path, _: WorldGen) -> WorldSource {
         eprintln!(
             "--save needs the `persistence` feature: cargo run --release --features persistence --example headless"
         );

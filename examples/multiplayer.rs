@@ -24,7 +24,8 @@ use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy_delta_overlay::prelude::*;
 use bevy_delta_overlay::{
-    ReplicationClientPlugin, ReplicationServerPlugin, ReplicationSettings, ReplicationStats, ReplicationStatus,
+    replication::ReplicationClientPlugin, replication::ReplicationSettings, replication::ReplicationStats,
+    replication::ReplicationStatus,
 };
 use bevy_replicon::prelude::*;
 use bevy_replicon_renet::netcode::{
@@ -156,8 +157,10 @@ fn server_app(port: u16) -> App {
     let settings = ReplicationSettings { edits_per_second: 1e7, edit_burst: 1e5, ..default() };
     // Game time: a sixtieth of a second a frame, however fast frames run.
     app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(1.0 / 60.0)));
-    app.add_plugins((DeltaOverlayPlugin::default(), ReplicationServerPlugin { settings }))
-        .add_plugins(common::ExampleGeology { rain: None });
+    let bounds = WorldGen::default().bounds();
+    app.insert_resource(settings)
+        .add_plugins(common::ExampleGeology { bounds, rain: None })
+        .add_plugins(DeltaOverlayPlugins::new(Update).serve());
     app.finish();
     app.cleanup();
     let server = RenetServer::new(connection(&app));
@@ -201,7 +204,8 @@ fn edit(
     for _ in 0..editing.per_frame {
         let r = splitmix(&mut editing.rng);
         let p = b.min + IVec3::new((r % size.x) as i32, ((r >> 21) % size.y) as i32, ((r >> 42) % size.z) as i32);
-        let material = [geology::SEDIMENT, geology::WATER, geology::MAGMA, geology::AIR][(r >> 60) as usize & 3];
+        let material =
+            [materials::SEDIMENT, materials::WATER, materials::MAGMA, materials::AIR][(r >> 60) as usize & 3];
         out.write(MaterialUpdate { position: p, material });
     }
 }
@@ -218,7 +222,8 @@ fn client_app(server: SocketAddr, id: u64, edits: usize) -> App {
     let mut app = App::new();
     base_plugins(&mut app);
     let max_edits_per_frame = edits.max(1);
-    app.add_plugins((ReplicationClientPlugin { max_edits_per_frame, ..default() }, DeltaOverlayPlugin::default()));
+    let client = ReplicationClientPlugin { max_edits_per_frame, ..default() };
+    app.add_plugins(DeltaOverlayPlugins::new(Update).world(WorldSource::Server).set(client));
     app.insert_resource(Editing { per_frame: edits, rng: id.wrapping_mul(0x5851_f42d_4c95_7f2d) })
         .add_systems(Update, edit.before(DeltaOverlaySystems::Ingest));
     app.finish();

@@ -1,6 +1,6 @@
 //! The core's one error type.
 
-use crate::Aabb;
+use crate::coords::Aabb;
 use glam::{IVec3, Vec3};
 
 /// Why a voxel operation was refused.
@@ -34,9 +34,8 @@ pub enum VoxelError {
         /// The refused position.
         position: Vec3,
     },
-    /// World bounds that the base index cannot hold: empty, not aligned to whole
-    /// bricks (multiples of [`BRICK_SIZE`](crate::BRICK_SIZE)), or outside the
-    /// Morton range.
+    /// World bounds that the base index cannot hold: empty, or reaching outside
+    /// the Morton range (any size inside it is a world).
     InvalidBounds {
         /// The refused bounds.
         bounds: Aabb,
@@ -78,11 +77,9 @@ impl std::fmt::Display for VoxelError {
                 f,
                 "position {position} has a NaN or infinite component; check the simulation step that produced it"
             ),
-            Self::InvalidBounds { bounds } => write!(
-                f,
-                "world bounds {bounds} are empty, not multiples of {} voxels, or outside the addressable range",
-                crate::BRICK_SIZE
-            ),
+            Self::InvalidBounds { bounds } => {
+                write!(f, "world bounds {bounds} are empty or reach outside the addressable range")
+            }
             Self::InvalidRegion { region, bounds } => write!(
                 f,
                 "region {region} is empty or not inside the world bounds {bounds}; intersect it with the bounds first"

@@ -2,82 +2,83 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+// Layers, each importing only from those before it in this list:
+// coords, error, hash, material, parallel → base → overlay → consolidation →
+// storage → worldgen → codec → persistence → plugin → geology, replication →
+// debug_ui → plugins (the group of them all).
 pub mod base;
 #[cfg(feature = "codec")]
 mod codec;
-mod consolidation;
-mod coords;
+pub mod consolidation;
+pub mod coords;
 #[cfg(feature = "debug_ui")]
-mod debug_ui;
+pub mod debug_ui;
 mod error;
-mod material;
+#[cfg(feature = "geology")]
+pub mod geology;
+mod hash;
+pub mod material;
 mod overlay;
+pub mod parallel;
 #[cfg(feature = "persistence")]
-mod persistence;
+pub mod persistence;
 #[cfg(feature = "plugin")]
-mod plugin;
-#[cfg(feature = "geology")]
-mod processes;
+pub mod plugin;
+#[cfg(feature = "plugin")]
+mod plugins;
 #[cfg(feature = "replication")]
-mod replication;
-mod storage;
-mod worldgen;
+pub mod replication;
+pub mod storage;
+pub mod worldgen;
 
-pub use base::{BRICK_LOG2, BRICK_SIZE, BRICK_VOLUME, BaseIndex, BaseStats, Brick, BrickContent, Region};
-#[cfg(feature = "codec")]
-pub use codec::DecodeError;
-#[allow(deprecated)]
-pub use consolidation::CompactionStrategy;
-pub use consolidation::{
-    AdaptiveChoices, AppliedStrategy, ConsolidationError, ConsolidationJob, ConsolidationOutput, ConsolidationReport,
-    ConsolidationStats, ConsolidationStrategy, DeltaConfig, Executor, Sequential, StrategyCounts, Threads,
-};
-pub use coords::{Aabb, morton, voxel_at};
-#[cfg(feature = "debug_ui")]
-pub use debug_ui::{DebugPanel, DeltaOverlayDebugPlugin};
+pub use base::BaseIndex;
+pub use consolidation::{ConsolidationStrategy, DeltaConfig};
+pub use coords::Aabb;
 pub use error::VoxelError;
-pub use material::{Form, MaterialId, MaterialInfo, MaterialProperties, Palette, PaletteError, geology};
-#[cfg(all(feature = "persistence", feature = "plugin"))]
-pub use persistence::{DeltasDurable, PersistencePlugin, WorldFile};
-#[cfg(feature = "persistence")]
-pub use persistence::{Durability, Opened, Record, StoreError, StoreOptions, WorldStore};
+pub use material::{MaterialId, MaterialUpdate, Palette, materials};
 #[cfg(feature = "plugin")]
-pub use plugin::{
-    ConsolidationFinished, DeltaOverlayDiagnostics, DeltaOverlayPlugin, DeltaOverlaySchedule, DeltaOverlaySettings,
-    DeltaOverlaySystems, DeltaSender, DeltaStats, FlushDeltas, FrameChanges, MaterialUpdate, MaterialUpdateRejected,
-    PendingUpdates, UpdateBatch, VoxelsChanged,
-};
-#[cfg(feature = "geology")]
-pub use processes::{
-    Deposition, DepositionState, DepositionStats, HydraulicErosion, HydraulicErosionState, HydraulicStats, Intrusion,
-    IntrusionState, IntrusionStats, Terrain, ThermalErosion, ThermalErosionState, ThermalStats, Workspace, deposition,
-    hydraulic_erosion, intrusion, relax_area, settle_and_compact, slopes_at_rest, thermal_erosion,
-};
-#[cfg(all(feature = "geology", feature = "plugin"))]
-pub use processes::{
-    DepositionPlugin, GeologyPlugins, GeologySystems, HydraulicErosionPlugin, IntrusionPlugin, ThermalErosionPlugin,
-};
-#[cfg(feature = "replication")]
-pub use replication::{
-    EditPolicy, EditsRefused, RefusedReason, ReplicationClientPlugin, ReplicationServerPlugin, ReplicationSettings,
-    ReplicationStats, ReplicationStatus, WorldReceived,
-};
-pub use storage::{
-    BatchOutcome, Change, ChangeBatch, DeltaEntry, DeltaStorage, FeedError, FinishedConsolidation, OverlayStats,
-    Reader, RejectedUpdate, SnapshotNode, WorldSnapshot,
-};
+pub use plugin::{DeltaOverlayPlugin, DeltaOverlaySettings, DeltaOverlaySystems, DeltaStats, WorldSource};
+#[cfg(feature = "plugin")]
+pub use plugins::DeltaOverlayPlugins;
+pub use storage::{ChangeBatch, DeltaStorage, Reader, RejectedUpdate, WorldSnapshot};
 pub use worldgen::WorldGen;
 
-/// The types most apps need: `use bevy_delta_overlay::prelude::*;`.
-pub mod prelude {
-    #[cfg(feature = "debug_ui")]
-    pub use crate::DeltaOverlayDebugPlugin;
-    pub use crate::{
-        Aabb, BaseIndex, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId, VoxelError, WorldGen, geology,
-    };
+/// Guides: the longer documentation of each part, with examples that compile
+/// (the same files as `docs/` in the repository).
+pub mod guides {
+    #[doc = include_str!("../docs/storage.md")]
+    pub mod storage {}
     #[cfg(feature = "plugin")]
-    pub use crate::{
+    #[doc = include_str!("../docs/plugin.md")]
+    pub mod plugin {}
+    #[cfg(all(feature = "geology", feature = "plugin"))]
+    #[doc = include_str!("../docs/geology.md")]
+    pub mod geology {}
+    #[cfg(all(feature = "persistence", feature = "plugin"))]
+    #[doc = include_str!("../docs/persistence.md")]
+    pub mod persistence {}
+    #[cfg(feature = "replication")]
+    #[doc = include_str!("../docs/multiplayer.md")]
+    pub mod multiplayer {}
+    #[doc = include_str!("../docs/architecture.md")]
+    pub mod architecture {}
+}
+
+/// What most apps use: `use bevy_delta_overlay::prelude::*;`.
+pub mod prelude {
+    #[cfg(feature = "plugin")]
+    pub use crate::DeltaOverlayPlugins;
+    #[cfg(feature = "debug_ui")]
+    pub use crate::debug_ui::DeltaOverlayDebugPlugin;
+    #[cfg(feature = "geology")]
+    pub use crate::geology::GeologySystems;
+    #[cfg(feature = "plugin")]
+    pub use crate::plugin::{
         ConsolidationFinished, DeltaOverlayPlugin, DeltaOverlaySettings, DeltaOverlaySystems, DeltaSender, DeltaStats,
-        FlushDeltas, MaterialUpdate, MaterialUpdateRejected, VoxelsChanged,
+        FlushDeltas, FrameChanges, VoxelsChanged, WorldSource,
+    };
+    pub use crate::{
+        Aabb, BaseIndex, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId, MaterialUpdate, RejectedUpdate,
+        VoxelError, WorldGen, materials,
     };
 }

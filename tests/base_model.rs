@@ -4,7 +4,7 @@
 
 mod common;
 
-use bevy_delta_overlay::{Aabb, BaseIndex, MaterialId, VoxelError, morton};
+use bevy_delta_overlay::{Aabb, BaseIndex, MaterialId, VoxelError, coords::morton};
 use common::{Dense, pyramid_get};
 use glam::IVec3;
 use proptest::prelude::*;

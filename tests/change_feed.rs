@@ -3,7 +3,8 @@
 //! its policy, resumed numbering, and `apply_changes` refusing bad batches whole.
 
 use bevy_delta_overlay::{
-    Aabb, BaseIndex, Change, ChangeBatch, ConsolidationStrategy, DeltaConfig, DeltaStorage, FeedError, MaterialId,
+    Aabb, BaseIndex, ChangeBatch, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId, MaterialUpdate,
+    storage::FeedError,
 };
 use glam::IVec3;
 
@@ -49,7 +50,7 @@ fn no_op_writes_and_consolidations_are_not_changes() {
     s.update(IVec3::ONE, MaterialId(2)).unwrap(); // the base holds it now: still no change
     s.flush();
     assert_eq!(s.sequence(), 1);
-    assert_eq!(s.take_changes().changes(), &[Change { position: IVec3::ONE, material: MaterialId(2) }]);
+    assert_eq!(s.take_changes().changes(), &[MaterialUpdate { position: IVec3::ONE, material: MaterialId(2) }]);
 }
 
 #[test]
@@ -91,7 +92,7 @@ fn a_resumed_storage_numbers_on_and_apply_changes_checks_gaps_and_bounds() {
     let base = BaseIndex::uniform(Aabb::new(IVec3::ZERO, IVec3::splat(16)), ROCK).unwrap();
     let mut s = DeltaStorage::resume(base, DeltaConfig::default(), 41);
     s.record_changes(16);
-    let c = |x, m| Change { position: IVec3::new(x, 0, 0), material: MaterialId(m) };
+    let c = |x, m| MaterialUpdate { position: IVec3::new(x, 0, 0), material: MaterialId(m) };
     assert_eq!(s.apply_changes(&ChangeBatch::new(43, vec![c(0, 2)])), Err(FeedError::Gap { expected: 42, found: 43 }));
     let bad = ChangeBatch::new(42, vec![c(0, 2), c(99, 2)]);
     assert_eq!(s.apply_changes(&bad), Err(FeedError::OutOfBounds { sequence: 43, position: IVec3::new(99, 0, 0) }));
@@ -102,5 +103,8 @@ fn a_resumed_storage_numbers_on_and_apply_changes_checks_gaps_and_bounds() {
     s.update(IVec3::new(5, 5, 5), MaterialId(7)).unwrap();
     let drained = s.take_changes();
     assert_eq!(drained.sequences(), 42..=45);
-    assert_eq!(drained.changes().last(), Some(&Change { position: IVec3::new(5, 5, 5), material: MaterialId(7) }));
+    assert_eq!(
+        drained.changes().last(),
+        Some(&MaterialUpdate { position: IVec3::new(5, 5, 5), material: MaterialId(7) })
+    );
 }

@@ -3,9 +3,10 @@
 //! counted before and after, not only the processes' own counters.
 
 use bevy_delta_overlay::{
-    Aabb, BaseIndex, DeltaConfig, DeltaStorage, Deposition, DepositionState, HydraulicErosion, HydraulicErosionState,
-    Intrusion, IntrusionState, MaterialId, Palette, Terrain, ThermalErosion, ThermalErosionState, Workspace, WorldGen,
-    deposition, geology, hydraulic_erosion, intrusion, relax_area, slopes_at_rest, thermal_erosion,
+    Aabb, BaseIndex, DeltaConfig, DeltaStorage, MaterialId, Palette, WorldGen, geology::Deposition,
+    geology::DepositionSettings, geology::GeologyProcess, geology::HydraulicErosion, geology::HydraulicSettings,
+    geology::Intrusion, geology::IntrusionSettings, geology::Terrain, geology::ThermalErosion,
+    geology::ThermalSettings, geology::Workspace, geology::relax_area, geology::slopes_at_rest, materials,
 };
 use glam::{IVec2, IVec3};
 use std::collections::BTreeMap;
@@ -39,24 +40,24 @@ fn matter(census: &BTreeMap<u16, u64>, palette: &Palette) -> u64 {
 
 /// The state of all four processes.
 struct Processes {
-    hydraulic: (HydraulicErosion, HydraulicErosionState),
-    thermal: (ThermalErosion, ThermalErosionState),
-    intrusion: (Intrusion, IntrusionState),
-    deposition: (Deposition, DepositionState),
+    hydraulic: (HydraulicSettings, HydraulicErosion),
+    thermal: (ThermalSettings, ThermalErosion),
+    intrusion: (IntrusionSettings, Intrusion),
+    deposition: (DepositionSettings, Deposition),
 }
 
 impl Processes {
     fn new(seed: u64) -> Self {
-        let hydraulic = HydraulicErosion { seed, droplets_per_frame: 60, ..Default::default() };
-        let thermal = ThermalErosion { seed, columns_per_frame: 400, ..Default::default() };
+        let hydraulic = HydraulicSettings { seed, droplets_per_frame: 60, ..Default::default() };
+        let thermal = ThermalSettings { seed, columns_per_frame: 400, ..Default::default() };
         let intrusion =
-            Intrusion { seed, radius: 6.0, rise_per_second: 30.0, cooling_seconds: 2.0, ..Default::default() };
-        let deposition = Deposition { seed, columns_per_frame: 400, ..Default::default() };
+            IntrusionSettings { seed, radius: 6.0, rise_per_second: 30.0, cooling_seconds: 2.0, ..Default::default() };
+        let deposition = DepositionSettings { seed, columns_per_frame: 400, ..Default::default() };
         Self {
-            hydraulic: (hydraulic.clone(), HydraulicErosionState::new(seed)),
-            thermal: (thermal.clone(), ThermalErosionState::new(seed)),
-            intrusion: (intrusion.clone(), IntrusionState::new(seed)),
-            deposition: (deposition.clone(), DepositionState::new(seed)),
+            hydraulic: (hydraulic.clone(), HydraulicErosion::new(&hydraulic)),
+            thermal: (thermal.clone(), ThermalErosion::new(&thermal)),
+            intrusion: (intrusion.clone(), Intrusion::new(&intrusion)),
+            deposition: (deposition.clone(), Deposition::new(&deposition)),
         }
     }
 }
@@ -80,16 +81,16 @@ fn run(storage: &mut DeltaStorage, palette: &Palette, p: &mut Processes, which: 
         {
             let mut t = Terrain::new(storage, palette, &mut workspace);
             if which.intrusion {
-                intrusion(&mut t, &p.intrusion.0, &mut p.intrusion.1);
+                p.intrusion.1.step(&mut t, &p.intrusion.0);
             }
             if which.hydraulic {
-                hydraulic_erosion(&mut t, &p.hydraulic.0, &mut p.hydraulic.1);
+                p.hydraulic.1.step(&mut t, &p.hydraulic.0);
             }
             if which.thermal {
-                thermal_erosion(&mut t, &p.thermal.0, &mut p.thermal.1);
+                p.thermal.1.step(&mut t, &p.thermal.0);
             }
             if which.deposition {
-                deposition(&mut t, &p.deposition.0, &mut p.deposition.1);
+                p.deposition.1.step(&mut t, &p.deposition.0);
             }
         }
         let edits = workspace.take_edits();
@@ -101,7 +102,7 @@ fn run(storage: &mut DeltaStorage, palette: &Palette, p: &mut Processes, which: 
 
 #[test]
 fn hydraulic_erosion_conserves_material() {
-    let palette = Palette::geology();
+    let palette = Palette::shipped();
     let mut world = small_world();
     let before = census(&world);
     let mut p = Processes::new(7);
@@ -112,13 +113,13 @@ fn hydraulic_erosion_conserves_material() {
     assert_eq!(s.eroded, s.deposited + s.carried_out, "{s:?}");
     assert_eq!(matter(&after, &palette) as i64 - matter(&before, &palette) as i64, -(s.carried_out as i64), "{s:?}");
     // What was eroded became sediment (or left the world).
-    let sediment = |c: &BTreeMap<u16, u64>| *c.get(&geology::SEDIMENT.0).unwrap_or(&0) as i64;
+    let sediment = |c: &BTreeMap<u16, u64>| *c.get(&materials::SEDIMENT.0).unwrap_or(&0) as i64;
     assert!(sediment(&after) > sediment(&before));
 }
 
 #[test]
 fn thermal_erosion_moves_material_without_making_or_losing_any() {
-    let palette = Palette::geology();
+    let palette = Palette::shipped();
     let mut world = small_world();
     // Sediment piles to slide.
     for (i, c) in [IVec2::new(10, 40), IVec2::new(50, 60), IVec2::new(-5, 30)].into_iter().enumerate() {
@@ -126,7 +127,8 @@ fn thermal_erosion_moves_material_without_making_or_losing_any() {
         let mut t = Terrain::new(&world, &palette, &mut ws);
         let top = t.surface(c).unwrap();
         drop(t);
-        let pile: Vec<_> = (1..=12 + i as i32).map(|dy| (IVec3::new(c.x, top + dy, c.y), geology::SEDIMENT)).collect();
+        let pile: Vec<_> =
+            (1..=12 + i as i32).map(|dy| (IVec3::new(c.x, top + dy, c.y), materials::SEDIMENT)).collect();
         world.batch_update(pile);
     }
     let before = census(&world);
@@ -139,7 +141,7 @@ fn thermal_erosion_moves_material_without_making_or_losing_any() {
 
 #[test]
 fn intrusion_melts_and_cools_on_the_storage_clock() {
-    let palette = Palette::geology();
+    let palette = Palette::shipped();
     let mut world = small_world();
     let before = census(&world);
     let mut p = Processes::new(5);
@@ -148,7 +150,7 @@ fn intrusion_melts_and_cools_on_the_storage_clock() {
     let s = p.intrusion.1.stats;
     assert!(s.melted > 200, "{s:?}");
     let mid = census(&world);
-    let magma = *mid.get(&geology::MAGMA.0).unwrap_or(&0);
+    let magma = *mid.get(&materials::MAGMA.0).unwrap_or(&0);
     assert_eq!(s.melted, s.cooled + p.intrusion.1.molten() as u64 + s.lost, "{s:?}");
     assert_eq!(magma, p.intrusion.1.molten() as u64, "every molten voxel is in the world");
     assert_eq!(matter(&mid, &palette), matter(&before, &palette), "melting changes material, not amount");
@@ -158,40 +160,40 @@ fn intrusion_melts_and_cools_on_the_storage_clock() {
     run(&mut world, &palette, &mut p, Which { intrusion: true, ..NONE }, 60);
     let s = p.intrusion.1.stats;
     let end = census(&world);
-    assert_eq!(*end.get(&geology::MAGMA.0).unwrap_or(&0), 0, "{s:?}");
+    assert_eq!(*end.get(&materials::MAGMA.0).unwrap_or(&0), 0, "{s:?}");
     assert_eq!(s.melted, s.cooled + s.lost);
     let igneous =
-        |c: &BTreeMap<u16, u64>| c.get(&geology::BASALT.0).unwrap_or(&0) + c.get(&geology::GRANITE.0).unwrap_or(&0);
+        |c: &BTreeMap<u16, u64>| c.get(&materials::BASALT.0).unwrap_or(&0) + c.get(&materials::GRANITE.0).unwrap_or(&0);
     assert!(igneous(&end) > igneous(&before));
     assert_eq!(matter(&end, &palette), matter(&before, &palette));
 }
 
 #[test]
 fn buried_sediment_compacts_and_submerged_sediment_settles() {
-    let palette = Palette::geology();
+    let palette = Palette::shipped();
     // A basin: rock floor at y 0..4, a ledge of rock to y 12 on one side,
     // water to y 20, sediment piled on the ledge under water.
     let bounds = Aabb::new(IVec3::ZERO, IVec3::new(32, 40, 32));
-    let mut world = DeltaStorage::new(BaseIndex::uniform(bounds, geology::AIR).unwrap(), DeltaConfig::default());
+    let mut world = DeltaStorage::new(BaseIndex::uniform(bounds, materials::AIR).unwrap(), DeltaConfig::default());
     let mut edits = Vec::new();
     for x in 0..32 {
         for z in 0..32 {
             let rock = if x < 8 { 12 } else { 4 };
             for y in 0..20 {
-                edits.push((IVec3::new(x, y, z), if y < rock { geology::LIMESTONE } else { geology::WATER }));
+                edits.push((IVec3::new(x, y, z), if y < rock { materials::LIMESTONE } else { materials::WATER }));
             }
         }
     }
     for x in 2..6 {
         for z in 10..14 {
             for y in 12..18 {
-                edits.push((IVec3::new(x, y, z), geology::SEDIMENT));
+                edits.push((IVec3::new(x, y, z), materials::SEDIMENT));
             }
         }
     }
     // And a deep column of sediment to compact, away from the rest.
     for y in 4..30 {
-        edits.push((IVec3::new(28, y, 28), geology::SEDIMENT));
+        edits.push((IVec3::new(28, y, 28), materials::SEDIMENT));
     }
     world.batch_update(edits);
     let before = census(&world);
@@ -204,23 +206,23 @@ fn buried_sediment_compacts_and_submerged_sediment_settles() {
     assert!(s.compacted > 0, "{s:?}");
     assert_eq!(matter(&after, &palette), matter(&before, &palette));
     let count = |c: &BTreeMap<u16, u64>, m: MaterialId| *c.get(&m.0).unwrap_or(&0) as i64;
-    assert_eq!(count(&after, geology::SEDIMENT), count(&before, geology::SEDIMENT) - s.compacted as i64);
-    assert_eq!(count(&after, geology::SANDSTONE), s.compacted as i64);
+    assert_eq!(count(&after, materials::SEDIMENT), count(&before, materials::SEDIMENT) - s.compacted as i64);
+    assert_eq!(count(&after, materials::SANDSTONE), s.compacted as i64);
     // The deep column compacted below the burial depth only.
     let mut r = world.reader();
-    assert_eq!(r.get(IVec3::new(28, 29, 28)).unwrap(), geology::SEDIMENT);
-    assert_eq!(r.get(IVec3::new(28, 29 - 12, 28)).unwrap(), geology::SANDSTONE);
+    assert_eq!(r.get(IVec3::new(28, 29, 28)).unwrap(), materials::SEDIMENT);
+    assert_eq!(r.get(IVec3::new(28, 29 - 12, 28)).unwrap(), materials::SANDSTONE);
     // Sediment left the ledge for the deeper basin floor.
     let on_floor = (8..32)
         .flat_map(|x| (0..32).map(move |z| (x, z)))
-        .filter(|&(x, z)| r.get(IVec3::new(x, 4, z)).unwrap() == geology::SEDIMENT)
+        .filter(|&(x, z)| r.get(IVec3::new(x, 4, z)).unwrap() == materials::SEDIMENT)
         .count();
     assert!(on_floor > 0);
 }
 
 #[test]
 fn all_processes_together_conserve_material_and_are_deterministic() {
-    let palette = Palette::geology();
+    let palette = Palette::shipped();
     let start = small_world();
     let before = census(&start);
     let run_from = |seed| {
@@ -288,25 +290,25 @@ fn harder_rock_erodes_less_under_the_same_rain() {
 
 #[test]
 fn loose_slopes_end_at_or_below_their_angle_of_repose() {
-    let palette = Palette::geology();
+    let palette = Palette::shipped();
     let bounds = Aabb::new(IVec3::ZERO, IVec3::new(48, 48, 48));
     let mut world = DeltaStorage::new(BaseIndex::uniform(bounds, MaterialId::AIR).unwrap(), DeltaConfig::default());
     let mut edits = Vec::new();
     for x in 0..48 {
         for z in 0..48 {
-            edits.push((IVec3::new(x, 0, z), geology::GRANITE));
+            edits.push((IVec3::new(x, 0, z), materials::GRANITE));
         }
     }
     // A tower of sediment and one of soil (40°).
     for y in 1..40 {
-        edits.push((IVec3::new(20, y, 20), geology::SEDIMENT));
-        edits.push((IVec3::new(21, y, 20), geology::SEDIMENT));
-        edits.push((IVec3::new(35, y, 35), geology::SOIL));
+        edits.push((IVec3::new(20, y, 20), materials::SEDIMENT));
+        edits.push((IVec3::new(21, y, 20), materials::SEDIMENT));
+        edits.push((IVec3::new(35, y, 35), materials::SOIL));
     }
     world.batch_update(edits);
     let before = census(&world);
-    let settings = ThermalErosion::default();
-    let mut state = ThermalErosionState::new(1);
+    let settings = ThermalSettings::default();
+    let mut state = ThermalErosion::new(&ThermalSettings { seed: 1, ..settings.clone() });
     let mut ws = Workspace::new();
     let (lo, hi) = (IVec2::ZERO, IVec2::new(48, 48));
     {
@@ -329,7 +331,7 @@ fn loose_slopes_end_at_or_below_their_angle_of_repose() {
             tallest = tallest.max(h);
             let top = t.get(IVec3::new(x, h, z));
             let props = *t.properties(top);
-            if props.form != bevy_delta_overlay::Form::Loose {
+            if props.form != bevy_delta_overlay::material::Form::Loose {
                 continue;
             }
             for d in [IVec2::X, IVec2::NEG_X, IVec2::Y, IVec2::NEG_Y] {
@@ -346,7 +348,7 @@ fn loose_slopes_end_at_or_below_their_angle_of_repose() {
 
 #[test]
 fn no_process_writes_outside_a_world_of_any_size() {
-    let palette = Palette::geology();
+    let palette = Palette::shipped();
     let worlds = [
         Aabb::new(IVec3::ZERO, IVec3::splat(16)),
         Aabb::new(IVec3::new(-3, 5, 7), IVec3::new(61, 6, 70)),
@@ -367,7 +369,7 @@ fn no_process_writes_outside_a_world_of_any_size() {
 /// The default world, a few frames of everything: no panic, nothing outside.
 #[test]
 fn the_default_world_runs_every_process() {
-    let palette = Palette::geology();
+    let palette = Palette::shipped();
     let mut world = DeltaStorage::new(WorldGen::default().build().unwrap(), DeltaConfig::default());
     let mut p = Processes::new(1);
     p.hydraulic.0.droplets_per_frame = 500;
@@ -379,10 +381,10 @@ fn the_default_world_runs_every_process() {
 #[test]
 fn the_plugins_run_in_an_app_and_send_their_edits() {
     use bevy::prelude::*;
-    use bevy_delta_overlay::{DeltaOverlayPlugin, DeltaStats, GeologyPlugins};
+    use bevy_delta_overlay::{DeltaOverlayPlugin, DeltaStats, geology::GeologyPlugins};
     let mut app = App::new();
     app.insert_resource(small_world());
-    app.add_plugins((bevy::app::TaskPoolPlugin::default(), DeltaOverlayPlugin::default(), GeologyPlugins));
+    app.add_plugins((bevy::app::TaskPoolPlugin::default(), DeltaOverlayPlugin::default(), GeologyPlugins::default()));
     app.finish();
     app.cleanup();
     let start = app.world().resource::<DeltaStorage>().sequence();
@@ -393,8 +395,8 @@ fn the_plugins_run_in_an_app_and_send_their_edits() {
     let world = app.world();
     assert!(world.resource::<DeltaStorage>().sequence() > start + 100);
     assert_eq!(world.resource::<DeltaStorage>().stats().rejects, 0);
-    assert!(world.resource::<HydraulicErosionState>().stats.eroded > 0);
-    assert!(world.resource::<IntrusionState>().stats.melted > 0);
+    assert!(world.resource::<HydraulicErosion>().stats.eroded > 0);
+    assert!(world.resource::<Intrusion>().stats.melted > 0);
     assert!(world.resource::<Workspace>().pending() == 0, "the frame's edits were flushed");
     let _ = world.resource::<DeltaStats>();
 }

@@ -15,10 +15,11 @@ const WORLD: Aabb = Aabb::new(IVec3::new(-32, 0, 0), IVec3::new(96, 64, 96));
 fn app() -> App {
     let mut app = App::new();
     // Ground: granite below y = 20, air above.
-    let mut storage = DeltaStorage::new(BaseIndex::uniform(WORLD, geology::AIR).unwrap(), DeltaConfig::default());
+    let mut storage = DeltaStorage::new(BaseIndex::uniform(WORLD, materials::AIR).unwrap(), DeltaConfig::default());
     let ground: Vec<_> = (WORLD.min.x..WORLD.max.x)
         .flat_map(|x| {
-            (WORLD.min.z..WORLD.max.z).flat_map(move |z| (0..20).map(move |y| (IVec3::new(x, y, z), geology::GRANITE)))
+            (WORLD.min.z..WORLD.max.z)
+                .flat_map(move |z| (0..20).map(move |y| (IVec3::new(x, y, z), materials::GRANITE)))
         })
         .collect();
     storage.batch_update(ground);
@@ -64,7 +65,7 @@ fn an_edit_remeshes_its_chunk_and_no_other() {
 
     // An edit in the middle of one chunk (no face on its border).
     let inside = WORLD.min + IVec3::new(CHUNK + 10, 20, CHUNK + 12);
-    app.world_mut().write_message(MaterialUpdate { position: inside, material: geology::BASALT });
+    app.world_mut().write_message(MaterialUpdate { position: inside, material: materials::BASALT });
     settle(&mut app);
     let after = counts(&app);
     let edited = WORLD.min + IVec3::new(CHUNK, 0, CHUNK);
@@ -75,7 +76,7 @@ fn an_edit_remeshes_its_chunk_and_no_other() {
 
     // An edit on a chunk's face also remeshes the neighbour across it.
     let face = WORLD.min + IVec3::new(2 * CHUNK, 19, CHUNK + 5);
-    app.world_mut().write_message(MaterialUpdate { position: face, material: geology::AIR });
+    app.world_mut().write_message(MaterialUpdate { position: face, material: materials::AIR });
     settle(&mut app);
     let last = counts(&app);
     let changed: Vec<IVec3> = last.iter().filter(|(c, n)| **n != after[*c]).map(|(c, _)| *c).collect();
@@ -91,7 +92,7 @@ fn a_lone_voxel_has_six_faces_in_its_place() {
     let mut reader = app.world_mut().resource_mut::<Messages<ChunkMeshed>>();
     reader.clear();
     let p = WORLD.min + IVec3::new(5, 40, 7);
-    app.world_mut().write_message(MaterialUpdate { position: p, material: geology::BASALT });
+    app.world_mut().write_message(MaterialUpdate { position: p, material: materials::BASALT });
     let mut meshed: Vec<ChunkMeshed> = Vec::new();
     for _ in 0..200 {
         app.update();
@@ -129,7 +130,7 @@ fn a_chunk_queued_long_ago_is_meshed_while_edits_never_stop() {
         (0..4).flat_map(|x| (0..3).map(move |z| WORLD.min + IVec3::new(x * CHUNK + 10, 19, z * CHUNK + 10))).collect();
     let mut frames = 0;
     while frames < 500 {
-        let material = if frames % 2 == 0 { geology::BASALT } else { geology::GRANITE };
+        let material = if frames % 2 == 0 { materials::BASALT } else { materials::GRANITE };
         for &position in &lower {
             app.world_mut().write_message(MaterialUpdate { position, material });
         }

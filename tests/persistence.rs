@@ -5,7 +5,8 @@
 //! a wrong world.
 
 use bevy_delta_overlay::{
-    Aabb, DeltaStorage, Durability, MaterialId, Opened, Record, StoreError, StoreOptions, WorldGen, WorldStore,
+    Aabb, DeltaStorage, MaterialId, WorldGen, persistence::Durability, persistence::Opened, persistence::Record,
+    persistence::StoreError, persistence::StoreOptions, persistence::WorldStore,
 };
 use glam::IVec3;
 use proptest::prelude::*;
@@ -245,7 +246,8 @@ proptest! {
 #[test]
 fn the_plugin_saves_every_frame_and_reports_what_is_durable() {
     use bevy::prelude::*;
-    use bevy_delta_overlay::{DeltaOverlayPlugin, DeltasDurable, MaterialUpdate, PersistencePlugin, WorldFile};
+    use bevy_delta_overlay::plugin::{DeltasDurable, PersistencePlugin, WorldFile};
+    use bevy_delta_overlay::{DeltaOverlayPlugin, MaterialUpdate, WorldSource};
 
     #[derive(Resource, Default)]
     struct Acks(Vec<u64>);
@@ -253,15 +255,16 @@ fn the_plugin_saves_every_frame_and_reports_what_is_durable() {
     let path = d.join("world.redb");
     let build = || {
         let mut app = App::new();
+        let world = WorldSource::File { path: path.clone(), options: options() };
         app.add_plugins((
             bevy::app::TaskPoolPlugin::default(),
-            PersistencePlugin { path: path.clone(), options: options() },
-            DeltaOverlayPlugin::default(),
+            PersistencePlugin::default(),
+            DeltaOverlayPlugin { world, ..DeltaOverlayPlugin::default() },
         ));
         app.init_resource::<Acks>().add_systems(
             Update,
             (|mut r: MessageReader<DeltasDurable>, mut acks: ResMut<Acks>| acks.0.extend(r.read().map(|d| d.through)))
-                .after(bevy_delta_overlay::DeltaOverlaySystems::Ingest),
+                .after(bevy_delta_overlay::DeltaOverlaySystems::Forward),
         );
         app.finish();
         app.cleanup();

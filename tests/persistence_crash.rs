@@ -16,7 +16,10 @@
 //! `DELTA_CRASH_RUNS` sets the number of kills (25 by default, the CI run);
 //! `scripts/crash.sh` runs 100 and prints the recovery figures.
 
-use bevy_delta_overlay::{Aabb, DeltaConfig, DeltaStorage, MaterialId, Opened, StoreOptions, WorldGen, WorldStore};
+use bevy_delta_overlay::{
+    Aabb, DeltaConfig, DeltaStorage, MaterialId, WorldGen, persistence::Opened, persistence::StoreOptions,
+    persistence::WorldStore,
+};
 use glam::IVec3;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

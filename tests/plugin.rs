@@ -4,7 +4,7 @@
 
 use bevy::prelude::*;
 use bevy_delta_overlay::prelude::*;
-use bevy_delta_overlay::{Aabb, DeltaOverlayDiagnostics, FrameChanges};
+use bevy_delta_overlay::{Aabb, plugin::DeltaOverlayDiagnostics, plugin::FrameChanges};
 use std::collections::HashMap;
 
 const WORLD: Aabb = Aabb::new(IVec3::new(-64, 0, -64), IVec3::new(64, 64, 64));
@@ -176,18 +176,18 @@ fn settings_changes_apply_the_next_frame() {
 fn bad_positions_are_rejected_with_a_message_and_nothing_else_is_dropped() {
     let mut app = app(DeltaConfig::default());
     #[derive(Resource, Default)]
-    struct Rejected(Vec<MaterialUpdateRejected>);
+    struct Rejected(Vec<RejectedUpdate>);
     app.init_resource::<Rejected>();
     app.add_systems(
         Update,
-        (|mut r: MessageReader<MaterialUpdateRejected>, mut out: ResMut<Rejected>| out.0.extend(r.read().copied()))
+        (|mut r: MessageReader<RejectedUpdate>, mut out: ResMut<Rejected>| out.0.extend(r.read().copied()))
             .after(DeltaOverlaySystems::Ingest),
     );
     let bad = IVec3::new(0, 1000, 0);
     send(&mut app, &[(IVec3::new(1, 1, 1), MaterialId(4)), (bad, MaterialId(4)), (IVec3::new(2, 2, 2), MaterialId(5))]);
     app.world()
         .resource::<DeltaSender>()
-        .send(vec![(IVec3::new(3, 3, 3), MaterialId(6)), (bad, MaterialId(6))])
+        .send(vec![MaterialUpdate::new(IVec3::new(3, 3, 3), MaterialId(6)), MaterialUpdate::new(bad, MaterialId(6))])
         .unwrap();
     app.update();
     let rejected = &app.world().resource::<Rejected>().0;
@@ -214,8 +214,9 @@ fn the_channel_delivers_every_batch_exactly_once() {
             let sender = sender.clone();
             std::thread::spawn(move || {
                 for b in 0..50 {
-                    let batch =
-                        (0..10).map(|i| (IVec3::new(t * 10 + i, b % 8, 7), MaterialId(100 + b as u16))).collect();
+                    let batch = (0..10)
+                        .map(|i| MaterialUpdate::new(IVec3::new(t * 10 + i, b % 8, 7), MaterialId(100 + b as u16)))
+                        .collect();
                     sender.send(batch).unwrap();
                 }
             })

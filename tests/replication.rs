@@ -6,9 +6,10 @@
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy_delta_overlay::{
-    Aabb, DeltaConfig, DeltaOverlayPlugin, DeltaStorage, EditsRefused, MaterialId, MaterialUpdate, RefusedReason,
-    ReplicationClientPlugin, ReplicationServerPlugin, ReplicationSettings, ReplicationStats, ReplicationStatus,
-    WorldGen, WorldReceived,
+    Aabb, DeltaConfig, DeltaOverlayPlugin, DeltaStorage, MaterialId, MaterialUpdate, WorldGen, WorldSource,
+    replication::EditsRefused, replication::RefusedReason, replication::ReplicationClientPlugin,
+    replication::ReplicationServerPlugin, replication::ReplicationSettings, replication::ReplicationStats,
+    replication::ReplicationStatus, replication::WorldReceived,
 };
 use bevy_replicon::prelude::*;
 use bevy_replicon::test_app::ServerTestAppExt;
@@ -30,7 +31,7 @@ fn server(settings: ReplicationSettings) -> App {
     let mut app = App::new();
     replicon(&mut app);
     app.insert_resource(DeltaStorage::new(world().build().unwrap(), config()));
-    app.add_plugins((DeltaOverlayPlugin::default(), ReplicationServerPlugin { settings }));
+    app.insert_resource(settings).add_plugins((DeltaOverlayPlugin::default(), ReplicationServerPlugin::default()));
     app.finish();
     app.cleanup();
     app
@@ -45,7 +46,8 @@ struct Seen {
 fn client() -> App {
     let mut app = App::new();
     replicon(&mut app);
-    app.add_plugins((ReplicationClientPlugin { config: config(), ..default() }, DeltaOverlayPlugin::default()));
+    let overlay = DeltaOverlayPlugin { world: WorldSource::Server, config: config(), ..default() };
+    app.add_plugins((ReplicationClientPlugin { config: config(), ..default() }, overlay));
     app.init_resource::<Seen>().add_systems(
         Update,
         |mut refused: MessageReader<EditsRefused>,

@@ -13,8 +13,9 @@
 mod common;
 
 use bevy_delta_overlay::{
-    Aabb, BaseIndex, ConsolidationError, ConsolidationJob, ConsolidationOutput, ConsolidationStrategy, DeltaConfig,
-    DeltaStorage, MaterialId, Threads, VoxelError,
+    Aabb, BaseIndex, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId, VoxelError,
+    consolidation::ConsolidationError, consolidation::ConsolidationJob, consolidation::ConsolidationOutput,
+    parallel::Threads,
 };
 use common::Dense;
 use glam::IVec3;
@@ -164,7 +165,7 @@ impl Harness {
                 let bad: Vec<IVec3> = batch.iter().map(|&(p, _)| p).filter(|p| !WORLD.contains(*p)).collect();
                 prop_assert_eq!(self.storage.stats().updates, updates + outcome.applied as u64, "updates counted once");
                 prop_assert_eq!(outcome.applied, batch.len() - bad.len());
-                prop_assert_eq!(outcome.rejected.iter().map(|r| r.position).collect::<Vec<_>>(), bad.clone());
+                prop_assert_eq!(outcome.rejected.iter().map(|r| r.update.position).collect::<Vec<_>>(), bad.clone());
                 prop_assert_eq!(self.storage.stats().rejects, rejects + bad.len() as u64);
                 for &(p, m) in &batch {
                     if WORLD.contains(p) {

@@ -3,14 +3,14 @@
 
 #![allow(dead_code)]
 
-use bevy_delta_overlay::{Aabb, BaseIndex, DeltaConfig, DeltaStorage, MaterialId, WorldGen, geology};
+use bevy_delta_overlay::{Aabb, BaseIndex, DeltaConfig, DeltaStorage, MaterialId, WorldGen, materials};
 use glam::IVec3;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
 /// Materials absent from the default world, so writes never equal the base.
-pub const A: MaterialId = geology::MAGMA;
-pub const B: MaterialId = geology::SEDIMENT;
+pub const A: MaterialId = materials::MAGMA;
+pub const B: MaterialId = materials::SEDIMENT;
 
 /// The default world, built once per bench binary.
 pub fn world() -> &'static BaseIndex {
@@ -214,8 +214,8 @@ pub fn erosion_frames(frames: usize) -> Vec<Vec<(IVec3, MaterialId)>> {
             (b.min.y..b.max.y)
                 .rev()
                 .find(|&y| {
-                    let m = base.get(IVec3::new(x, y, z)).unwrap_or(geology::AIR);
-                    m != geology::AIR && m != geology::WATER
+                    let m = base.get(IVec3::new(x, y, z)).unwrap_or(materials::AIR);
+                    m != materials::AIR && m != materials::WATER
                 })
                 .unwrap_or(0)
         })
@@ -234,12 +234,12 @@ pub fn erosion_frames(frames: usize) -> Vec<Vec<(IVec3, MaterialId)>> {
                     if h <= 98 {
                         continue;
                     }
-                    batch.push((IVec3::new(x, h, z + w), if h < 150 { geology::WATER } else { geology::AIR }));
+                    batch.push((IVec3::new(x, h, z + w), if h < 150 { materials::WATER } else { materials::AIR }));
                     heights.insert((x, z + w), h - 1);
                     let dx = x + 24;
                     if dx < b.max.x {
                         let dh = *heights.entry((dx, z + w)).or_insert_with(|| top(dx, z + w));
-                        batch.push((IVec3::new(dx, dh + 1, z + w), geology::SEDIMENT));
+                        batch.push((IVec3::new(dx, dh + 1, z + w), materials::SEDIMENT));
                         heights.insert((dx, z + w), dh + 1);
                     }
                 }

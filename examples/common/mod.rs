@@ -5,11 +5,10 @@
 //! against.
 
 use bevy::prelude::*;
-use bevy_delta_overlay::prelude::*;
-use bevy_delta_overlay::{
-    DepositionState, GeologyPlugins, GeologySystems, HydraulicErosion, HydraulicErosionState, Intrusion,
-    IntrusionState, ThermalErosionState,
+use bevy_delta_overlay::geology::{
+    Deposition, HydraulicErosion, HydraulicSettings, Intrusion, IntrusionSettings, ThermalErosion,
 };
+use bevy_delta_overlay::prelude::*;
 use std::collections::HashMap;
 
 /// Every update sent this run, last value per voxel.
@@ -27,26 +26,26 @@ pub fn intrusion_center(bounds: Aabb) -> IVec3 {
     bounds.min + IVec3::new(size.x * 600 / 1024, 20.min(size.y / 8), size.z * 380 / 1024)
 }
 
-/// The processes, tuned for the examples: rain over `rain` (columns
+/// The processes' settings, tuned for the examples: rain over `rain` (columns
 /// `(min x, min z)..(max x, max z)`; `None`: everywhere), an intrusion that
-/// rises and cools within a minute. Add it after `DeltaOverlayPlugin`.
+/// rises and cools within a minute in the world of `bounds`. Add it before
+/// `DeltaOverlayPlugins`: its settings are inserted first, so the processes
+/// keep them (and are seeded by them).
 pub struct ExampleGeology {
+    pub bounds: Aabb,
     pub rain: Option<(IVec2, IVec2)>,
 }
 
 impl Plugin for ExampleGeology {
     fn build(&self, app: &mut App) {
-        let bounds = app.world().resource::<DeltaStorage>().bounds();
-        // Inserted first, so the plugins keep them.
-        app.insert_resource(HydraulicErosion { droplets_per_frame: 200, area: self.rain, ..default() })
-            .insert_resource(Intrusion {
-                source: Some(intrusion_center(bounds)),
+        app.insert_resource(HydraulicSettings { droplets_per_frame: 200, area: self.rain, ..default() })
+            .insert_resource(IntrusionSettings {
+                source: Some(intrusion_center(self.bounds)),
                 radius: 12.0,
                 rise_per_second: 8.0,
                 cooling_seconds: 6.0,
                 ..default()
             })
-            .add_plugins(GeologyPlugins)
             .init_resource::<Shadow>()
             .add_systems(
                 Update,
@@ -61,7 +60,7 @@ impl Plugin for ExampleGeology {
 fn meteor(mut updates: MessageWriter<MaterialUpdate>, mut frame: Local<u32>) {
     *frame += 1;
     if (*frame).is_multiple_of(50) {
-        updates.write(MaterialUpdate { position: IVec3::new(10, 10_000, 10), material: geology::BASALT });
+        updates.write(MaterialUpdate { position: IVec3::new(10, 10_000, 10), material: materials::BASALT });
     }
 }
 
@@ -80,10 +79,10 @@ fn record(mut updates: MessageReader<MaterialUpdate>, storage: Res<DeltaStorage>
 
 /// What each process did, one line each.
 pub fn summary(world: &World) -> Vec<String> {
-    let h = world.resource::<HydraulicErosionState>().stats;
-    let t = world.resource::<ThermalErosionState>().stats;
-    let i = world.resource::<IntrusionState>();
-    let d = world.resource::<DepositionState>().stats;
+    let h = world.resource::<HydraulicErosion>().stats;
+    let t = world.resource::<ThermalErosion>().stats;
+    let i = world.resource::<Intrusion>();
+    let d = world.resource::<Deposition>().stats;
     vec![
         format!(
             "hydraulic          {} droplets: {} voxels eroded, {} deposited, {} carried out",

@@ -23,7 +23,7 @@
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
 use bevy_delta_overlay::prelude::*;
-use bevy_delta_overlay::{Form, FrameChanges, Palette};
+use bevy_delta_overlay::{Palette, material::Form, plugin::FrameChanges};
 use binary_greedy_meshing as bgm;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -283,7 +283,7 @@ fn start(
     let t = Instant::now();
     // One copy of the palette, shared by the tasks, renewed when it changes.
     if shared.is_none() || palette.as_ref().is_some_and(|p| p.is_changed()) {
-        *shared = Some(Arc::new(palette.map_or_else(Palette::geology, |p| p.clone())));
+        *shared = Some(Arc::new(palette.map_or_else(Palette::shipped, |p| p.clone())));
     }
     let Some(palette) = shared.clone() else { return };
     let region = settings.region.intersection(&storage.bounds());

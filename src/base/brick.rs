@@ -1,18 +1,12 @@
 //! Leaf bricks: dense `16³` arrays of materials with a small LOD pyramid, and the
 //! one function that rebuilds a brick from writes.
 
-use crate::MaterialId;
+use super::content::BrickContent;
+use crate::coords::brick::{BRICK_VOLUME, Clip, block_of, child_offset, voxel_index};
+use crate::material::MaterialId;
 use glam::IVec3;
 use std::sync::Arc;
 
-/// log2 of the brick edge. Every other brick constant derives from it.
-pub const BRICK_LOG2: u32 = 4;
-/// Edge of a leaf brick in voxels: 16.
-pub const BRICK_SIZE: i32 = 1 << BRICK_LOG2;
-/// Voxels in a brick: 4096.
-pub const BRICK_VOLUME: usize = 1 << (3 * BRICK_LOG2);
-/// Mask of the in-brick part of a coordinate.
-pub(crate) const BRICK_MASK: i32 = BRICK_SIZE - 1;
 /// Cells of a brick's stored pyramid: levels 2, 3 and 4.
 #[cfg(feature = "codec")]
 pub(crate) const PYRAMID_CELLS: usize = 64 + 8 + 1;
@@ -21,7 +15,6 @@ pub(crate) const PYRAMID_CELLS: usize = 64 + 8 + 1;
 /// 2³ cells, level 4 is the whole brick).
 const L2: usize = 4;
 
-const _: () = assert!(BRICK_LOG2 == 4, "the mip layout below is written for 16³ bricks");
 const _: () = assert!(L2 * L2 * L2 == 64, "one dirty bit per level-2 cell fits a u64");
 
 /// Majority of `values` (at most 8), ties broken to the smallest id.
@@ -54,70 +47,6 @@ pub fn majority(values: &[MaterialId]) -> MaterialId {
         }
     }
     best
-}
-
-/// Index of in-brick coordinates `(x, y, z)`, x fastest, then y, then z.
-#[inline]
-pub(crate) const fn voxel_index(x: usize, y: usize, z: usize) -> usize {
-    x | (y << BRICK_LOG2) | (z << (2 * BRICK_LOG2))
-}
-
-/// Index of the voxel holding local position `q` within its brick.
-#[inline]
-pub(crate) fn local_index(q: IVec3) -> usize {
-    let q = q & IVec3::splat(BRICK_MASK);
-    voxel_index(q.x as usize, q.y as usize, q.z as usize)
-}
-
-/// In-brick coordinates of voxel index `i`.
-#[inline]
-pub(crate) const fn index_coords(i: usize) -> (usize, usize, usize) {
-    (i & 15, (i >> 4) & 15, i >> 8)
-}
-
-/// The level-2 cell (4³ voxels) of a voxel index: the bit to set in a dirty mask.
-#[inline]
-pub(crate) const fn l2_cell_of(index: usize) -> usize {
-    let (x, y, z) = index_coords(index);
-    (x >> 2) | ((y >> 2) << 2) | ((z >> 2) << 4)
-}
-
-/// The part of a brick inside the world: voxels `[0, extent)` on each axis, from
-/// the brick's smallest corner. Bricks sit on a grid from the world's smallest
-/// corner, so only bricks on the largest faces of a world whose size is not a
-/// multiple of 16 are clipped. Voxels outside the clip are never read and their
-/// stored value is unspecified.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Clip(IVec3);
-
-impl Clip {
-    /// A brick wholly inside the world.
-    pub const FULL: Clip = Clip(IVec3::splat(BRICK_SIZE));
-
-    /// The clip of the brick at local corner `min` of a world of `size` voxels.
-    #[inline]
-    pub fn of(min: IVec3, size: IVec3) -> Clip {
-        Clip((size - min).clamp(IVec3::ONE, IVec3::splat(BRICK_SIZE)))
-    }
-
-    /// The in-world voxels per axis, from the brick's corner.
-    #[inline]
-    pub fn extent(self) -> IVec3 {
-        self.0
-    }
-
-    /// True for a brick wholly inside the world.
-    #[inline]
-    pub fn is_full(self) -> bool {
-        self == Self::FULL
-    }
-
-    /// True when the cell of `2^level` voxels per axis at in-brick cell
-    /// coordinates `c` holds an in-world voxel (its first voxel is inside).
-    #[inline]
-    fn holds(self, c: IVec3, level: u32) -> bool {
-        (c << level as i32).cmplt(self.0).all()
-    }
 }
 
 /// A dense `16³` block of materials, the leaf of the base index.
@@ -193,7 +122,7 @@ impl Brick {
     #[inline]
     pub(crate) fn set(&mut self, i: usize, m: MaterialId) -> u64 {
         self.voxels[i] = m;
-        1 << l2_cell_of(i)
+        1 << block_of(i)
     }
 
     /// The material of the whole brick when every voxel holds the same one.
@@ -212,7 +141,7 @@ impl Brick {
             }
             return self.voxels.iter().all(|&v| v == first).then_some(first);
         }
-        let e = clip.0;
+        let e = clip.extent();
         for z in 0..e.z as usize {
             for y in 0..e.y as usize {
                 let row = voxel_index(0, y, z);
@@ -244,7 +173,7 @@ impl Brick {
         let mut kids = [MaterialId::AIR; 8];
         let mut n = 0;
         for k in 0..8 {
-            let o = child(k);
+            let o = child_offset(k);
             if clip.holds(c * 2 + o, 0) {
                 kids[n] = v(o.x as usize, o.y as usize, o.z as usize);
                 n += 1;
@@ -288,7 +217,7 @@ impl Brick {
     #[inline]
     fn uniform_l2(&self, c: IVec3, clip: Clip) -> Option<MaterialId> {
         let lo = c * 4;
-        let hi = (lo + IVec3::splat(4)).min(clip.0);
+        let hi = (lo + IVec3::splat(4)).min(clip.extent());
         let first = self.voxels[voxel_index(lo.x as usize, lo.y as usize, lo.z as usize)];
         let (x0, x1) = (lo.x as usize, hi.x as usize);
         for z in lo.z..hi.z {
@@ -325,7 +254,7 @@ impl Brick {
                     let mut kids = [MaterialId::AIR; 8];
                     let mut n = 0;
                     for k in 0..8 {
-                        let o = c * 2 + child(k);
+                        let o = c * 2 + child_offset(k);
                         if clip.holds(o, 1) {
                             kids[n] = self.l1(o, clip);
                             n += 1;
@@ -341,11 +270,11 @@ impl Brick {
             if dirty3 & (1 << cell3) == 0 {
                 continue;
             }
-            let c = child(cell3);
+            let c = child_offset(cell3);
             let mut kids = [MaterialId::AIR; 8];
             let mut n = 0;
             for k in 0..8 {
-                let o = c * 2 + child(k);
+                let o = c * 2 + child_offset(k);
                 if clip.holds(o, 2) {
                     kids[n] = self.l2[(o.x | o.y << 2 | o.z << 4) as usize];
                     n += 1;
@@ -356,7 +285,7 @@ impl Brick {
         let mut kids = [MaterialId::AIR; 8];
         let mut n = 0;
         for k in 0..8 {
-            if clip.holds(child(k), 3) {
+            if clip.holds(child_offset(k), 3) {
                 kids[n] = self.l3[k];
                 n += 1;
             }
@@ -371,17 +300,11 @@ impl Brick {
         let mut fresh = self.clone();
         fresh.update_pyramid(u64::MAX, clip);
         let cells2 = (0..64).filter(|&i| clip.holds(child_l2(i), 2));
-        let cells3 = (0..8).filter(|&i| clip.holds(child(i), 3));
+        let cells3 = (0..8).filter(|&i| clip.holds(child_offset(i), 3));
         cells2.into_iter().all(|i| fresh.l2[i] == self.l2[i])
             && cells3.into_iter().all(|i| fresh.l3[i] == self.l3[i])
             && fresh.l4 == self.l4
     }
-}
-
-/// Octant `k` of a cell: `x = k & 1, y = (k >> 1) & 1, z = k >> 2`.
-#[inline]
-fn child(k: usize) -> IVec3 {
-    IVec3::new((k & 1) as i32, ((k >> 1) & 1) as i32, (k >> 2) as i32)
 }
 
 #[cfg(any(test, debug_assertions))]
@@ -395,26 +318,6 @@ impl std::fmt::Debug for Brick {
             .field("coarsest", &self.l4)
             .field("uniform", &self.uniform_material())
             .finish_non_exhaustive()
-    }
-}
-
-/// The content of one brick: one material, or a dense brick.
-#[derive(Clone, Debug)]
-pub enum BrickContent {
-    /// Every voxel holds this material.
-    Uniform(MaterialId),
-    /// A dense brick.
-    Dense(Arc<Brick>),
-}
-
-impl BrickContent {
-    /// The material of in-brick voxel `i`.
-    #[inline]
-    pub fn get(&self, i: usize) -> MaterialId {
-        match self {
-            BrickContent::Uniform(m) => *m,
-            BrickContent::Dense(b) => b.get(i),
-        }
     }
 }
 
@@ -465,6 +368,7 @@ pub(crate) fn rebuild(content: BrickContent, writes: impl IntoIterator<Item = Br
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::coords::brick::index_coords;
 
     fn m(v: u16) -> MaterialId {
         MaterialId(v)

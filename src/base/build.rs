@@ -1,13 +1,18 @@
 //! Building a base index: one material, a generator's nodes, or stored nodes
 //! (a file's, a snapshot's). Bounds are validated before any arithmetic.
 
-use super::node::{self, Extent, Node};
+use super::BaseIndex;
+use super::brick::Brick;
+use super::node::{self, Node};
 use super::table::BrickTable;
-use super::{BRICK_LOG2, BRICK_VOLUME, BaseIndex, Brick, Clip};
 #[cfg(feature = "codec")]
-use super::{StoredContent, StoredNode, node::child_index, stored_brick};
-use crate::coords::morton;
-use crate::{Aabb, MaterialId, VoxelError};
+use super::{BrickContent, StoredNode};
+use crate::coords::brick::{BRICK_LOG2, BRICK_VOLUME, Clip, children};
+#[cfg(feature = "codec")]
+use crate::coords::brick::{child_index, child_offset};
+use crate::coords::{Aabb, morton};
+use crate::error::VoxelError;
+use crate::material::MaterialId;
 use glam::IVec3;
 use std::sync::Arc;
 
@@ -40,8 +45,7 @@ impl BaseIndex {
     ) -> Result<Self, VoxelError> {
         let root_level = Self::check_bounds(bounds)?;
         let mut buffer = Box::new([MaterialId::AIR; BRICK_VOLUME]);
-        let extent = Extent(bounds.size());
-        let root = Self::generate_node(root_level, IVec3::ZERO, bounds.min, extent, &mut fill, &mut buffer);
+        let root = Self::generate_node(root_level, IVec3::ZERO, bounds.min, bounds.size(), &mut fill, &mut buffer);
         let index = Self::from_root(bounds, root_level, root);
         index.debug_check();
         Ok(index)
@@ -70,7 +74,7 @@ impl BaseIndex {
         level: u32,
         min: IVec3,
         origin: IVec3,
-        extent: Extent,
+        size: IVec3,
         fill: &mut impl FnMut(IVec3, &mut [MaterialId; BRICK_VOLUME]) -> Option<MaterialId>,
         buffer: &mut [MaterialId; BRICK_VOLUME],
     ) -> Node {
@@ -78,28 +82,20 @@ impl BaseIndex {
             if let Some(m) = fill(origin + min, buffer) {
                 return Node::Uniform(m);
             }
-            let clip = Clip::of(min, extent.0);
+            let clip = Clip::of(min, size);
             let brick = Brick::from_voxels_clipped(buffer, clip);
             return match brick.uniform_within(clip) {
                 Some(m) => Node::Uniform(m),
                 None => Node::Leaf(Arc::new(brick)),
             };
         }
-        let half = 1 << (level - 1);
-        let mut filler = None;
-        let children: [Node; 8] = std::array::from_fn(|i| {
-            let child_min = min + node::child_offset(i) * half;
-            if extent.intersects(child_min) {
-                let child = Self::generate_node(level - 1, child_min, origin, extent, fill, buffer);
-                filler.get_or_insert(child.lod_value());
-                child
-            } else {
-                Node::Uniform(MaterialId::AIR)
-            }
-        });
-        let lods = std::array::from_fn(|i| children[i].lod_value());
-        let mut node = Node::Branch(Arc::new(node::Branch { children, lods, lod: filler.unwrap_or_default() }));
-        node::settle(&mut node, level, min, extent);
+        let mut branch = node::Branch::filled(MaterialId::AIR);
+        for (i, child_min) in children(level, min, size) {
+            branch.children[i] = Self::generate_node(level - 1, child_min, origin, size, fill, buffer);
+            branch.lods[i] = branch.children[i].lod_value();
+        }
+        let mut node = Node::Branch(Arc::new(branch));
+        node::settle(&mut node, level, min, size);
         node
     }
 
@@ -125,7 +121,7 @@ impl BaseIndex {
     /// naming the node's box for a node that breaks those rules.
     pub(crate) fn from_nodes(bounds: Aabb, mut nodes: Vec<StoredNode>) -> Result<Self, VoxelError> {
         let root_level = Self::check_bounds(bounds)?;
-        let extent = Extent(bounds.size());
+        let size = bounds.size();
         for n in &nodes {
             let edge = 1i32.checked_shl(n.level).unwrap_or(0);
             let aligned = edge > 0 && (n.min & IVec3::splat(edge - 1)) == IVec3::ZERO;
@@ -133,7 +129,7 @@ impl BaseIndex {
                 || n.level > root_level
                 || !aligned
                 || n.min.min_element() < 0
-                || !extent.intersects(n.min)
+                || !n.min.cmplt(size).all()
             {
                 let min = bounds.min.saturating_add(n.min);
                 return Err(VoxelError::InvalidRegion { region: Aabb::from_min_size(min, IVec3::splat(edge)), bounds });
@@ -144,11 +140,15 @@ impl BaseIndex {
         let mut root = Node::Uniform(MaterialId::AIR);
         for n in nodes {
             let node = match n.content {
-                StoredContent::Uniform(m) => Node::Uniform(m),
-                StoredContent::Stored(brick) if n.level == BRICK_LOG2 => {
-                    Node::from_content(stored_brick(brick, n.min, extent.0))
+                BrickContent::Uniform(m) => Node::Uniform(m),
+                // A stored brick whose in-world voxels are one material collapses
+                // (invariant `PRUNED`).
+                BrickContent::Dense(brick) if n.level == BRICK_LOG2 => {
+                    match brick.uniform_within(Clip::of(n.min, size)) {
+                        Some(m) => Node::Uniform(m),
+                        None => Node::Leaf(brick),
+                    }
                 }
-                StoredContent::Built(content) if n.level == BRICK_LOG2 => Node::from_content(content),
                 _ => {
                     let region = Aabb::from_min_size(bounds.min.saturating_add(n.min), IVec3::splat(1 << n.level));
                     return Err(VoxelError::InvalidRegion { region, bounds });
@@ -156,7 +156,7 @@ impl BaseIndex {
             };
             place(&mut root, root_level, IVec3::ZERO, n.level, n.min, node);
         }
-        settle_all(&mut root, root_level, IVec3::ZERO, extent);
+        settle_all(&mut root, root_level, IVec3::ZERO, size);
         let index = Self::from_root(bounds, root_level, root);
         index.debug_check();
         Ok(index)
@@ -179,30 +179,20 @@ fn place(node: &mut Node, level: u32, min: IVec3, target: u32, target_min: IVec3
         unreachable!("LEVELS: only branches lie above the brick level");
     };
     let i = child_index(target_min, level);
-    place(
-        &mut Arc::make_mut(branch).children[i],
-        level - 1,
-        min + node::child_offset(i) * (1 << (level - 1)),
-        target,
-        target_min,
-        new,
-    );
+    let child_min = min + child_offset(i) * (1 << (level - 1));
+    place(&mut Arc::make_mut(branch).children[i], level - 1, child_min, target, target_min, new);
 }
 
 #[cfg(feature = "codec")]
 /// Recomputes every branch's cached values and prunes, bottom up.
-fn settle_all(node: &mut Node, level: u32, min: IVec3, extent: Extent) {
+fn settle_all(node: &mut Node, level: u32, min: IVec3, size: IVec3) {
     let Node::Branch(branch) = node else {
         return;
     };
     let branch = Arc::make_mut(branch);
-    let half = 1 << (level - 1);
-    for i in 0..8 {
-        let cmin = min + node::child_offset(i) * half;
-        if extent.intersects(cmin) {
-            settle_all(&mut branch.children[i], level - 1, cmin, extent);
-            branch.lods[i] = branch.children[i].lod_value();
-        }
+    for (i, cmin) in children(level, min, size) {
+        settle_all(&mut branch.children[i], level - 1, cmin, size);
+        branch.lods[i] = branch.children[i].lod_value();
     }
-    node::settle(node, level, min, extent);
+    node::settle(node, level, min, size);
 }

@@ -55,38 +55,44 @@ mod brick;
 mod build;
 #[cfg(debug_assertions)]
 mod check;
+mod content;
 mod node;
 mod region;
+mod snapshot;
 mod stats;
 mod table;
 
-pub use brick::{BRICK_LOG2, BRICK_SIZE, BRICK_VOLUME, Brick, BrickContent, majority};
+pub use brick::{Brick, majority};
+pub use content::{BrickContent, BrickView};
 pub use region::Region;
 pub use stats::BaseStats;
 
 #[cfg(feature = "codec")]
 pub(crate) use brick::PYRAMID_CELLS;
-pub(crate) use brick::{BRICK_MASK, BrickWrite, Clip, l2_cell_of, local_index, rebuild};
-use node::{BrickAddressed, Extent, Node, child_index, edit};
-use table::BrickTable;
+pub(crate) use brick::{BrickWrite, rebuild};
+pub(crate) use node::for_each_brick_in;
+pub(crate) use snapshot::BaseSnapshot;
 
-use crate::coords::morton;
-use crate::{Aabb, MaterialId, VoxelError};
+use crate::coords::Aabb;
+use crate::coords::brick::{BRICK_LOG2, BRICK_MASK, BrickKey, Clip, local_index};
+use crate::error::VoxelError;
+use crate::material::{MaterialId, MaterialUpdate};
 use glam::IVec3;
-use std::sync::Arc;
+use node::{BrickAddressed, Node, edit};
+use table::BrickTable;
 
 /// The hybrid octree + brick store of every voxel's material. See the
 /// [module docs](self) for structure, invariants and costs.
 ///
 /// ```
-/// use bevy_delta_overlay::{Aabb, BaseIndex, MaterialId};
+/// use bevy_delta_overlay::{Aabb, BaseIndex, MaterialId, MaterialUpdate};
 /// use glam::IVec3;
 /// let bounds = Aabb::new(IVec3::new(-40, 0, 0), IVec3::new(60, 32, 70));
 /// let mut base = BaseIndex::uniform(bounds, MaterialId(1))?;
 /// assert_eq!(base.stats().nodes(), 1);
-/// base.apply_batch(&[(IVec3::new(3, 4, 5), MaterialId(2))])?;
+/// base.apply_batch(&[MaterialUpdate::new(IVec3::new(3, 4, 5), MaterialId(2))])?;
 /// assert_eq!(base.get(IVec3::new(3, 4, 5))?, MaterialId(2));
-/// base.apply_batch(&[(IVec3::new(3, 4, 5), MaterialId(1))])?;
+/// base.apply_batch(&[MaterialUpdate::new(IVec3::new(3, 4, 5), MaterialId(1))])?;
 /// assert_eq!(base.stats().nodes(), 1, "pruned back to one uniform node");
 /// assert!(base.get(IVec3::new(60, 0, 0)).is_err(), "outside the world");
 /// # Ok::<(), bevy_delta_overlay::VoxelError>(())
@@ -100,45 +106,17 @@ pub struct BaseIndex {
     /// uniform or when the bounds hold too many bricks.
     table: Option<BrickTable>,
     /// Reused by `apply_batch` so repeated batches do not allocate.
-    scratch: Vec<VoxelWrite>,
+    scratch: Vec<AddressedWrite>,
 }
 
-/// A borrowed view of the brick-level node holding a voxel.
+/// One write, addressed for the tree walk by its brick's Morton code.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum BrickRef<'a> {
-    /// The whole brick (or a larger uniform node) is one material.
-    Uniform(MaterialId),
-    /// A dense brick.
-    Dense(&'a Arc<Brick>),
-}
-
-impl BrickRef<'_> {
-    /// The voxel at in-brick index `i`.
-    #[inline]
-    pub fn get(self, i: usize) -> MaterialId {
-        match self {
-            BrickRef::Uniform(m) => m,
-            BrickRef::Dense(b) => b.get(i),
-        }
-    }
-
-    /// The brick as owned content (an `Arc` clone).
-    pub fn to_content(self) -> BrickContent {
-        match self {
-            BrickRef::Uniform(m) => BrickContent::Uniform(m),
-            BrickRef::Dense(b) => BrickContent::Dense(Arc::clone(b)),
-        }
-    }
-}
-
-/// One voxel write, addressed for the tree walk.
-#[derive(Clone, Copy, Debug)]
-struct VoxelWrite {
+struct AddressedWrite {
     brick_code: u64,
     write: BrickWrite,
 }
 
-impl BrickAddressed for VoxelWrite {
+impl BrickAddressed for AddressedWrite {
     fn brick_code(&self) -> u64 {
         self.brick_code
     }
@@ -173,131 +151,15 @@ impl BrickAddressed for BrickInstall {
     }
 }
 
-/// Morton code of local brick coordinates `b`: the sort key of every tree walk.
-#[inline]
-pub(crate) fn brick_code_of(b: IVec3) -> u64 {
-    let b = b.as_uvec3();
-    morton::interleave(b.x, b.y, b.z)
-}
-
-/// Local brick coordinates of a brick code.
-#[inline]
-pub(crate) fn brick_of_code(code: u64) -> IVec3 {
-    IVec3::new(morton::compact(code) as i32, morton::compact(code >> 1) as i32, morton::compact(code >> 2) as i32)
-}
-
-/// A read-only snapshot of a base index: the tree's root (an `Arc` clone), so
-/// taking it costs O(1) and it can be read from any thread while the index goes
-/// on. Edits to the index copy the nodes on their path that the snapshot holds.
-#[derive(Clone, Debug)]
-pub(crate) struct BaseSnapshot {
-    root: Node,
-    root_level: u32,
-    size: IVec3,
-}
-
-impl BaseSnapshot {
-    /// The content of the brick at local brick coordinates `b` (in the world).
-    pub fn brick(&self, b: IVec3) -> BrickContent {
-        descend(&self.root, self.root_level, b << BRICK_LOG2 as i32).to_content()
-    }
-
-    /// The clip of the brick at local brick coordinates `b`.
-    pub fn clip(&self, b: IVec3) -> Clip {
-        Clip::of(b << BRICK_LOG2 as i32, self.size)
-    }
-
-    /// The world's size in voxels.
-    pub fn size(&self) -> IVec3 {
-        self.size
-    }
-
-    /// Calls `f` for every node that is uniform at or above the brick level and
-    /// for every brick, with its level and local minimum corner, in Morton order.
-    /// Cost: one visit per node.
-    pub fn for_each_node(&self, mut f: impl FnMut(u32, IVec3, BrickRef<'_>)) {
-        fn walk(node: &Node, level: u32, min: IVec3, extent: Extent, f: &mut impl FnMut(u32, IVec3, BrickRef<'_>)) {
-            match node {
-                Node::Uniform(m) => f(level, min, BrickRef::Uniform(*m)),
-                Node::Leaf(b) => f(level, min, BrickRef::Dense(b)),
-                Node::Branch(branch) => {
-                    let half = 1 << (level - 1);
-                    for (i, child) in branch.children.iter().enumerate() {
-                        let cmin = min + node::child_offset(i) * half;
-                        if extent.intersects(cmin) {
-                            walk(child, level - 1, cmin, extent, f);
-                        }
-                    }
-                }
-            }
-        }
-        walk(&self.root, self.root_level, IVec3::ZERO, Extent(self.size), &mut f);
-    }
-}
-
-/// Calls `f` with the local minimum corner of every brick of the cube of
-/// `2^level` voxels at local `min` that holds a world voxel, in Morton order.
-pub(crate) fn for_each_brick_in(level: u32, min: IVec3, size: IVec3, f: &mut impl FnMut(IVec3)) {
-    if !Extent(size).intersects(min) {
-        return;
-    }
-    if level == BRICK_LOG2 {
-        f(min);
-        return;
-    }
-    let half = 1 << (level - 1);
-    for i in 0..8 {
-        for_each_brick_in(level - 1, min + node::child_offset(i) * half, size, f);
-    }
-}
-
 #[cfg(feature = "codec")]
 /// A node of a stored or transmitted world: its level, its local minimum
-/// corner, and its content (a uniform node at any level, or a brick's voxels).
+/// corner, and its content (a uniform node at any level, or a brick's voxels
+/// and pyramid as stored).
 #[derive(Clone, Debug)]
 pub(crate) struct StoredNode {
     pub level: u32,
     pub min: IVec3,
-    pub content: StoredContent,
-}
-
-#[cfg(feature = "codec")]
-/// What a stored node holds.
-#[derive(Clone, Debug)]
-pub(crate) enum StoredContent {
-    Uniform(MaterialId),
-    /// A stored brick, voxels and pyramid read back.
-    Stored(Arc<Brick>),
-    /// A brick ready for the tree (collapsed when uniform).
-    Built(BrickContent),
-}
-
-#[cfg(feature = "codec")]
-/// A stored brick at local corner `min` of a world of `size`, collapsed when
-/// its in-world voxels are one material.
-pub(crate) fn stored_brick(brick: Arc<Brick>, min: IVec3, size: IVec3) -> BrickContent {
-    let clip = Clip::of(min, size);
-    match brick.uniform_within(clip) {
-        Some(m) => BrickContent::Uniform(m),
-        None => BrickContent::Dense(brick),
-    }
-}
-
-/// The brick-level node holding local position `q`.
-#[inline]
-fn descend(root: &Node, root_level: u32, q: IVec3) -> BrickRef<'_> {
-    let mut node = root;
-    let mut level = root_level;
-    loop {
-        match node {
-            Node::Uniform(m) => return BrickRef::Uniform(*m),
-            Node::Leaf(b) => return BrickRef::Dense(b),
-            Node::Branch(b) => {
-                node = &b.children[child_index(q, level)];
-                level -= 1;
-            }
-        }
-    }
+    pub content: BrickContent,
 }
 
 impl BaseIndex {
@@ -331,17 +193,17 @@ impl BaseIndex {
     /// the world.
     #[inline]
     pub(crate) fn get_local(&self, q: IVec3) -> MaterialId {
-        self.brick_ref_local(q).get(local_index(q))
+        self.brick_local(q).get(local_index(q))
     }
 
-    /// The brick node holding local position `q` (in the world), borrowed: what a
-    /// [`Reader`](crate::Reader) caches.
+    /// The brick-level node holding local position `q` (in the world), borrowed:
+    /// what a [`Reader`](crate::storage::Reader) caches.
     #[inline]
-    pub(crate) fn brick_ref_local(&self, q: IVec3) -> BrickRef<'_> {
+    pub(crate) fn brick_local(&self, q: IVec3) -> BrickView<'_> {
         if let Some(table) = &self.table {
             return table.get(q);
         }
-        descend(&self.root, self.root_level, q)
+        self.root.descend(self.root_level, q).0.view()
     }
 
     /// The value of the level-`lod` cell holding `p`; `lod == 0` is [`get`](Self::get).
@@ -369,7 +231,7 @@ impl BaseIndex {
                     return Ok(b.lod_clipped(q & IVec3::splat(BRICK_MASK), lod, clip));
                 }
                 Node::Branch(b) => {
-                    node = &b.children[child_index(q, level)];
+                    node = &b.children[crate::coords::brick::child_index(q, level)];
                     level -= 1;
                 }
             }
@@ -378,10 +240,11 @@ impl BaseIndex {
 
     /// An O(1) snapshot of the tree for reading on another thread.
     pub(crate) fn snapshot(&self) -> BaseSnapshot {
-        BaseSnapshot { root: self.root.clone(), root_level: self.root_level, size: self.bounds.size() }
+        BaseSnapshot::new(self.root.clone(), self.root_level, self.bounds.size())
     }
 
-    /// Writes a batch of voxels, in order (a later write to the same voxel wins).
+    /// Writes a batch of voxels (`MaterialUpdate`s, or `(position, material)`
+    /// pairs), in order (a later write to the same voxel wins).
     ///
     /// Every position is validated first: one bad position rejects the whole batch
     /// and nothing is applied. Writes are grouped by brick in Morton order, uniform
@@ -390,19 +253,17 @@ impl BaseIndex {
     ///
     /// # Errors
     /// [`VoxelError::OutOfBounds`] for the first position outside the world.
-    pub fn apply_batch(&mut self, writes: &[(IVec3, MaterialId)]) -> Result<(), VoxelError> {
-        for &(p, _) in writes {
-            self.check(p)?;
+    pub fn apply_batch<W: Copy + Into<MaterialUpdate>>(&mut self, writes: &[W]) -> Result<(), VoxelError> {
+        for &w in writes {
+            self.check(w.into().position)?;
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         let origin = self.bounds.min;
-        scratch.extend(writes.iter().map(|&(p, material)| {
-            let q = p - origin;
-            VoxelWrite {
-                brick_code: brick_code_of(q >> BRICK_LOG2 as i32),
-                write: BrickWrite { local: local_index(q) as u16, material },
-            }
+        scratch.extend(writes.iter().map(|&w| {
+            let w: MaterialUpdate = w.into();
+            let (key, local) = BrickKey::split(w.position - origin);
+            AddressedWrite { brick_code: key.code(), write: BrickWrite { local, material: w.material } }
         }));
         // Stable: writes to one voxel keep their order, so the last one wins.
         scratch.sort_by_key(|w| w.brick_code);
@@ -413,16 +274,16 @@ impl BaseIndex {
     }
 
     /// Writes whole groups of voxels, brick by brick, in place where a brick is not
-    /// shared: `bricks` holds each brick's local brick coordinates (in the world,
-    /// each brick once) and the range of its writes in `writes`. A synchronous
-    /// install's path: no snapshot and no sort of the writes, only of the bricks.
-    pub(crate) fn write_bricks(&mut self, bricks: &[(IVec3, std::ops::Range<usize>)], writes: &[BrickWrite]) {
-        let mut order: Vec<(u64, usize)> = bricks.iter().enumerate().map(|(i, b)| (brick_code_of(b.0), i)).collect();
+    /// shared: `bricks` holds each brick's key (in the world, each brick once) and
+    /// the range of its writes in `writes`. A synchronous install's path: no
+    /// snapshot and no sort of the writes, only of the bricks.
+    pub(crate) fn write_bricks(&mut self, bricks: &[(BrickKey, std::ops::Range<usize>)], writes: &[BrickWrite]) {
+        let mut order: Vec<(u64, usize)> = bricks.iter().enumerate().map(|(i, b)| (b.0.code(), i)).collect();
         order.sort_unstable();
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         for (brick_code, i) in order {
-            scratch.extend(writes[bricks[i].1.clone()].iter().map(|&write| VoxelWrite { brick_code, write }));
+            scratch.extend(writes[bricks[i].1.clone()].iter().map(|&write| AddressedWrite { brick_code, write }));
         }
         self.write_sorted(&mut scratch);
         self.scratch = scratch;
@@ -430,23 +291,23 @@ impl BaseIndex {
     }
 
     /// Applies writes sorted by brick code, then fits the table.
-    fn write_sorted(&mut self, writes: &mut [VoxelWrite]) {
-        let extent = Extent(self.bounds.size());
+    fn write_sorted(&mut self, writes: &mut [AddressedWrite]) {
+        let size = self.bounds.size();
         let table = &mut self.table;
         edit(
             &mut self.root,
             self.root_level,
             IVec3::ZERO,
-            extent,
+            size,
             writes,
-            &mut |node, min, writes: &mut [VoxelWrite]| {
+            &mut |node, min, writes: &mut [AddressedWrite]| {
                 let brick = min >> BRICK_LOG2 as i32;
                 // The table lets go first, so an unshared brick is written in place.
                 if let Some(t) = table.as_mut() {
                     t.release(brick);
                 }
                 let content = std::mem::replace(node, Node::Uniform(MaterialId::AIR)).content_moved();
-                *node = Node::from_content(rebuild(content, writes.iter().map(|w| w.write), Clip::of(min, extent.0)));
+                *node = Node::from_content(rebuild(content, writes.iter().map(|w| w.write), Clip::of(min, size)));
                 if let Some(t) = table.as_mut() {
                     t.set(brick, node);
                 }
@@ -462,10 +323,10 @@ impl BaseIndex {
     /// caller decides which thread pays for freeing it; no reference count is
     /// touched here.
     pub(crate) fn install(&mut self, mut bricks: Vec<BrickInstall>, displaced: &mut Vec<BrickContent>) {
-        let extent = Extent(self.bounds.size());
+        let size = self.bounds.size();
         let table = &mut self.table;
         let air = || BrickContent::Uniform(MaterialId::AIR);
-        edit(&mut self.root, self.root_level, IVec3::ZERO, extent, &mut bricks, &mut |node, min, items| {
+        edit(&mut self.root, self.root_level, IVec3::ZERO, size, &mut bricks, &mut |node, min, items| {
             // One install per brick: the job built it from every write at once.
             if let Some(last) = items.last_mut() {
                 let content = std::mem::replace(&mut last.content, air());
@@ -488,11 +349,10 @@ impl BaseIndex {
     fn debug_check(&self) {
         #[cfg(debug_assertions)]
         {
-            let extent = Extent(self.bounds.size());
             // Bounded so debug builds stay usable on full-size worlds; the property
             // tests' worlds are far below the budget and are checked whole.
             let mut budget = 4096;
-            check::check_node(&self.root, self.root_level, IVec3::ZERO, extent, &mut budget);
+            check::check_node(&self.root, self.root_level, IVec3::ZERO, self.bounds.size(), &mut budget);
             if let Some(table) = &self.table {
                 table.check(&self.root, self.root_level, self.bounds.size());
             }

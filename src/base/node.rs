@@ -4,8 +4,10 @@
 //! copy, so a snapshot of the whole tree costs O(1), and an edit copies only the
 //! nodes on its path that a snapshot still holds (`Arc::make_mut`).
 
-use super::brick::{BRICK_LOG2, Brick, BrickContent, majority};
-use crate::MaterialId;
+use super::brick::{Brick, majority};
+use super::content::{BrickContent, BrickView};
+use crate::coords::brick::{BRICK_LOG2, child_index, child_offset, children};
+use crate::material::MaterialId;
 use glam::IVec3;
 use std::sync::Arc;
 
@@ -37,6 +39,13 @@ impl Branch {
     pub fn filled(m: MaterialId) -> Self {
         Self { children: std::array::from_fn(|_| Node::Uniform(m)), lods: [m; 8], lod: m }
     }
+
+    /// The children of this branch (at `level`, local corner `min`) that hold a
+    /// voxel of a world of `size`: `(index, corner, node)`, in Morton order.
+    #[inline]
+    pub fn children_in(&self, level: u32, min: IVec3, size: IVec3) -> impl Iterator<Item = (usize, IVec3, &Node)> {
+        children(level, min, size).map(|(i, c)| (i, c, &self.children[i]))
+    }
 }
 
 impl Node {
@@ -58,6 +67,15 @@ impl Node {
         }
     }
 
+    /// A brick-level (or uniform) node, borrowed.
+    #[inline]
+    pub fn view(&self) -> BrickView<'_> {
+        match self {
+            Node::Leaf(b) => BrickView::Brick(b),
+            other => BrickView::Uniform(other.lod_value()),
+        }
+    }
+
     /// A brick-level node turned into brick content without touching a
     /// reference count (a branch, which never sits at the brick level, gives its
     /// LOD value).
@@ -75,50 +93,31 @@ impl Node {
             BrickContent::Dense(b) => Node::Leaf(b),
         }
     }
-}
 
-/// Octant offset of child `i` in units of the child's edge.
-#[inline]
-pub(crate) fn child_offset(i: usize) -> IVec3 {
-    IVec3::new((i & 1) as i32, ((i >> 1) & 1) as i32, (i >> 2) as i32)
-}
-
-/// Index of the child of a node at `level` that holds local position `q`.
-#[inline]
-pub(crate) fn child_index(q: IVec3, level: u32) -> usize {
-    let s = level - 1;
-    (((q.x >> s) & 1) | (((q.y >> s) & 1) << 1) | (((q.z >> s) & 1) << 2)) as usize
-}
-
-/// The geometry a walk needs: the world's size in voxels (local coordinates
-/// start at zero).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Extent(pub IVec3);
-
-impl Extent {
-    /// True when the cube at local `min` holds a world voxel.
+    /// The node at or above the brick level holding local position `q`, and its
+    /// level: one step per level from `level` down.
     #[inline]
-    pub fn intersects(&self, min: IVec3) -> bool {
-        // `min` is never negative, so the cube reaches the world iff it starts inside.
-        min.cmplt(self.0).all()
+    pub fn descend(&self, level: u32, q: IVec3) -> (&Node, u32) {
+        let (mut node, mut level) = (self, level);
+        while let Node::Branch(b) = node {
+            node = &b.children[child_index(q, level)];
+            level -= 1;
+        }
+        (node, level)
     }
 }
 
 /// Recomputes a branch's LOD value and collapses it when every in-bounds child is
 /// the same uniform material (invariant `PRUNED`). Children that lie wholly outside
 /// the world are wildcards: nothing can read them.
-pub(crate) fn settle(node: &mut Node, level: u32, min: IVec3, extent: Extent) {
+pub(crate) fn settle(node: &mut Node, level: u32, min: IVec3, size: IVec3) {
     let Node::Branch(branch) = node else {
         return;
     };
-    let half = 1 << (level - 1);
     let mut values = [MaterialId::AIR; 8];
     let mut n = 0;
     let mut uniform: Option<Option<MaterialId>> = None;
-    for (i, child) in branch.children.iter().enumerate() {
-        if !extent.intersects(min + child_offset(i) * half) {
-            continue;
-        }
+    for (i, _, child) in branch.children_in(level, min, size) {
         values[n] = branch.lods[i];
         n += 1;
         let this = match child {
@@ -158,7 +157,7 @@ pub(crate) fn edit<T: BrickAddressed>(
     node: &mut Node,
     level: u32,
     min: IVec3,
-    extent: Extent,
+    size: IVec3,
     items: &mut [T],
     leaf: &mut impl FnMut(&mut Node, IVec3, &mut [T]) -> MaterialId,
 ) -> Option<MaterialId> {
@@ -184,12 +183,44 @@ pub(crate) fn edit<T: BrickAddressed>(
         let len = items[start..].partition_point(|t| child_of(t) == child);
         let child_min = min + child_offset(child) * half;
         if let Some(lod) =
-            edit(&mut branch.children[child], level - 1, child_min, extent, &mut items[start..start + len], leaf)
+            edit(&mut branch.children[child], level - 1, child_min, size, &mut items[start..start + len], leaf)
         {
             branch.lods[child] = lod;
         }
         start += len;
     }
-    settle(node, level, min, extent);
+    settle(node, level, min, size);
     Some(node.lod_value())
+}
+
+/// Calls `f` with every node that is uniform at or above the brick level and
+/// every brick below `node` (at `level`, local corner `min`), with its level and
+/// local corner, in Morton order: one visit per node.
+pub(crate) fn for_each_leaf<'a>(
+    node: &'a Node,
+    level: u32,
+    min: IVec3,
+    size: IVec3,
+    f: &mut impl FnMut(u32, IVec3, BrickView<'a>),
+) {
+    match node {
+        Node::Branch(b) => {
+            for (_, cmin, child) in b.children_in(level, min, size) {
+                for_each_leaf(child, level - 1, cmin, size, f);
+            }
+        }
+        other => f(level, min, other.view()),
+    }
+}
+
+/// Calls `f` with the local corner of every brick of the cube of `2^level`
+/// voxels at local `min` that holds a voxel of a world of `size`, in Morton order.
+pub(crate) fn for_each_brick_in(level: u32, min: IVec3, size: IVec3, f: &mut impl FnMut(IVec3)) {
+    if level == BRICK_LOG2 {
+        f(min);
+        return;
+    }
+    for (_, cmin) in children(level, min, size) {
+        for_each_brick_in(level - 1, cmin, size, f);
+    }
 }

@@ -1,8 +1,11 @@
 //! Dense snapshots of a box of cells at one level of detail.
 
-use super::node::{Node, child_offset};
-use super::{BRICK_LOG2, BRICK_MASK, BRICK_SIZE, BaseIndex, Clip};
-use crate::{Aabb, MaterialId, VoxelError};
+use super::BaseIndex;
+use super::node::Node;
+use crate::coords::Aabb;
+use crate::coords::brick::{BRICK_LOG2, BRICK_MASK, Clip, children, voxel_index};
+use crate::error::VoxelError;
+use crate::material::MaterialId;
 use glam::IVec3;
 
 /// A dense grid of cells read at one level of detail, x fastest, then y, then z.
@@ -148,9 +151,9 @@ fn fill_node(region: &mut Region, node: &Node, level: u32, min: IVec3, first: IV
     match node {
         Node::Uniform(m) => region.fill_box(first, overlap, *m),
         Node::Branch(b) => {
-            let half = 1 << (level - 1);
-            for (i, child) in b.children.iter().enumerate() {
-                fill_node(region, child, level - 1, min + child_offset(i) * half, first, want, size);
+            // Children outside the world never overlap `want`: the region is in it.
+            for (i, cmin) in children(level, min, size) {
+                fill_node(region, &b.children[i], level - 1, cmin, first, want, size);
             }
         }
         Node::Leaf(brick) => {
@@ -163,7 +166,7 @@ fn fill_node(region: &mut Region, node: &Node, level: u32, min: IVec3, first: IV
                 let len = (x1 - x0) as usize;
                 for z in overlap.min.z..overlap.max.z {
                     for y in overlap.min.y..overlap.max.y {
-                        let src = super::brick::voxel_index(
+                        let src = voxel_index(
                             (x0 & BRICK_MASK) as usize,
                             (y & BRICK_MASK) as usize,
                             (z & BRICK_MASK) as usize,
@@ -179,7 +182,7 @@ fn fill_node(region: &mut Region, node: &Node, level: u32, min: IVec3, first: IV
                     for y in overlap.min.y..overlap.max.y {
                         for x in overlap.min.x..overlap.max.x {
                             let c = IVec3::new(x, y, z);
-                            let q = ((c - brick_cell0) << shift) & IVec3::splat(BRICK_SIZE - 1);
+                            let q = ((c - brick_cell0) << shift) & IVec3::splat(BRICK_MASK);
                             let d = c - first;
                             let dst = (d.x as u32 + s.x * (d.y as u32 + s.y * d.z as u32)) as usize;
                             region.cells[dst] = brick.lod_clipped(q, lod, clip);

@@ -1,7 +1,9 @@
 //! Measured figures of a base index.
 
-use super::node::{Extent, Node, child_offset};
-use super::{BRICK_LOG2, BaseIndex, Brick};
+use super::BaseIndex;
+use super::brick::Brick;
+use super::node::Node;
+use crate::coords::brick::BRICK_LOG2;
 use glam::IVec3;
 
 /// Node counts and memory of a [`BaseIndex`], measured by walking the tree.
@@ -37,19 +39,18 @@ impl BaseIndex {
     pub fn stats(&self) -> BaseStats {
         let mut stats = BaseStats::default();
         let mut uniform_volume = 0u64;
-        let extent = Extent(self.bounds.size());
-        walk(&self.root, self.root_level, IVec3::ZERO, extent, &mut stats, &mut uniform_volume);
+        walk(&self.root, self.root_level, IVec3::ZERO, self.bounds.size(), &mut stats, &mut uniform_volume);
         stats.uniform_fraction = uniform_volume as f64 / self.bounds.volume() as f64;
         stats.bytes += std::mem::size_of::<Self>() + self.table.as_ref().map_or(0, |t| t.bytes());
         stats
     }
 }
 
-fn walk(node: &Node, level: u32, min: IVec3, extent: Extent, stats: &mut BaseStats, uniform_volume: &mut u64) {
+fn walk(node: &Node, level: u32, min: IVec3, size: IVec3, stats: &mut BaseStats, uniform_volume: &mut u64) {
     match node {
         Node::Uniform(_) => {
             stats.uniform_nodes += 1;
-            let max = (min + IVec3::splat(1 << level)).min(extent.0);
+            let max = (min + IVec3::splat(1 << level)).min(size);
             let s = (max - min).as_u64vec3();
             *uniform_volume += s.x * s.y * s.z;
         }
@@ -61,12 +62,8 @@ fn walk(node: &Node, level: u32, min: IVec3, extent: Extent, stats: &mut BaseSta
         Node::Branch(b) => {
             stats.branch_nodes += 1;
             stats.bytes += std::mem::size_of::<super::node::Branch>();
-            let half = 1 << (level - 1);
-            for (i, child) in b.children.iter().enumerate() {
-                let cmin = min + child_offset(i) * half;
-                if extent.intersects(cmin) {
-                    walk(child, level - 1, cmin, extent, stats, uniform_volume);
-                }
+            for (_, cmin, child) in b.children_in(level, min, size) {
+                walk(child, level - 1, cmin, size, stats, uniform_volume);
             }
         }
     }

@@ -16,9 +16,10 @@
 //! only when the bounds hold at most [`BrickTable::MAX_BRICKS`] bricks; larger
 //! worlds read by descending the tree.
 
-use super::node::{Extent, Node, child_offset};
-use super::{BRICK_LOG2, BrickContent, BrickRef};
-use crate::MaterialId;
+use super::content::{BrickContent, BrickView};
+use super::node::Node;
+use crate::coords::brick::{BRICK_LOG2, bricks_per_axis};
+use crate::material::MaterialId;
 use glam::IVec3;
 use std::sync::Arc;
 
@@ -37,17 +38,17 @@ impl BrickTable {
     /// A table mirroring `root`, or `None` when the bounds hold too many bricks.
     pub fn build(root: &Node, root_level: u32, size: IVec3) -> Option<Self> {
         // Bricks overlapping the world: a clipped brick on a largest face counts.
-        let dims = (size + IVec3::splat((1 << BRICK_LOG2) - 1)) >> BRICK_LOG2 as i32;
+        let dims = bricks_per_axis(size);
         let count = dims.as_u64vec3().element_product();
         if count > Self::MAX_BRICKS {
             return None;
         }
         let mut table = Self { dims, slots: vec![BrickContent::Uniform(MaterialId::AIR); count as usize] };
-        table.mirror(root, root_level, IVec3::ZERO, Extent(size));
+        table.mirror(root, root_level, IVec3::ZERO, size);
         Some(table)
     }
 
-    fn mirror(&mut self, node: &Node, level: u32, min: IVec3, extent: Extent) {
+    fn mirror(&mut self, node: &Node, level: u32, min: IVec3, size: IVec3) {
         match node {
             Node::Uniform(m) => {
                 let lo = min >> BRICK_LOG2 as i32;
@@ -66,12 +67,8 @@ impl BrickTable {
                 self.slots[i] = BrickContent::Dense(Arc::clone(b));
             }
             Node::Branch(b) => {
-                let half = 1 << (level - 1);
-                for (i, child) in b.children.iter().enumerate() {
-                    let cmin = min + child_offset(i) * half;
-                    if extent.intersects(cmin) {
-                        self.mirror(child, level - 1, cmin, extent);
-                    }
+                for (_, cmin, child) in b.children_in(level, min, size) {
+                    self.mirror(child, level - 1, cmin, size);
                 }
             }
         }
@@ -85,11 +82,8 @@ impl BrickTable {
 
     /// The brick holding local voxel position `q` (in bounds).
     #[inline]
-    pub fn get(&self, q: IVec3) -> BrickRef<'_> {
-        match &self.slots[self.index(q >> BRICK_LOG2 as i32)] {
-            BrickContent::Uniform(m) => BrickRef::Uniform(*m),
-            BrickContent::Dense(b) => BrickRef::Dense(b),
-        }
+    pub fn get(&self, q: IVec3) -> BrickView<'_> {
+        self.slots[self.index(q >> BRICK_LOG2 as i32)].view()
     }
 
     /// Drops the table's reference to the brick at local brick coordinates `b`,
@@ -142,14 +136,15 @@ impl BrickTable {
 
 #[cfg(test)]
 mod tests {
-    use crate::base::{BaseIndex, BrickRef};
-    use crate::{Aabb, MaterialId};
+    use crate::base::{BaseIndex, BrickView};
+    use crate::coords::Aabb;
+    use crate::material::{MaterialId, MaterialUpdate};
     use glam::IVec3;
 
-    fn brick_ptr(base: &BaseIndex, p: IVec3) -> *const crate::Brick {
-        match base.brick_ref_local(p) {
-            BrickRef::Dense(b) => std::sync::Arc::as_ptr(b),
-            BrickRef::Uniform(_) => std::ptr::null(),
+    fn brick_ptr(base: &BaseIndex, p: IVec3) -> *const crate::base::Brick {
+        match base.brick_local(p) {
+            BrickView::Brick(b) => b as *const _,
+            _ => std::ptr::null(),
         }
     }
 
@@ -158,13 +153,17 @@ mod tests {
         let mut base = BaseIndex::uniform(Aabb::new(IVec3::ZERO, IVec3::splat(64)), MaterialId(1)).unwrap();
         let brick_ptr = |base: &BaseIndex, p: IVec3| brick_ptr(base, p - base.bounds().min);
         assert!(base.table.is_none(), "a uniform world keeps no table");
-        base.apply_batch(&[(IVec3::new(1, 2, 3), MaterialId(2))]).unwrap();
+        base.apply_batch(&[MaterialUpdate::new(IVec3::new(1, 2, 3), MaterialId(2))]).unwrap();
         assert!(base.table.is_some());
         let before = brick_ptr(&base, IVec3::new(1, 2, 3));
-        base.apply_batch(&[(IVec3::new(4, 5, 6), MaterialId(3))]).unwrap();
+        base.apply_batch(&[MaterialUpdate::new(IVec3::new(4, 5, 6), MaterialId(3))]).unwrap();
         assert_eq!(brick_ptr(&base, IVec3::new(1, 2, 3)), before, "no copy-on-write copy");
         assert_eq!(base.get(IVec3::new(4, 5, 6)), Ok(MaterialId(3)));
-        base.apply_batch(&[(IVec3::new(1, 2, 3), MaterialId(1)), (IVec3::new(4, 5, 6), MaterialId(1))]).unwrap();
+        base.apply_batch(&[
+            MaterialUpdate::new(IVec3::new(1, 2, 3), MaterialId(1)),
+            MaterialUpdate::new(IVec3::new(4, 5, 6), MaterialId(1)),
+        ])
+        .unwrap();
         assert!(base.table.is_none(), "pruned back to one node, the table goes");
     }
 }

@@ -14,8 +14,11 @@
 //! few bytes) so that loading a brick computes nothing.
 
 use super::{DecodeError, Reader, Writer, compress, decompress, frame};
-use crate::base::{PYRAMID_CELLS, StoredContent};
-use crate::{BRICK_VOLUME, Brick, MaterialId};
+use crate::base::{Brick, BrickContent, BrickView, PYRAMID_CELLS};
+use crate::coords::BRICK_VOLUME;
+use crate::coords::brick::Clip;
+use crate::hash::fast_map;
+use crate::material::MaterialId;
 
 const UNIFORM: u8 = 1;
 const BRICK: u8 = 2;
@@ -24,20 +27,22 @@ const INDICES: usize = BRICK_VOLUME + PYRAMID_CELLS;
 /// The largest raw brick: a 4096-entry palette and 12-bit indices.
 const MAX_RAW: usize = 3 + 2 * BRICK_VOLUME + 1 + (INDICES * 12).div_ceil(8);
 
-/// What to encode.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum NodeRef<'a> {
-    Uniform(MaterialId),
-    Brick(&'a Brick),
-}
-
-/// A node's record (see the module docs).
-pub(crate) fn encode_node(node: NodeRef<'_>) -> Vec<u8> {
+/// A uniform node's or a brick's record (see the module docs). A brick given
+/// as voxels has its pyramid computed (`clip` says which voxels are in the
+/// world), and is written as a uniform node when they are one material.
+pub(crate) fn encode_node(node: BrickView<'_>, clip: Clip) -> Vec<u8> {
     match node {
-        NodeRef::Uniform(m) => frame(UNIFORM, &m.0.to_le_bytes()),
-        NodeRef::Brick(brick) => {
+        BrickView::Uniform(m) => frame(UNIFORM, &m.0.to_le_bytes()),
+        BrickView::Voxels(voxels) => {
+            let brick = Brick::from_voxels_clipped(voxels, clip);
+            match brick.uniform_within(clip) {
+                Some(m) => encode_node(BrickView::Uniform(m), clip),
+                None => encode_node(BrickView::Brick(&brick), clip),
+            }
+        }
+        BrickView::Brick(brick) => {
             let mut palette: Vec<MaterialId> = Vec::new();
-            let mut index = crate::overlay::FastMap::with_hasher(crate::overlay::fixed_hasher());
+            let mut index = fast_map();
             let mut indices = [0u16; INDICES];
             // Geology comes in runs: the last voxel's index answers most lookups.
             let mut last: Option<(MaterialId, u16)> = None;
@@ -82,8 +87,9 @@ pub(crate) fn encode_node(node: NodeRef<'_>) -> Vec<u8> {
     }
 }
 
-/// The content of a node record.
-pub(crate) fn decode_node(record: &[u8]) -> Result<StoredContent, DecodeError> {
+/// The content of a node record: a brick as stored (pyramid included, not
+/// collapsed: the caller knows its clip).
+pub(crate) fn decode_node(record: &[u8]) -> Result<BrickContent, DecodeError> {
     let (kind, payload) = super::unframe_any(record)?;
     let mut r = Reader::new(payload);
     match kind {
@@ -92,7 +98,7 @@ pub(crate) fn decode_node(record: &[u8]) -> Result<StoredContent, DecodeError> {
             if !r.is_empty() {
                 return Err(DecodeError::Invalid("bytes after a uniform node"));
             }
-            Ok(StoredContent::Uniform(MaterialId(m)))
+            Ok(BrickContent::Uniform(MaterialId(m)))
         }
         BRICK => {
             let len = r.bounded(MAX_RAW as u64, "brick longer than the format allows")? as usize;
@@ -115,7 +121,7 @@ pub(crate) fn decode_node(record: &[u8]) -> Result<StoredContent, DecodeError> {
             unpack(packed, bits, &palette, &mut values)?;
             let mut brick = std::sync::Arc::new(Brick::filled(MaterialId::AIR));
             std::sync::Arc::make_mut(&mut brick).set_parts(&values);
-            Ok(StoredContent::Stored(brick))
+            Ok(BrickContent::Dense(brick))
         }
         found => Err(DecodeError::Kind { found }),
     }
@@ -195,14 +201,14 @@ mod tests {
             }
         }
         let brick = Brick::from_voxels(&voxels);
-        for node in [NodeRef::Brick(&brick), NodeRef::Uniform(MaterialId(5))] {
-            let record = encode_node(node);
+        for node in [BrickView::Brick(&brick), BrickView::Uniform(MaterialId(5))] {
+            let record = encode_node(node, Clip::FULL);
             match (decode_node(&record), node) {
-                (Ok(StoredContent::Stored(s)), NodeRef::Brick(b)) => {
+                (Ok(BrickContent::Dense(s)), BrickView::Brick(b)) => {
                     assert_eq!(s.voxels(), b.voxels());
                     assert!(s.pyramid().eq(b.pyramid()));
                 }
-                (Ok(StoredContent::Uniform(m)), NodeRef::Uniform(n)) => assert_eq!(m, n),
+                (Ok(BrickContent::Uniform(m)), BrickView::Uniform(n)) => assert_eq!(m, n),
                 other => panic!("{other:?}"),
             }
             for i in 0..record.len() {
@@ -212,7 +218,7 @@ mod tests {
             }
             assert_eq!(decode_node(&record[..record.len() - 1]).err(), Some(DecodeError::Checksum));
         }
-        let small = encode_node(NodeRef::Brick(&Brick::filled(MaterialId(1))));
+        let small = encode_node(BrickView::Brick(&Brick::filled(MaterialId(1))), Clip::FULL);
         assert!(small.len() < 64, "a one-material brick packs to nothing: {} bytes", small.len());
         for bits in [1u32, 2, 3, 4, 5, 8, 12] {
             let values: Vec<u16> = (0..INDICES as u32).map(|i| ((i * 7 + 3) % (1 << bits)) as u16).collect();

@@ -16,9 +16,11 @@
 //! erosion frame packs to one or two bytes a change before compression.
 
 use super::{DecodeError, Reader, Writer, compress, decompress, frame, unframe};
-use crate::base::{BRICK_MASK, brick_code_of, brick_of_code, local_index};
-use crate::{Aabb, BRICK_LOG2, Change, ChangeBatch, MaterialId};
-use glam::IVec3;
+use crate::coords::brick::{BRICK_VOLUME, BrickKey};
+use crate::coords::{Aabb, morton};
+use crate::hash::fast_map;
+use crate::material::{MaterialId, MaterialUpdate};
+use crate::storage::ChangeBatch;
 
 const BATCH: u8 = 3;
 /// Bodies shorter than this are not worth compressing.
@@ -31,14 +33,14 @@ pub(crate) fn encode_batch(batch: &ChangeBatch, bounds: Aabb) -> Vec<u8> {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let q = c.position - bounds.min;
-            (brick_code_of(q >> BRICK_LOG2 as i32), local_index(q) as u16, i as u32)
+            let (key, local) = BrickKey::split(c.position - bounds.min);
+            (key.code(), local, i as u32)
         })
         .collect();
     // Stable on (brick, voxel): writes to one voxel keep their order.
     order.sort_by_key(|&(code, local, _)| (code, local));
     let mut palette: Vec<MaterialId> = Vec::new();
-    let mut index = crate::overlay::FastMap::with_hasher(crate::overlay::fixed_hasher());
+    let mut index = fast_map();
     let mut body = Writer::default();
     let mut groups = Writer::default();
     let (mut count, mut prev_code) = (0u64, 0u64);
@@ -121,23 +123,22 @@ pub(crate) fn decode_batch(record: &[u8], bounds: Aabb, max_changes: usize) -> R
         }
         code = code
             .checked_add(step)
-            .filter(|&c| c < crate::morton::CODE_END >> 3)
+            .filter(|&c| c < morton::CODE_END >> 3)
             .ok_or(DecodeError::Invalid("brick code out of range"))?;
-        let brick = brick_of_code(code) << BRICK_LOG2 as i32;
+        let brick = BrickKey::of_code(code);
         let n = r.bounded((count - changes.len()) as u64, "more changes than declared")?;
         let mut local = 0u64;
         for _ in 0..n {
             local += r.varint()?;
-            if local >= crate::BRICK_VOLUME as u64 {
+            if local >= BRICK_VOLUME as u64 {
                 return Err(DecodeError::Invalid("in-brick index past the brick"));
             }
             let m = *palette.get(r.varint()? as usize).ok_or(DecodeError::Invalid("palette index past the palette"))?;
-            let l = local as i32;
-            let q = brick + IVec3::new(l & BRICK_MASK, (l >> 4) & BRICK_MASK, l >> 8);
+            let q = brick.position(local as u16);
             if q.cmpge(size).any() {
                 return Err(DecodeError::Invalid("change outside the world"));
             }
-            changes.push(Change { position: bounds.min + q, material: m });
+            changes.push(MaterialUpdate { position: bounds.min + q, material: m });
         }
     }
     if changes.len() != count || !r.is_empty() {
@@ -149,11 +150,12 @@ pub(crate) fn decode_batch(record: &[u8], bounds: Aabb, max_changes: usize) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use glam::IVec3;
 
     #[test]
     fn batches_round_trip_keeping_each_voxels_order() {
         let bounds = Aabb::new(IVec3::new(-40, -3, 7), IVec3::new(60, 44, 70));
-        let c = |x, y, z, m| Change { position: IVec3::new(x, y, z), material: MaterialId(m) };
+        let c = |x, y, z, m| MaterialUpdate::new(IVec3::new(x, y, z), MaterialId(m));
         let changes = vec![c(1, 1, 8, 2), c(59, 43, 69, 3), c(1, 1, 8, 4), c(-40, -3, 7, 2), c(1, 1, 8, 2)];
         let batch = ChangeBatch::new(17, changes.clone());
         let record = encode_batch(&batch, bounds);
@@ -177,7 +179,7 @@ mod tests {
             assert!(decode_batch(&bad, bounds, 1000).is_err(), "flip at {i}");
         }
         // Big enough to compress.
-        let many: Vec<Change> =
+        let many: Vec<MaterialUpdate> =
             (0..2000).map(|i| c(i % 100 - 40, (i / 100) % 47 - 3, 7 + i / 4700, (i % 3) as u16)).collect();
         let big = ChangeBatch::new(1, many);
         let record = encode_batch(&big, bounds);

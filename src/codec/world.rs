@@ -2,12 +2,14 @@
 //! client receives. Keys are `level << 56 | Morton code of (corner >> level)`
 //! (local corners), records are `brick.rs`'s.
 
-use super::brick::NodeRef;
 use super::{DecodeError, decode_node, encode_node};
-use crate::base::{BaseIndex, Clip, StoredContent, StoredNode};
-use crate::coords::morton;
-use crate::storage::Stored;
-use crate::{Aabb, BRICK_LOG2, BRICK_VOLUME, Brick, Executor, MaterialId, Threads, WorldSnapshot};
+use crate::base::{BaseIndex, Brick, BrickView, StoredNode};
+use crate::coords::brick::{BRICK_VOLUME, Clip};
+use crate::coords::{Aabb, morton};
+use crate::error::VoxelError;
+use crate::material::MaterialId;
+use crate::parallel::{Executor, Threads};
+use crate::storage::WorldSnapshot;
 use glam::IVec3;
 
 /// The key of the node of `level` at local corner `min`.
@@ -28,11 +30,7 @@ pub(crate) fn node_of_key(key: u64) -> (u32, u64, IVec3) {
 /// The record of a brick's voxels: its pyramid computed, or one uniform node
 /// when its in-world voxels are one material.
 pub(crate) fn brick_record(voxels: &[MaterialId; BRICK_VOLUME], clip: Clip) -> Vec<u8> {
-    let brick = Brick::from_voxels_clipped(voxels, clip);
-    match brick.uniform_within(clip) {
-        Some(m) => encode_node(NodeRef::Uniform(m)),
-        None => encode_node(NodeRef::Brick(&brick)),
-    }
+    encode_node(BrickView::Voxels(voxels), clip)
 }
 
 /// Calls `f` with the key and record of every node of the snapshot's world, in
@@ -52,7 +50,7 @@ pub(crate) fn for_each_record(snapshot: &WorldSnapshot, mut f: impl FnMut(u64, V
     let flush = |jobs: &mut Vec<(u64, Job)>, f: &mut dyn FnMut(u64, Vec<u8>)| {
         let records = threads.map(jobs.len(), &|i| match &jobs[i].1 {
             Job::Done(_) => Vec::new(),
-            Job::Brick(brick) => encode_node(NodeRef::Brick(brick)),
+            Job::Brick(brick) => encode_node(BrickView::Brick(brick), Clip::FULL),
             Job::Voxels(voxels, clip) => brick_record(voxels, *clip),
         });
         for ((key, job), record) in jobs.drain(..).zip(records) {
@@ -64,15 +62,12 @@ pub(crate) fn for_each_record(snapshot: &WorldSnapshot, mut f: impl FnMut(u64, V
     };
     let origin = snapshot.bounds().min;
     let size = snapshot.bounds().size();
-    snapshot.for_each_stored(|node| {
-        let job = match node {
-            Stored::Uniform { level, min, material } => {
-                (node_key(level, min - origin), Job::Done(encode_node(NodeRef::Uniform(material))))
-            }
-            Stored::Brick { min, brick } => (node_key(BRICK_LOG2, min - origin), Job::Brick(Box::new(brick.clone()))),
-            Stored::Voxels { min, voxels } => {
-                (node_key(BRICK_LOG2, min - origin), Job::Voxels(Box::new(*voxels), Clip::of(min - origin, size)))
-            }
+    snapshot.for_each_node(|node| {
+        let key = node_key(node.level, node.min - origin);
+        let job = match node.content {
+            BrickView::Uniform(m) => (key, Job::Done(encode_node(BrickView::Uniform(m), Clip::FULL))),
+            BrickView::Brick(brick) => (key, Job::Brick(Box::new(brick.clone()))),
+            BrickView::Voxels(voxels) => (key, Job::Voxels(Box::new(*voxels), Clip::of(node.min - origin, size))),
         };
         jobs.push(job);
         if jobs.len() == BATCH {
@@ -89,18 +84,12 @@ pub(crate) type NodeError = (u32, u64, DecodeError);
 pub(crate) fn build(bounds: Aabb, records: &[(u64, Vec<u8>)]) -> Result<BaseIndex, NodeError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = records.len().div_ceil(threads * 4).max(1);
-    let size = bounds.size();
     let decoded: Vec<Result<Vec<StoredNode>, NodeError>> = Threads(threads).map(records.len().div_ceil(chunk), &|i| {
         records[i * chunk..((i + 1) * chunk).min(records.len())]
             .iter()
             .map(|(key, bytes)| {
                 let (level, code, min) = node_of_key(*key);
-                let content = match decode_node(bytes).map_err(|e| (level, code, e))? {
-                    StoredContent::Stored(brick) if level == BRICK_LOG2 => {
-                        StoredContent::Built(crate::base::stored_brick(brick, min, size))
-                    }
-                    other => other,
-                };
+                let content = decode_node(bytes).map_err(|e| (level, code, e))?;
                 Ok(StoredNode { level, min, content })
             })
             .collect()
@@ -111,7 +100,7 @@ pub(crate) fn build(bounds: Aabb, records: &[(u64, Vec<u8>)]) -> Result<BaseInde
     }
     BaseIndex::from_nodes(bounds, nodes).map_err(|e| {
         let why = match e {
-            crate::VoxelError::InvalidBounds { .. } => "world bounds outside the addressable range",
+            VoxelError::InvalidBounds { .. } => "world bounds outside the addressable range",
             _ => "a node outside the world, misaligned, or a brick above the brick level",
         };
         (0, 0, DecodeError::Invalid(why))

@@ -1,16 +1,16 @@
-//! Tunables of a [`DeltaStorage`](crate::DeltaStorage).
+//! Tunables of a [`DeltaStorage`](crate::storage::DeltaStorage).
 
-use crate::BRICK_SIZE;
-use crate::ConsolidationStrategy;
+use super::ConsolidationStrategy;
+use crate::coords::BRICK_SIZE;
 use std::time::Duration;
 
 /// Tunables of the overlay. Changing them with
-/// [`DeltaStorage::set_config`](crate::DeltaStorage::set_config) takes effect at
+/// [`DeltaStorage::set_config`](crate::storage::DeltaStorage::set_config) takes effect at
 /// once (a lowered hard cap consolidates immediately).
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "plugin", derive(bevy::reflect::Reflect))]
 pub struct DeltaConfig {
-    /// Delta count ([`DeltaStorage::delta_count`](crate::DeltaStorage::delta_count))
+    /// Delta count ([`DeltaStorage::delta_count`](crate::storage::DeltaStorage::delta_count))
     /// at which a consolidation is due (seed default: 1000).
     pub threshold: usize,
     /// Delta count past which `update` consolidates synchronously before it

@@ -2,9 +2,10 @@
 //! what `finish` installs.
 
 use super::selection::{SelectionParams, SplitChunk, remainder, select};
-use super::{AppliedStrategy, Executor, JobId, Sequential};
-use crate::base::{BaseSnapshot, BrickInstall, brick_code_of, rebuild};
+use super::{AppliedStrategy, JobId};
+use crate::base::{BaseSnapshot, BrickInstall, rebuild};
 use crate::overlay::Layer;
+use crate::parallel::{Executor, Sequential};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 ///
 /// `Send + 'static`; running it needs nothing else. Hand its output back to the
 /// storage that made it with
-/// [`finish_consolidation`](crate::DeltaStorage::finish_consolidation).
+/// [`finish_consolidation`](crate::storage::DeltaStorage::finish_consolidation).
 #[derive(Debug)]
 #[must_use = "a job does nothing until it is run and its output finished"]
 pub struct ConsolidationJob {
@@ -97,8 +98,9 @@ fn build(base: &BaseSnapshot, split: &SplitChunk) -> Vec<BrickInstall> {
         .bricks
         .iter()
         .map(|(brick, range)| {
-            let content = rebuild(base.brick(*brick), split.writes[range.clone()].iter().copied(), base.clip(*brick));
-            BrickInstall::new(brick_code_of(*brick), content)
+            let b = brick.brick();
+            let content = rebuild(base.brick(b), split.writes[range.clone()].iter().copied(), base.clip(b));
+            BrickInstall::new(brick.code(), content)
         })
         .collect()
 }

@@ -6,11 +6,13 @@ use super::selection::{SelectionParams, remainder, select};
 use super::stats::Counters;
 use super::strategy::{AdaptiveInputs, resolve};
 use super::{
-    AppliedStrategy, ConsolidationError, ConsolidationReport, ConsolidationStats, ConsolidationStrategy, Sequential,
+    AppliedStrategy, ConsolidationError, ConsolidationReport, ConsolidationStats, ConsolidationStrategy, DeltaConfig,
 };
-use crate::base::BaseIndex;
+use crate::base::{BaseIndex, BrickContent};
+use crate::coords::BRICK_SIZE;
+use crate::coords::brick::BrickKey;
 use crate::overlay::{Layer, Overlay};
-use crate::{BRICK_SIZE, DeltaConfig};
+use crate::parallel::Sequential;
 use glam::IVec3;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,7 +51,7 @@ pub(crate) struct Finished {
 #[derive(Debug, Default)]
 pub(crate) struct Retired {
     pub layers: Vec<Arc<Layer>>,
-    pub bricks: Vec<crate::BrickContent>,
+    pub bricks: Vec<BrickContent>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -192,7 +194,7 @@ impl Consolidator {
             }
         }
         let start = Instant::now();
-        let bricks: Vec<IVec3> = output.installs.iter().map(|i| crate::base::brick_of_code(i.brick_code)).collect();
+        let bricks: Vec<IVec3> = output.installs.iter().map(|i| BrickKey::of_code(i.brick_code).brick()).collect();
         let mut retired = Retired { layers: Vec::new(), bricks: Vec::with_capacity(2 * bricks.len()) };
         parts.base.install(output.installs, &mut retired.bricks);
         let kept = output.remainder.len();
@@ -229,7 +231,7 @@ impl Consolidator {
     /// place (a brick no snapshot shares is not copied), and the rest becomes the
     /// active layer. `None`, and no consolidation counted, when the strategy
     /// picked nothing (the layers are merged all the same).
-    pub fn now(&mut self, parts: Parts<'_>, applied: AppliedStrategy) -> Option<Finished> {
+    pub fn run_now(&mut self, parts: Parts<'_>, applied: AppliedStrategy) -> Option<Finished> {
         self.cancel();
         if parts.overlay.len() == 0 {
             return None;
@@ -265,7 +267,7 @@ impl Consolidator {
             finish_time: start.elapsed(),
         };
         self.counters.record(&report);
-        Some(Finished { report, bricks: bricks.into_iter().map(|(b, _)| b).collect() })
+        Some(Finished { report, bricks: bricks.into_iter().map(|(b, _)| b.brick()).collect() })
     }
 
     /// Synchronously, with the configured strategy, if one is due.
@@ -274,7 +276,7 @@ impl Consolidator {
             return None;
         }
         let applied = self.resolve(parts.config.strategy, parts.overlay, parts.config, parts.now);
-        self.now(parts, applied)
+        self.run_now(parts, applied)
     }
 
     /// Backpressure: past the hard cap, cancels any job in flight and merges the
@@ -284,7 +286,7 @@ impl Consolidator {
         if parts.overlay.len() <= parts.config.hard_cap {
             return None;
         }
-        self.now(parts, AppliedStrategy::Backpressure)
+        self.run_now(parts, AppliedStrategy::Backpressure)
     }
 }
 

@@ -1,12 +1,11 @@
 //! Consolidation: merging deltas into the base index in bulk. Everything about
-//! it lives in this module; [`DeltaStorage`](crate::DeltaStorage) only forwards.
+//! it lives in this module; [`DeltaStorage`](crate::storage::DeltaStorage) only forwards.
 //!
 //! | file | part |
 //! | --- | --- |
 //! | `config.rs` | the policy's tunables: threshold, hard cap, strategy and its parameters |
 //! | `strategy.rs` | the strategies, and what `Adaptive` chooses |
 //! | `selection.rs` | the input layers merged, the strategy's pick, the split into writes and the layer that stays |
-//! | `executor.rs` | how a job's pieces run side by side: on the calling thread, on threads, on a pool |
 //! | `job.rs` | the job handed out, its `run`, its output |
 //! | `lifecycle.rs` | when one is due, begin, finish, cancel, the synchronous path, backpressure |
 //! | `stats.rs` | figures with a named field per count |
@@ -34,7 +33,6 @@
 //! selection synchronously and write the base in place.
 
 mod config;
-mod executor;
 mod job;
 mod lifecycle;
 mod selection;
@@ -42,11 +40,8 @@ mod stats;
 mod strategy;
 
 pub use config::DeltaConfig;
-pub use executor::{Executor, Sequential, Threads};
 pub use job::{ConsolidationJob, ConsolidationOutput};
 pub use stats::{AdaptiveChoices, ConsolidationStats, StrategyCounts};
-#[allow(deprecated)]
-pub use strategy::CompactionStrategy;
 pub use strategy::{AppliedStrategy, ConsolidationStrategy};
 
 pub(crate) use lifecycle::{Consolidator, Finished, JobId, Parts};

@@ -8,8 +8,11 @@
 //! are computed between the two passes, from per-chunk figures.
 
 use super::AppliedStrategy;
-use crate::base::{BrickWrite, brick_code_of};
-use crate::overlay::{BrickKey, Delta, FastMap, Layer, fixed_hasher};
+use crate::base::BrickWrite;
+use crate::coords::brick::BrickKey;
+use crate::hash::{FastMap, fixed_hasher};
+use crate::overlay::{Delta, Layer};
+use crate::parallel::Executor;
 use glam::IVec3;
 use std::collections::HashSet;
 use std::ops::Range;
@@ -39,7 +42,7 @@ pub(crate) fn bricks_to_merge(layers: &[&Layer]) -> Vec<BrickToMerge> {
         for (key, deltas) in layer.iter() {
             if !layers[..i].iter().any(|l| l.brick(key).is_some()) {
                 let more: usize = layers[i + 1..].iter().filter_map(|l| l.brick(key)).map(|b| b.0.len()).sum();
-                keys.push((brick_code_of(key.brick()), key, deltas.len() + more));
+                keys.push((key.code(), key, deltas.len() + more));
             }
         }
     }
@@ -241,9 +244,8 @@ fn oldest(figures: &mut [ChunkFigures], want: usize) -> Vec<ChunkPick> {
 /// A chunk split by its pick.
 #[derive(Debug, Default)]
 pub(crate) struct SplitChunk {
-    /// Local brick coordinates of every brick with picked deltas, and the range
-    /// of its writes.
-    pub bricks: Vec<(IVec3, Range<usize>)>,
+    /// Every brick with picked deltas, and the range of its writes.
+    pub bricks: Vec<(BrickKey, Range<usize>)>,
     /// The picked deltas as writes, brick after brick, in voxel order.
     pub writes: Vec<BrickWrite>,
     /// The deltas not picked, by brick.
@@ -285,7 +287,7 @@ pub(crate) fn split(chunk: &MergedChunk, pick: &ChunkPick) -> SplitChunk {
             }
         }
         if out.writes.len() > start {
-            out.bricks.push((key.brick(), start..out.writes.len()));
+            out.bricks.push((*key, start..out.writes.len()));
         }
         if out.kept_deltas.len() > kept_start {
             out.kept.push((*key, kept_start..out.kept_deltas.len()));
@@ -307,7 +309,7 @@ pub(crate) fn remainder(chunks: &[SplitChunk]) -> Layer {
 
 /// Merges and splits `layers` as `params` picks, in pieces `exec` runs side by
 /// side; the pieces come back in Morton order.
-pub(crate) fn select(layers: &[&Layer], params: &SelectionParams, exec: &impl super::Executor) -> Vec<SplitChunk> {
+pub(crate) fn select(layers: &[&Layer], params: &SelectionParams, exec: &impl Executor) -> Vec<SplitChunk> {
     let bricks = bricks_to_merge(layers);
     let runs = cut(&bricks, exec.width() * 4);
     let merged: Vec<MergedChunk> = exec.map(runs.len(), &|i| merge(layers, &bricks[runs[i].clone()]));

@@ -19,10 +19,6 @@ pub enum ConsolidationStrategy {
     Adaptive,
 }
 
-/// The former name of [`ConsolidationStrategy`].
-#[deprecated(since = "0.2.0", note = "renamed to ConsolidationStrategy: one word, consolidation, for one idea")]
-pub type CompactionStrategy = ConsolidationStrategy;
-
 /// The strategy a consolidation actually applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "plugin", derive(bevy::reflect::Reflect))]

@@ -9,10 +9,10 @@
 //! Z-order keeps nearby voxels *mostly* close in the code, which makes it a good sort
 //! key for batching by brick; it is **not** a distance: two neighbours across a
 //! power-of-two boundary can be far apart in code. Spatial queries never compare
-//! codes numerically (the seed sketch did; see DESIGN.md, defect 5).
+//! codes numerically (the original C# sketch this crate grew from did).
 //!
 //! ```
-//! use bevy_delta_overlay::morton;
+//! use bevy_delta_overlay::coords::morton;
 //! use glam::IVec3;
 //! let p = IVec3::new(-5, 17, 1 << 19);
 //! let code = morton::encode(p).unwrap();
@@ -20,7 +20,7 @@
 //! assert!(morton::encode(IVec3::new(1 << 20, 0, 0)).is_err());
 //! ```
 
-use crate::VoxelError;
+use crate::error::VoxelError;
 use glam::IVec3;
 
 /// Bits per axis.

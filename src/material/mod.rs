@@ -1,8 +1,11 @@
-//! Material identifiers and the palette that names and colours them.
+//! Materials: the id every voxel stores, the one voxel-write type, and the
+//! palette that names, colours and describes them.
 
 mod palette;
 
 pub use palette::{Form, MaterialInfo, MaterialProperties, Palette, PaletteError};
+
+use glam::IVec3;
 
 /// A material, as stored in every voxel: 16 bits, so 65,536 materials.
 ///
@@ -22,8 +25,47 @@ impl std::fmt::Display for MaterialId {
     }
 }
 
-/// The materials of the procedural default world, matching `assets/materials.ron`.
-pub mod geology {
+/// A voxel write: `position` now holds `material`. The one spelling of a write
+/// everywhere: a message a system sends, an item of a batch, a change the feed
+/// numbers, an edit a client requests.
+///
+/// Send it with `MessageWriter<MaterialUpdate>` from a system ordered
+/// `.before(DeltaOverlaySystems::Ingest)` (feature `plugin`); the update is
+/// readable through `Res<DeltaStorage>` after that frame's ingest.
+///
+/// ```
+/// use bevy_delta_overlay::{MaterialUpdate, materials};
+/// use glam::IVec3;
+/// let u = MaterialUpdate::new(IVec3::new(1, 2, 3), materials::WATER);
+/// assert_eq!(u, (IVec3::new(1, 2, 3), materials::WATER).into());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "plugin", derive(bevy::prelude::Message))]
+pub struct MaterialUpdate {
+    /// The voxel.
+    pub position: IVec3,
+    /// Its new material.
+    pub material: MaterialId,
+}
+
+impl MaterialUpdate {
+    /// `material` at `position`.
+    #[inline]
+    pub const fn new(position: IVec3, material: MaterialId) -> Self {
+        Self { position, material }
+    }
+}
+
+impl From<(IVec3, MaterialId)> for MaterialUpdate {
+    #[inline]
+    fn from((position, material): (IVec3, MaterialId)) -> Self {
+        Self { position, material }
+    }
+}
+
+/// The materials of the shipped palette (`assets/materials.ron`), which the
+/// procedural default world and the geology processes use.
+pub mod materials {
     use super::MaterialId;
 
     /// Empty space.

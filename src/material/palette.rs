@@ -167,7 +167,7 @@ impl std::error::Error for PaletteError {
 }
 
 /// Names and colours of materials, read from a RON list such as
-/// `assets/materials.ron`.
+/// `assets/materials.ron`. Its [`Default`] is [`Palette::shipped`].
 ///
 /// ```
 /// use bevy_delta_overlay::{MaterialId, Palette};
@@ -175,7 +175,7 @@ impl std::error::Error for PaletteError {
 ///                                         (id: 3, name: "granite", colour: (160, 150, 150)) ]"#)?;
 /// assert_eq!(palette.get(MaterialId(3)).map(|m| m.name.as_str()), Some("granite"));
 /// assert_eq!(palette.colour(MaterialId(9)), Palette::UNKNOWN_COLOUR);
-/// # Ok::<(), bevy_delta_overlay::PaletteError>(())
+/// # Ok::<(), bevy_delta_overlay::material::PaletteError>(())
 /// ```
 #[derive(Clone, Debug)]
 #[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource))]
@@ -233,8 +233,9 @@ impl Palette {
         Self::from_ron_str(&text)
     }
 
-    /// The geology palette of `assets/materials.ron`, compiled into the crate.
-    pub fn geology() -> Self {
+    /// The palette shipped in `assets/materials.ron`, compiled into the crate:
+    /// the materials of [`materials`](crate::materials) and the default world.
+    pub fn shipped() -> Self {
         // The shipped file is checked by a unit test, so this cannot fail at run time.
         Self::from_ron_str(DEFAULT_RON).unwrap_or_else(|_| Self {
             entries: Vec::new(),
@@ -264,6 +265,12 @@ impl Palette {
     /// Every entry, in file order.
     pub fn entries(&self) -> &[MaterialInfo] {
         &self.entries
+    }
+}
+
+impl Default for Palette {
+    fn default() -> Self {
+        Self::shipped()
     }
 }
 
@@ -311,15 +318,15 @@ fn resolve(e: &MaterialInfo, by_name: &HashMap<&str, u16>) -> Result<MaterialPro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::geology;
+    use crate::material::materials;
 
     #[test]
-    fn shipped_palette_parses_and_names_every_geology_material() {
+    fn shipped_palette_parses_and_names_every_shipped_material() {
         let p = Palette::from_ron_str(DEFAULT_RON).expect("assets/materials.ron parses");
-        for id in 0..=geology::MAGMA.0 {
+        for id in 0..=materials::MAGMA.0 {
             assert!(p.get(MaterialId(id)).is_some(), "material {id} missing");
         }
-        assert_eq!(p.get(geology::GRANITE).map(|m| m.name.as_str()), Some("granite"));
+        assert_eq!(p.get(materials::GRANITE).map(|m| m.name.as_str()), Some("granite"));
     }
 
     #[test]
@@ -332,16 +339,16 @@ mod tests {
 
     #[test]
     fn shipped_properties_are_what_the_processes_expect() {
-        let p = Palette::geology();
-        assert_eq!(p.properties(geology::AIR).form, Form::Gas);
-        assert_eq!(p.properties(geology::WATER).form, Form::Liquid);
-        assert_eq!(p.properties(geology::BEDROCK).hardness, 1.0);
-        let sediment = p.properties(geology::SEDIMENT);
+        let p = Palette::shipped();
+        assert_eq!(p.properties(materials::AIR).form, Form::Gas);
+        assert_eq!(p.properties(materials::WATER).form, Form::Liquid);
+        assert_eq!(p.properties(materials::BEDROCK).hardness, 1.0);
+        let sediment = p.properties(materials::SEDIMENT);
         assert_eq!(sediment.form, Form::Loose);
         assert!((sediment.repose_slope - 34f32.to_radians().tan()).abs() < 1e-6);
-        assert_eq!(sediment.compacts_to, Some(geology::SANDSTONE));
-        let magma = p.properties(geology::MAGMA);
-        assert_eq!((magma.cools_to, magma.cools_deep_to), (Some(geology::BASALT), Some(geology::GRANITE)));
+        assert_eq!(sediment.compacts_to, Some(materials::SANDSTONE));
+        let magma = p.properties(materials::MAGMA);
+        assert_eq!((magma.cools_to, magma.cools_deep_to), (Some(materials::BASALT), Some(materials::GRANITE)));
         assert_eq!(*p.properties(MaterialId(999)), MaterialProperties::UNKNOWN);
     }
 

@@ -1,6 +1,7 @@
 //! One delta record, and the helpers that search and summarize a brick's deltas.
 
-use crate::MaterialId;
+use crate::coords::brick::block_bit;
+use crate::material::MaterialId;
 
 /// One delta: 16 bytes, 4-byte aligned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,12 +80,6 @@ pub(crate) fn gallop(deltas: &[Delta], local: u16) -> usize {
     }
     let hi = (lo + step).min(deltas.len());
     lo + deltas[lo..hi].partition_point(|d| d.local < local)
-}
-
-/// The mask bit of the `4³` block holding in-brick index `local`.
-#[inline]
-pub(crate) fn block_bit(local: u16) -> u64 {
-    1 << crate::base::l2_cell_of(usize::from(local))
 }
 
 /// The block mask of a brick's deltas.

@@ -1,9 +1,9 @@
 //! One layer of deltas: a map from brick to the brick's sorted deltas.
 
-use super::delta::{Delta, DeltaVec, block_bit, find, gallop, heap_capacity, lookup, mask_of};
-use super::key::BrickKey;
-use super::{FastMap, fixed_hasher};
-use crate::MaterialId;
+use super::delta::{Delta, DeltaVec, find, gallop, heap_capacity, lookup, mask_of};
+use crate::coords::brick::{BrickKey, block_bit};
+use crate::hash::{FastMap, fixed_hasher};
+use crate::material::MaterialId;
 use std::collections::hash_map::Entry;
 
 /// One brick's deltas in one layer.

@@ -42,35 +42,19 @@
 //!   `beneath`): a write of the value beneath removes the delta instead.
 
 mod delta;
-mod key;
 mod layer;
 
 pub(crate) use delta::Delta;
-pub(crate) use key::{BrickKey, brick_range};
 pub(crate) use layer::{Layer, MergeCounts, TaggedWrite, WriteEffect};
 
-use crate::base::BrickRef;
-use crate::{Aabb, MaterialId};
+use crate::base::BrickView;
+use crate::coords::Aabb;
+use crate::coords::brick::{BrickKey, brick_range};
+use crate::material::MaterialId;
 use delta::lookup;
 use glam::IVec3;
 use smallvec::SmallVec;
-use std::collections::HashMap;
 use std::sync::Arc;
-
-/// The crate's hash map: ahash with fixed seeds.
-pub(crate) type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
-
-/// A hasher with fixed seeds: iteration order, and so every choice among equals,
-/// is the same from run to run. Keys come from the simulation, not from an
-/// attacker, so there is no flooding to defend against.
-pub(crate) fn fixed_hasher() -> ahash::RandomState {
-    ahash::RandomState::with_seeds(
-        0x243f_6a88_85a3_08d3,
-        0x1319_8a2e_0370_7344,
-        0xa409_3822_299f_31d0,
-        0x082e_fa98_ec4e_6c89,
-    )
-}
 
 /// Buffers a brick merge reuses: the merged deltas, and the value beneath the
 /// active layer at each write.
@@ -200,7 +184,7 @@ impl Overlay {
         key: BrickKey,
         writes: &[TaggedWrite],
         now: u64,
-        base: BrickRef<'_>,
+        base: BrickView<'_>,
         scratch: &mut MergeScratch,
         changed: &mut impl FnMut(u32),
     ) -> MergeCounts {

@@ -1,6 +1,6 @@
 //! The persistence layer's one error type.
 
-use crate::DecodeError;
+use crate::codec::DecodeError;
 use std::path::PathBuf;
 
 /// Which record of a world store a problem was found in.

@@ -15,7 +15,8 @@
 //! Every record is framed with a checksum (see `codec`).
 
 use crate::codec::{DecodeError, Reader, Writer, frame, unframe};
-use crate::{Aabb, WorldGen};
+use crate::coords::Aabb;
+use crate::worldgen::WorldGen;
 use glam::IVec3;
 use redb::TableDefinition;
 

@@ -41,12 +41,9 @@
 
 mod error;
 mod format;
-#[cfg(feature = "plugin")]
-mod plugin;
 mod store;
 mod writer;
 
+pub use crate::codec::DecodeError;
 pub use error::{Record, StoreError};
-#[cfg(feature = "plugin")]
-pub use plugin::{DeltasDurable, PersistencePlugin, WorldFile};
 pub use store::{Durability, Opened, StoreOptions, WorldStore};

@@ -3,7 +3,10 @@
 use super::error::{Record, StoreError};
 use super::format::{self, CHECKPOINT_KEY, HEADER_KEY, Header, LOG, META, NODES};
 use super::writer::{self, Command, Shared};
-use crate::{ChangeBatch, DeltaConfig, DeltaStorage, FeedError, WorldGen};
+use crate::codec::DecodeError;
+use crate::consolidation::DeltaConfig;
+use crate::storage::{ChangeBatch, DeltaStorage, FeedError};
+use crate::worldgen::WorldGen;
 use redb::{ReadableDatabase, ReadableTable};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -99,15 +102,16 @@ struct Loaded {
 /// change batches after it. See the [module docs](super).
 ///
 /// ```no_run
-/// use bevy_delta_overlay::{StoreOptions, WorldStore};
+/// use bevy_delta_overlay::materials;
+/// use bevy_delta_overlay::persistence::{StoreError, StoreOptions, WorldStore};
 /// use glam::IVec3;
 /// let (mut store, mut world, _opened) = WorldStore::open("world.redb", StoreOptions::default())?;
 /// world.record_changes(1 << 20);
-/// world.update(IVec3::new(1, 2, 3), bevy_delta_overlay::geology::MAGMA).unwrap();
+/// world.update(IVec3::new(1, 2, 3), materials::MAGMA).unwrap();
 /// store.commit(world.take_changes(), &mut world)?; // returns at once
 /// let durable = store.sync()?; // waits for the disk
 /// assert_eq!(durable, world.sequence());
-/// # Ok::<(), bevy_delta_overlay::StoreError>(())
+/// # Ok::<(), StoreError>(())
 /// ```
 pub struct WorldStore {
     path: PathBuf,
@@ -262,10 +266,7 @@ impl WorldStore {
             let batch = crate::codec::decode_batch(v.value(), header.bounds, options.max_batch)
                 .map_err(|e| corrupt(Record::Log { first }, e))?;
             if batch.first_sequence() != first {
-                return Err(corrupt(
-                    Record::Log { first },
-                    crate::DecodeError::Invalid("entry keyed by another sequence"),
-                ));
+                return Err(corrupt(Record::Log { first }, DecodeError::Invalid("entry keyed by another sequence")));
             }
             match storage.apply_changes(&batch) {
                 Ok(()) => {
@@ -274,10 +275,7 @@ impl WorldStore {
                 }
                 Err(FeedError::Gap { expected, found }) => return Err(StoreError::LogGap { path, expected, found }),
                 Err(_) => {
-                    return Err(corrupt(
-                        Record::Log { first },
-                        crate::DecodeError::Invalid("change outside the world"),
-                    ));
+                    return Err(corrupt(Record::Log { first }, DecodeError::Invalid("change outside the world")));
                 }
             }
         }

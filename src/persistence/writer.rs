@@ -3,11 +3,14 @@
 use super::error::{Record, StoreError};
 use super::format::{self, CHECKPOINT_KEY, HEADER_KEY, Header, LOG, META, NODES};
 use super::store::{Durability, StoreOptions};
-use crate::base::{Clip, StoredContent, local_index};
+use crate::base::{BaseIndex, BrickContent};
 use crate::codec::world::brick_record;
-use crate::codec::{decode_node, encode_batch};
-use crate::overlay::{FastMap, fixed_hasher};
-use crate::{Aabb, BRICK_LOG2, BRICK_VOLUME, BaseIndex, ChangeBatch, MaterialId, WorldSnapshot};
+use crate::codec::{DecodeError, decode_node, encode_batch};
+use crate::coords::Aabb;
+use crate::coords::brick::{BRICK_LOG2, BRICK_VOLUME, BrickKey, Clip, local_index};
+use crate::hash::{FastMap, fast_map};
+use crate::material::MaterialId;
+use crate::storage::{ChangeBatch, WorldSnapshot};
 use glam::IVec3;
 use redb::{Database, ReadableDatabase, ReadableTable};
 use std::path::{Path, PathBuf};
@@ -136,14 +139,14 @@ impl Writer {
             db: Arc::new(db),
             path,
             bounds,
-            root_level: BaseIndex::check_bounds(bounds).unwrap_or(crate::BRICK_LOG2),
+            root_level: BaseIndex::check_bounds(bounds).unwrap_or(BRICK_LOG2),
             durability: options.durability,
             checkpoint_every: options.checkpoint_every.max(1),
             shared,
             logged,
             unsynced: false,
             last_sync: Instant::now(),
-            dirty: FastMap::with_hasher(fixed_hasher()),
+            dirty: fast_map(),
             since_checkpoint: 0,
             preparing: None,
             installing: None,
@@ -341,14 +344,14 @@ impl Writer {
         if self.preparing.is_some() || self.installing.is_some() || self.dirty.is_empty() {
             return Ok(());
         }
-        let dirty = std::mem::replace(&mut self.dirty, FastMap::with_hasher(fixed_hasher()));
+        let dirty = std::mem::replace(&mut self.dirty, fast_map());
         self.since_checkpoint = 0;
         let (db, path, bounds, root_level) = (Arc::clone(&self.db), self.path.clone(), self.bounds, self.root_level);
         let spawned = std::thread::Builder::new().name("delta_overlay checkpoint".into()).spawn(move || {
             let read = db.begin_read().map_err(|e| failed(&path, e))?;
             let nodes = read.open_table(NODES).map_err(|e| failed(&path, e))?;
             let mut bricks: Vec<_> = dirty.into_iter().collect();
-            bricks.sort_unstable_by_key(|(b, _)| crate::base::brick_code_of(*b));
+            bricks.sort_unstable_by_key(|(b, _)| BrickKey::of_brick(*b).code());
             let mut records = Vec::with_capacity(bricks.len());
             for (brick, changes) in bricks {
                 let mut voxels = stored_brick(&nodes, &path, root_level, brick)?;
@@ -413,15 +416,15 @@ fn stored_brick(
         let corrupt =
             |error| StoreError::Corrupt { path: path.to_path_buf(), record: Record::Node { level, code }, error };
         return match decode_node(bytes.value()).map_err(corrupt)? {
-            StoredContent::Stored(b) if level == BRICK_LOG2 => Ok(Box::new(*b.voxels())),
-            StoredContent::Uniform(m) => Ok(Box::new([m; BRICK_VOLUME])),
-            _ => Err(corrupt(crate::DecodeError::Invalid("a brick above the brick level"))),
+            BrickContent::Dense(b) if level == BRICK_LOG2 => Ok(Box::new(*b.voxels())),
+            BrickContent::Uniform(m) => Ok(Box::new([m; BRICK_VOLUME])),
+            _ => Err(corrupt(DecodeError::Invalid("a brick above the brick level"))),
         };
     }
     Err(StoreError::Corrupt {
         path: path.to_path_buf(),
-        record: Record::Node { level: BRICK_LOG2, code: crate::base::brick_code_of(brick) },
-        error: crate::DecodeError::Invalid("no stored node covers this brick"),
+        record: Record::Node { level: BRICK_LOG2, code: BrickKey::of_brick(brick).code() },
+        error: DecodeError::Invalid("no stored node covers this brick"),
     })
 }
 

@@ -1,11 +1,11 @@
 //! Batches from outside the ECS: worker threads and tasks.
 
-use crate::MaterialId;
+use crate::material::MaterialUpdate;
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, SendError, Sender, TrySendError};
 
 /// A batch of updates, applied in order.
-pub type UpdateBatch = Vec<(IVec3, MaterialId)>;
+type UpdateBatch = Vec<MaterialUpdate>;
 
 /// A cloneable handle for producers outside the ECS (threads, async tasks): each
 /// batch sent is applied exactly once, in order, by the ingest system.
@@ -15,7 +15,7 @@ pub type UpdateBatch = Vec<(IVec3, MaterialId)>;
 /// drains a batch (backpressure; the frame never waits), and
 /// [`try_send`](Self::try_send) returns the batch to the producer instead.
 ///
-/// [`DeltaOverlayPlugin::channel_capacity`]: crate::DeltaOverlayPlugin::channel_capacity
+/// [`DeltaOverlayPlugin::channel_capacity`]: super::DeltaOverlayPlugin::channel_capacity
 #[derive(Resource, Clone, Debug)]
 pub struct DeltaSender {
     tx: Sender<UpdateBatch>,
@@ -26,7 +26,7 @@ impl DeltaSender {
     ///
     /// # Errors
     /// Returns the batch when the app (and its receiver) is gone.
-    pub fn send(&self, batch: UpdateBatch) -> Result<(), SendError<UpdateBatch>> {
+    pub fn send(&self, batch: Vec<MaterialUpdate>) -> Result<(), SendError<Vec<MaterialUpdate>>> {
         self.tx.send(batch)
     }
 
@@ -35,7 +35,7 @@ impl DeltaSender {
     /// # Errors
     /// [`TrySendError::Full`] with the batch when the channel is full,
     /// [`TrySendError::Disconnected`] when the app is gone.
-    pub fn try_send(&self, batch: UpdateBatch) -> Result<(), TrySendError<UpdateBatch>> {
+    pub fn try_send(&self, batch: Vec<MaterialUpdate>) -> Result<(), TrySendError<Vec<MaterialUpdate>>> {
         self.tx.try_send(batch)
     }
 

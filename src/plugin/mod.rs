@@ -1,45 +1,56 @@
-//! The Bevy plugin: messages in, consolidation on the async compute pool.
+//! The Bevy plugin layer (feature `plugin`): messages in, consolidation on the
+//! async compute pool, the change feed published.
 //!
 //! Thin by design: it owns no data structure, it moves updates into the
 //! [`DeltaStorage`] resource and drives the core's begin / run / finish steps.
+//! [`DeltaOverlayPlugins`](crate::DeltaOverlayPlugins) adds it with
+//! every other member of the crate; this module's own members are
+//! [`DeltaOverlayPlugin`] and, with feature `persistence`, `PersistencePlugin`.
 
 mod channel;
 mod messages;
+#[cfg(feature = "persistence")]
+mod persist;
 mod settings;
+mod source;
 mod stats;
 mod systems;
 
-pub use channel::{DeltaSender, UpdateBatch};
-pub use messages::{
-    ConsolidationFinished, FlushDeltas, FrameChanges, MaterialUpdate, MaterialUpdateRejected, PendingUpdates,
-    VoxelsChanged,
-};
+pub use channel::DeltaSender;
+pub use messages::{ConsolidationFinished, FlushDeltas, FrameChanges, VoxelsChanged};
+#[cfg(feature = "persistence")]
+pub use persist::{DeltasDurable, PersistencePlugin, WorldFile};
 pub use settings::DeltaOverlaySettings;
-
+pub use source::{WorldOrigin, WorldSource};
 pub use stats::{DeltaOverlayDiagnostics, DeltaStats};
 
-#[cfg(any(feature = "persistence", feature = "replication"))]
-pub(crate) use systems::publish_changes;
+pub(crate) use channel::DeltaReceiver;
+#[cfg(all(test, feature = "replication"))]
+pub(crate) use source::placeholder;
 
-use crate::{ConsolidationOutput, DeltaConfig, DeltaStorage, WorldGen};
+use crate::consolidation::{ConsolidationOutput, DeltaConfig};
+use crate::material::MaterialUpdate;
+use crate::storage::{DeltaStorage, RejectedUpdate};
 use bevy::app::{App, Plugin, Update};
 use bevy::ecs::schedule::{InternedScheduleLabel, IntoScheduleConfigs, ScheduleLabel, SystemSet};
-use bevy::log::error;
 use bevy::prelude::Resource;
 use bevy::tasks::Task;
-use channel::DeltaReceiver;
 
-/// The phases of the plugin, chained in this order in its schedule (`Update` by
-/// default):
+/// The phases of the overlay's systems, chained in this order in the schedule
+/// the plugins are given (`Update` by default):
 ///
-/// 1. `Ingest`: settings applied, then the frame's `MaterialUpdate` messages
-///    (as one batch) and channel batches written into the overlay; then the
-///    change feed drained into [`FrameChanges`] and a [`VoxelsChanged`] written
-///    if anything changed. Never gated by a run condition.
-/// 2. `Consolidate`: the task in flight polled and finished, `FlushDeltas`
+/// 1. `Ingest`: settings applied, then the frame's [`MaterialUpdate`] messages
+///    (as one batch) and channel batches written into the overlay. Never gated
+///    by a run condition.
+/// 2. `Publish`: the change feed drained into [`FrameChanges`], and a
+///    [`VoxelsChanged`] written if anything changed.
+/// 3. `Forward`: the frame's changes leave the process: persistence hands them
+///    to the file, replication to its clients. Empty without them; put your
+///    own consumers of [`FrameChanges`] here.
+/// 4. `Consolidate`: the task in flight polled and finished, [`FlushDeltas`]
 ///    handled, a new consolidation spawned if one is due; a
 ///    [`ConsolidationFinished`] written for each one that finished.
-/// 3. `Stats`: [`DeltaStats`] and the diagnostics refreshed.
+/// 5. `Stats`: [`DeltaStats`] and the diagnostics refreshed.
 ///
 /// Order producers `.before(DeltaOverlaySystems::Ingest)` and readers
 /// `.after(DeltaOverlaySystems::Ingest)` to read their own frame's updates.
@@ -47,20 +58,35 @@ use channel::DeltaReceiver;
 pub enum DeltaOverlaySystems {
     /// Updates enter the overlay.
     Ingest,
+    /// The frame's changes are published.
+    Publish,
+    /// The frame's changes are forwarded: file, network, your consumers.
+    Forward,
     /// Consolidations are finished and started.
     Consolidate,
     /// Figures are refreshed.
     Stats,
 }
 
-/// Adds a [`DeltaStorage`] resource and keeps it fed and consolidated.
+/// Inside [`DeltaOverlaySystems::Ingest`]: the step that applies the frame's
+/// updates to the overlay. A system `.in_set(DeltaOverlaySystems::Ingest)
+/// .before(ApplyUpdates)` sees (or takes) every update of the frame before it
+/// is applied: a replication client takes them there, to send them to its
+/// server, which has authority over the world.
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ApplyUpdates;
+
+/// Adds the [`DeltaStorage`] resource and keeps it fed and consolidated.
+///
+/// Usually added by [`DeltaOverlayPlugins`](crate::DeltaOverlayPlugins),
+/// which passes it the schedule and the world source.
 ///
 /// ```no_run
 /// use bevy::prelude::*;
 /// use bevy_delta_overlay::prelude::*;
 ///
 /// fn erode(mut updates: MessageWriter<MaterialUpdate>) {
-///     updates.write(MaterialUpdate { position: IVec3::new(10, 120, 10), material: geology::WATER });
+///     updates.write(MaterialUpdate::new(IVec3::new(10, 120, 10), materials::WATER));
 /// }
 ///
 /// fn read(world: Res<DeltaStorage>) {
@@ -77,9 +103,10 @@ pub enum DeltaOverlaySystems {
 ///
 /// # Resources
 ///
-/// - [`DeltaStorage`]: the world. If the app inserted one before adding the
-///   plugin, it is used as is; otherwise one is built from [`world`](Self::world).
-/// - [`DeltaOverlaySettings`]: live settings (app's own insert wins).
+/// - [`DeltaStorage`]: the world, from [`world`](Self::world), unless the app
+///   inserted one before the plugins were built, which is used as is.
+/// - [`WorldOrigin`]: where the world came from.
+/// - [`DeltaOverlaySettings`]: live settings (the app's own insert wins).
 /// - [`DeltaSender`]: clone it into threads to send batches.
 /// - [`DeltaStats`]: figures, refreshed every frame.
 /// - [`FrameChanges`]: the changes accepted this frame, numbered.
@@ -90,26 +117,21 @@ pub enum DeltaOverlaySystems {
 /// frames where a voxel changed.
 #[derive(Clone, Debug)]
 pub struct DeltaOverlayPlugin {
+    /// The schedule the systems run in. Default `Update`.
+    pub schedule: InternedScheduleLabel,
+    /// Where the world comes from. Default: [`WorldSource::default`], the
+    /// procedural world of 1024 x 256 x 1024 voxels (about 232 MiB).
+    pub world: WorldSource,
     /// Overlay tunables, unless the app inserted [`DeltaOverlaySettings`].
     pub config: DeltaConfig,
-    /// The world built when the app did not insert a [`DeltaStorage`]. Default:
-    /// the procedural geology world, 1024 x 256 x 1024.
-    pub world: WorldGen,
     /// Batches the off-thread channel holds before `DeltaSender::send` blocks.
     /// Default 256.
     pub channel_capacity: usize,
     /// Changes the storage's feed keeps between two frames; past it, the frame's
-    /// [`FrameChanges`] is incomplete (see [`crate::ChangeBatch::is_complete`]).
-    /// Default 2^20.
+    /// [`FrameChanges`] is incomplete (see
+    /// [`ChangeBatch::is_complete`](crate::ChangeBatch::is_complete)). Default 2^20.
     pub change_capacity: usize,
-    /// The schedule the systems run in. Default `Update`.
-    pub schedule: InternedScheduleLabel,
 }
-
-/// The schedule [`DeltaOverlayPlugin`] runs in, for plugins that order their
-/// systems against its sets (the debug panel, persistence, replication).
-#[derive(Resource, Clone, Copy, Debug)]
-pub struct DeltaOverlaySchedule(pub InternedScheduleLabel);
 
 impl Default for DeltaOverlayPlugin {
     fn default() -> Self {
@@ -121,11 +143,11 @@ impl DeltaOverlayPlugin {
     /// The default plugin, running in `schedule` rather than `Update`.
     pub fn new(schedule: impl ScheduleLabel) -> Self {
         Self {
+            schedule: schedule.intern(),
+            world: WorldSource::default(),
             config: DeltaConfig::default(),
-            world: WorldGen::default(),
             channel_capacity: 256,
             change_capacity: DeltaStorage::DEFAULT_CHANGE_CAPACITY,
-            schedule: schedule.intern(),
         }
     }
 }
@@ -149,19 +171,12 @@ pub(crate) struct IngestCounts {
 
 impl Plugin for DeltaOverlayPlugin {
     fn build(&self, app: &mut App) {
-        if !app.world().contains_resource::<DeltaStorage>() {
-            let storage = match self.world.build() {
-                Ok(base) => DeltaStorage::new(base, self.config.clone()),
-                Err(e) => {
-                    error!("delta overlay: cannot build the configured world ({e}); using a 16³ world of air");
-                    let bounds = crate::Aabb::new(bevy::math::IVec3::ZERO, bevy::math::IVec3::splat(16));
-                    let base = crate::BaseIndex::uniform(bounds, crate::MaterialId::AIR)
-                        .expect("a 16³ box at the origin is valid bounds");
-                    DeltaStorage::new(base, self.config.clone())
-                }
-            };
-            app.insert_resource(storage);
-        }
+        let origin = if app.world().contains_resource::<DeltaStorage>() {
+            WorldOrigin::Inserted
+        } else {
+            source::build_world(app, &self.world, &self.config)
+        };
+        app.insert_resource(origin);
         app.world_mut().resource_mut::<DeltaStorage>().record_changes(self.change_capacity);
         if !app.world().contains_resource::<DeltaOverlaySettings>() {
             // A pre-inserted storage keeps its own configuration.
@@ -171,13 +186,11 @@ impl Plugin for DeltaOverlayPlugin {
         let (sender, receiver) = channel::channel(self.channel_capacity);
         app.register_type::<DeltaOverlaySettings>()
             .add_message::<MaterialUpdate>()
-            .add_message::<MaterialUpdateRejected>()
+            .add_message::<RejectedUpdate>()
             .add_message::<FlushDeltas>()
             .add_message::<VoxelsChanged>()
             .add_message::<ConsolidationFinished>()
-            .insert_resource(DeltaOverlaySchedule(self.schedule))
             .init_resource::<FrameChanges>()
-            .init_resource::<PendingUpdates>()
             .insert_resource(sender)
             .insert_resource(receiver)
             .init_resource::<DeltaStats>()
@@ -185,10 +198,11 @@ impl Plugin for DeltaOverlayPlugin {
             .init_resource::<IngestCounts>();
         stats::DeltaOverlayDiagnostics::register(app);
         use DeltaOverlaySystems::*;
-        app.configure_sets(self.schedule, (Ingest, Consolidate, Stats).chain()).add_systems(
+        app.configure_sets(self.schedule, (Ingest, Publish, Forward, Consolidate, Stats).chain()).add_systems(
             self.schedule,
             (
-                (systems::apply_settings, systems::ingest, systems::publish_changes).chain().in_set(Ingest),
+                (systems::apply_settings, systems::ingest.in_set(ApplyUpdates)).chain().in_set(Ingest),
+                systems::publish_changes.in_set(Publish),
                 (systems::drive_consolidation, systems::publish_consolidations).chain().in_set(Consolidate),
                 stats::update_stats.in_set(Stats),
             ),

@@ -1,6 +1,6 @@
 //! Live configuration as a reflectable resource.
 
-use crate::DeltaConfig;
+use crate::consolidation::DeltaConfig;
 use bevy::prelude::*;
 
 /// The plugin's live settings. Change them from any system (or the debug panel,
@@ -20,11 +20,6 @@ pub struct DeltaOverlaySettings {
     /// Channel batches the ingest system drains per frame, at most; the rest wait
     /// in the bounded channel. Default 64.
     pub max_batches_per_frame: usize,
-    /// When false, `MaterialUpdate` messages and channel batches are not applied
-    /// but queued in [`PendingUpdates`](crate::PendingUpdates) for whoever has
-    /// authority over the world (a replication client sends them to its
-    /// server). Default true.
-    pub apply_updates: bool,
 }
 
 impl Default for DeltaOverlaySettings {
@@ -36,6 +31,6 @@ impl Default for DeltaOverlaySettings {
 impl DeltaOverlaySettings {
     /// Settings carrying `config`, with the plugin defaults for the rest.
     pub fn from_config(config: DeltaConfig) -> Self {
-        Self { config, auto_consolidate: true, max_batches_per_frame: 64, apply_updates: true }
+        Self { config, auto_consolidate: true, max_batches_per_frame: 64 }
     }
 }

@@ -1,7 +1,7 @@
 //! Per-frame figures: the `DeltaStats` resource and Bevy diagnostics.
 
 use super::{ConsolidationTask, DeltaReceiver, IngestCounts};
-use crate::{DeltaStorage, OverlayStats};
+use crate::storage::{DeltaStorage, OverlayStats};
 use bevy::diagnostic::{Diagnostic, DiagnosticPath, Diagnostics, RegisterDiagnostic};
 use bevy::prelude::*;
 
@@ -45,9 +45,6 @@ impl DeltaOverlayDiagnostics {
     pub const CONSOLIDATION_MS: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/consolidation_ms");
     /// Main-thread stall of the last consolidation (begin plus finish), in ms.
     pub const STALL_MS: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/stall_ms");
-    /// The former name of [`STALL_MS`](Self::STALL_MS), which counted finish only.
-    #[deprecated(since = "0.2.0", note = "use STALL_MS: the stall is begin plus finish")]
-    pub const FINISH_MS: DiagnosticPath = Self::STALL_MS;
     /// Number of the last accepted change.
     pub const SEQUENCE: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/sequence");
     /// Heap bytes of the overlay, in KiB.

@@ -5,11 +5,11 @@
 //! through `bypass_change_detection`, so `Res<DeltaStorage>::is_changed()` is
 //! true exactly in frames where a voxel's value changed.
 
-use super::{
-    ConsolidationFinished, FrameChanges, MaterialUpdate, MaterialUpdateRejected, PendingUpdates, VoxelsChanged,
-};
+use super::{ConsolidationFinished, FrameChanges, VoxelsChanged};
 use super::{ConsolidationTask, DeltaOverlaySettings, DeltaReceiver, FlushDeltas, IngestCounts};
-use crate::{DeltaStorage, Executor, RejectedUpdate};
+use crate::material::MaterialUpdate;
+use crate::parallel::Executor;
+use crate::storage::{DeltaStorage, RejectedUpdate};
 use bevy::log::{info_span, warn};
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, TaskPool, futures::check_ready};
@@ -58,38 +58,25 @@ impl RejectLog {
 /// Applies this frame's `MaterialUpdate` messages as one batch (in message
 /// order, the last write to a voxel wins), then up to `max_batches_per_frame`
 /// channel batches. Never gated: unread messages are dropped after two updates.
-#[allow(clippy::too_many_arguments, reason = "a system's parameters are its inputs")]
 pub(crate) fn ingest(
     mut storage: ResMut<DeltaStorage>,
     mut updates: MessageReader<MaterialUpdate>,
-    mut rejected: MessageWriter<MaterialUpdateRejected>,
+    mut rejected: MessageWriter<RejectedUpdate>,
     receiver: Res<DeltaReceiver>,
     settings: Res<DeltaOverlaySettings>,
     mut counts: ResMut<IngestCounts>,
     mut log: Local<RejectLog>,
-    mut pending: ResMut<PendingUpdates>,
 ) {
     let _span = info_span!("delta_overlay::ingest").entered();
-    if !settings.apply_updates {
-        // Someone else has authority: queue, don't apply.
-        pending.extend(updates.read().map(|u| (u.position, u.material)));
-        for batch in receiver.rx.try_iter().take(settings.max_batches_per_frame) {
-            pending.extend(batch);
-        }
-        return;
-    }
     let before = storage.sequence();
     let world = storage.bypass_change_detection();
     let mut reject = |r: RejectedUpdate, counts: &mut IngestCounts| {
         counts.rejects += 1;
         log.report(&r);
-        rejected.write(MaterialUpdateRejected {
-            update: MaterialUpdate { position: r.position, material: r.material },
-            error: r.error,
-        });
+        rejected.write(r);
     };
     if !updates.is_empty() {
-        let outcome = world.batch_update(updates.read().map(|u| (u.position, u.material)));
+        let outcome = world.batch_update(updates.read().copied());
         counts.updates += outcome.applied as u64;
         for r in outcome.rejected {
             reject(r, &mut counts);

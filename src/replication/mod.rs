@@ -2,7 +2,7 @@
 //!
 //! # Model
 //!
-//! One app, the server, owns the world: its [`DeltaStorage`](crate::DeltaStorage)
+//! One app, the server, owns the world: its [`DeltaStorage`](crate::storage::DeltaStorage)
 //! is the truth, and its change feed numbers every accepted change. Clients
 //! hold a copy that is the server's as of some sequence number and follows it:
 //!
@@ -39,7 +39,7 @@ mod client;
 mod server;
 mod wire;
 
-pub use client::{EditsRefused, ReplicationClientPlugin, ReplicationStatus, WorldReceived};
+pub use client::{EditsRefused, PendingEdits, ReplicationClientPlugin, ReplicationStatus, WorldReceived};
 pub use server::{EditPolicy, ReplicationServerPlugin, ReplicationSettings, ReplicationStats};
 pub use wire::RefusedReason;
 

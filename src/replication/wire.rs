@@ -23,7 +23,8 @@
 //! would be stored; keys are `level << 56 | Morton code of (corner >> level)`.
 
 use crate::codec::{DecodeError, Reader, Writer, frame, unframe_any};
-use crate::{Aabb, MaterialId};
+use crate::coords::Aabb;
+use crate::material::{MaterialId, MaterialUpdate};
 use glam::IVec3;
 
 pub(crate) const SNAPSHOT_BEGIN: u8 = 10;
@@ -170,7 +171,7 @@ pub(crate) fn decode_from_server(message: &[u8]) -> Result<Downlink, DecodeError
 #[derive(Debug)]
 pub(crate) enum Uplink {
     /// Edits in the order they were made.
-    Edits(Vec<(IVec3, MaterialId)>),
+    Edits(Vec<MaterialUpdate>),
     Resync,
     Progress {
         sequence: u64,
@@ -181,13 +182,13 @@ pub(crate) enum Uplink {
 /// Bytes an edit takes before compression.
 const EDIT_BYTES: usize = 14;
 
-pub(crate) fn edits(edits: &[(IVec3, MaterialId)]) -> Vec<u8> {
+pub(crate) fn edits(edits: &[MaterialUpdate]) -> Vec<u8> {
     let mut body = Vec::with_capacity(edits.len() * EDIT_BYTES);
-    for (p, m) in edits {
-        for c in p.to_array() {
+    for e in edits {
+        for c in e.position.to_array() {
             body.extend_from_slice(&c.to_le_bytes());
         }
-        body.extend_from_slice(&m.0.to_le_bytes());
+        body.extend_from_slice(&e.material.0.to_le_bytes());
     }
     let mut w = Writer::default();
     w.varint(edits.len() as u64);
@@ -238,7 +239,7 @@ pub(crate) fn decode_from_client(message: &[u8], max_edits: usize) -> Result<Upl
             let mut out = Vec::with_capacity(n);
             for _ in 0..n {
                 let p = IVec3::new(r.i32()?, r.i32()?, r.i32()?);
-                out.push((p, MaterialId(r.u16()?)));
+                out.push(MaterialUpdate::new(p, MaterialId(r.u16()?)));
             }
             Ok(Uplink::Edits(out))
         }
@@ -261,8 +262,8 @@ mod tests {
     use proptest::prelude::*;
 
     fn messages() -> Vec<Vec<u8>> {
-        let edits: Vec<(IVec3, MaterialId)> =
-            (0..40).map(|i| (IVec3::new(i, -i, 3 * i), MaterialId((i % 5) as u16))).collect();
+        let edits: Vec<MaterialUpdate> =
+            (0..40).map(|i| MaterialUpdate::new(IVec3::new(i, -i, 3 * i), MaterialId((i % 5) as u16))).collect();
         vec![
             super::edits(&edits[..3]),
             super::edits(&edits),
@@ -280,7 +281,7 @@ mod tests {
         let m = messages();
         let Ok(Uplink::Edits(e)) = decode_from_client(&m[1], 1000) else { panic!() };
         assert_eq!(e.len(), 40);
-        assert_eq!(e[7], (IVec3::new(7, -7, 21), MaterialId(2)));
+        assert_eq!(e[7], MaterialUpdate::new(IVec3::new(7, -7, 21), MaterialId(2)));
         assert!(matches!(
             decode_from_client(&m[3], 1000),
             Ok(Uplink::Progress { sequence: 77, received: 1099511627776 })

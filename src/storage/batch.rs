@@ -19,9 +19,11 @@
 //! batch so far: a steady stream of batches does not allocate.
 
 use super::{BatchOutcome, DeltaStorage, RejectedUpdate};
-use crate::overlay::{BrickKey, FastMap, MergeScratch, TaggedWrite, fixed_hasher};
-use crate::{BRICK_VOLUME, MaterialId};
-use glam::IVec3;
+use crate::coords::BRICK_VOLUME;
+use crate::coords::brick::BrickKey;
+use crate::hash::{FastMap, fast_map};
+use crate::material::{MaterialId, MaterialUpdate};
+use crate::overlay::{MergeScratch, TaggedWrite};
 
 /// Writes to one brick from which a batch sorts them by counting rather than
 /// comparing: past this, `O(n log n)` compares cost more than a 4096-entry pass.
@@ -52,13 +54,13 @@ pub(super) struct BatchScratch {
     seen: Vec<u64>,
     /// Dense path: each brick's group, the groups' ends, the writes packed
     /// (see `pack`) and grouped by brick, one brick's writes, the merge's
-    /// buffers, and the per-voxel counts of a counting sort (4096 entries once used).
+    /// buffers, and a counting sort's counts.
     groups: FastMap<BrickKey, u32>,
     offsets: Vec<u32>,
     grouped: Vec<u64>,
     writes: Vec<TaggedWrite>,
     merge: MergeScratch,
-    local_counts: Vec<u32>,
+    counts: Vec<u32>,
     /// One bit per item: the write changed its voxel (dense path).
     changed: Vec<u64>,
 }
@@ -68,12 +70,12 @@ impl Default for BatchScratch {
         Self {
             items: Vec::new(),
             seen: Vec::new(),
-            groups: FastMap::with_hasher(fixed_hasher()),
+            groups: fast_map(),
             offsets: Vec::new(),
             grouped: Vec::new(),
             writes: Vec::new(),
             merge: MergeScratch::default(),
-            local_counts: Vec::new(),
+            counts: Vec::new(),
             changed: Vec::new(),
         }
     }
@@ -101,6 +103,54 @@ impl BatchScratch {
         }
         // Writes that found their bit clear: about one per brick.
         (n - repeats) * SCATTERED_WRITES_PER_BRICK >= n
+    }
+
+    /// Numbers each item's brick by first appearance (`item.group`), one probe of
+    /// a small map per run of writes to one brick; returns the number of bricks.
+    fn number_groups(&mut self) -> usize {
+        self.groups.clear();
+        let mut last: Option<(BrickKey, u32)> = None;
+        for item in self.items.iter_mut() {
+            // Runs of one brick, common in spatial input, skip the probe.
+            item.group = match last {
+                Some((key, g)) if key == item.key => g,
+                _ => {
+                    let next = self.groups.len() as u32;
+                    let g = *self.groups.entry(item.key).or_insert(next);
+                    last = Some((item.key, g));
+                    g
+                }
+            };
+        }
+        self.groups.len()
+    }
+}
+
+/// The crate's one counting sort: places each of `n` items, ordered by
+/// `key(i) < buckets` and in input order within a key (stable), by calling
+/// `place(i, position)`. Afterwards `counts[k]` is the end of bucket `k`.
+/// `O(n + buckets)`; `counts` is a reused buffer.
+fn counting_sort(
+    n: usize,
+    buckets: usize,
+    key: impl Fn(usize) -> usize,
+    counts: &mut Vec<u32>,
+    mut place: impl FnMut(usize, usize),
+) {
+    counts.clear();
+    counts.resize(buckets, 0);
+    for i in 0..n {
+        counts[key(i)] += 1;
+    }
+    // Counts to starts; placing then advances each to its bucket's end.
+    let mut sum = 0;
+    for c in counts.iter_mut() {
+        (*c, sum) = (sum, sum + *c);
+    }
+    for i in 0..n {
+        let cursor = &mut counts[key(i)];
+        place(i, *cursor as usize);
+        *cursor += 1;
     }
 }
 
@@ -133,35 +183,32 @@ impl DeltaStorage {
     /// merged in one pass, so a batch that fills a brick costs no more than one
     /// that sprinkles it. The buffers are reused: a steady stream of batches does
     /// not allocate.
-    pub fn batch_update(&mut self, updates: impl IntoIterator<Item = (IVec3, MaterialId)>) -> BatchOutcome {
-        self.batch_apply(updates, true)
+    ///
+    /// ```
+    /// use bevy_delta_overlay::{Aabb, BaseIndex, DeltaConfig, DeltaStorage, MaterialId, MaterialUpdate};
+    /// use glam::IVec3;
+    /// let base = BaseIndex::uniform(Aabb::new(IVec3::ZERO, IVec3::splat(32)), MaterialId(1))?;
+    /// let mut world = DeltaStorage::new(base, DeltaConfig::default());
+    /// let outcome = world.batch_update([
+    ///     MaterialUpdate::new(IVec3::new(1, 2, 3), MaterialId(2)),
+    ///     MaterialUpdate::new(IVec3::new(99, 0, 0), MaterialId(2)), // outside
+    /// ]);
+    /// assert_eq!((outcome.applied, outcome.rejected.len()), (1, 1));
+    /// # Ok::<(), bevy_delta_overlay::VoxelError>(())
+    /// ```
+    pub fn batch_update(&mut self, updates: impl IntoIterator<Item = impl Into<MaterialUpdate>>) -> BatchOutcome {
+        self.batch_apply(updates.into_iter().map(Into::into), true)
     }
 
     /// `batch_update`, numbering the changes in the feed when `number` is set.
     pub(super) fn batch_apply(
         &mut self,
-        updates: impl IntoIterator<Item = (IVec3, MaterialId)>,
+        updates: impl IntoIterator<Item = MaterialUpdate>,
         number: bool,
     ) -> BatchOutcome {
-        let mut outcome = BatchOutcome::default();
         let mut scratch = std::mem::take(&mut self.batch);
-        let items = &mut scratch.items;
-        items.clear();
+        let outcome = self.validate(updates, &mut scratch.items);
         let origin = self.bounds().min;
-        for (position, material) in updates {
-            match self.base.check(position) {
-                Ok(()) => {
-                    let (key, local) = BrickKey::split(position - origin);
-                    items.push(BatchItem { key, local, material, group: 0 });
-                }
-                Err(error) => {
-                    self.counters.rejects += 1;
-                    outcome.rejected.push(RejectedUpdate { position, material, error });
-                }
-            }
-        }
-        outcome.applied = items.len();
-        self.counters.updates += items.len() as u64;
         if scratch.scattered() {
             for i in 0..scratch.items.len() {
                 let item = scratch.items[i];
@@ -187,47 +234,51 @@ impl DeltaStorage {
         outcome
     }
 
-    /// The dense path: group, sort and merge brick by brick, marking the writes
-    /// that changed their voxel in `scratch.changed`.
-    fn apply_grouped(&mut self, scratch: &mut BatchScratch) {
-        // Group by brick with one probe of a small map per update, then sort each
-        // brick's writes by voxel and input order: a counting scatter and many
-        // small sorts instead of one sort of the whole batch.
-        let BatchScratch { items, groups, offsets, grouped, writes, merge, local_counts, changed, .. } = scratch;
-        groups.clear();
-        offsets.clear();
-        let mut last: Option<(BrickKey, u32)> = None;
-        for item in items.iter_mut() {
-            // Runs of one brick, common in spatial input, skip the probe.
-            let g = match last {
-                Some((key, g)) if key == item.key => g,
-                _ => {
-                    let next = offsets.len() as u32;
-                    let g = *groups.entry(item.key).or_insert(next);
-                    if g == next {
-                        offsets.push(0);
-                    }
-                    last = Some((item.key, g));
-                    g
+    /// Checks every update's position: the valid ones go to `items`, addressed
+    /// by brick; the others are counted and reported.
+    fn validate(
+        &mut self,
+        updates: impl IntoIterator<Item = MaterialUpdate>,
+        items: &mut Vec<BatchItem>,
+    ) -> BatchOutcome {
+        let mut outcome = BatchOutcome::default();
+        items.clear();
+        let origin = self.bounds().min;
+        for update in updates {
+            match self.base.check(update.position) {
+                Ok(()) => {
+                    let (key, local) = BrickKey::split(update.position - origin);
+                    items.push(BatchItem { key, local, material: update.material, group: 0 });
                 }
-            };
-            offsets[g as usize] += 1;
-            item.group = g;
+                Err(error) => {
+                    self.counters.rejects += 1;
+                    outcome.rejected.push(RejectedUpdate { update, error });
+                }
+            }
         }
-        // Counts to starts; the scatter then advances each to its group's end.
-        let mut sum = 0;
-        for o in offsets.iter_mut() {
-            (*o, sum) = (sum, sum + *o);
-        }
-        // Scatter each write packed in one integer (see `pack`): the groups then
-        // sort plain integers, with no load through an index per compare.
+        outcome.applied = items.len();
+        self.counters.updates += items.len() as u64;
+        outcome
+    }
+
+    /// The dense path: group by brick, sort each brick's writes by voxel and
+    /// input order, and merge brick by brick, marking the writes that changed
+    /// their voxel in `scratch.changed`. Counting sorts throughout: one pass to
+    /// group the batch, one per brick holding many writes.
+    fn apply_grouped(&mut self, scratch: &mut BatchScratch) {
+        let bricks = scratch.number_groups();
+        let BatchScratch { items, offsets, grouped, writes, merge, counts, changed, .. } = scratch;
+        // Each write packed in one integer (see `pack`), scattered by group:
+        // the groups then sort plain integers, with no load through an index.
         grouped.clear();
         grouped.resize(items.len(), 0);
-        for (i, item) in items.iter().enumerate() {
-            let cursor = &mut offsets[item.group as usize];
-            grouped[*cursor as usize] = pack(item, i);
-            *cursor += 1;
-        }
+        counting_sort(
+            items.len(),
+            bricks,
+            |i| items[i].group as usize,
+            offsets,
+            |i, at| grouped[at] = pack(&items[i], i),
+        );
         let mut mark = |tag: u32| changed[tag as usize / 64] |= 1 << (tag % 64);
         let mut start = 0;
         for &end in offsets.iter() {
@@ -240,50 +291,39 @@ impl DeltaStorage {
                 if self.write(key, w.local, w.material).changed() {
                     mark(w.tag);
                 }
-                self.enforce_cap();
-                continue;
-            }
-            writes.clear();
-            if group.len() >= COUNTING_SORT_MIN {
-                // Many writes to one brick: a counting sort by in-brick index,
-                // O(writes + 4096). The group is in input order and the sort is
-                // stable, so writes to one voxel keep their order.
-                let counts = &mut *local_counts;
-                counts.clear();
-                counts.resize(BRICK_VOLUME, 0);
-                for &p in group.iter() {
-                    counts[usize::from(unpack_write(p).local)] += 1;
-                }
-                let mut sum = 0;
-                for c in counts.iter_mut() {
-                    (*c, sum) = (sum, sum + *c);
-                }
-                writes.resize(group.len(), TaggedWrite { local: 0, material: MaterialId::AIR, tag: 0 });
-                for &p in group.iter() {
-                    let w = unpack_write(p);
-                    let cursor = &mut counts[usize::from(w.local)];
-                    writes[*cursor as usize] = w;
-                    *cursor += 1;
-                }
             } else {
-                // Packed writes are unique (the input index), so an unstable
-                // sort is exact: by voxel, then input order.
-                group.sort_unstable();
-                writes.extend(group.iter().map(|&p| unpack_write(p)));
+                sort_brick_writes(group, writes, counts);
+                // The base brick, fetched once for the whole group.
+                let base = self.base.brick_local(key.min_corner());
+                let done = self.overlay.merge_brick(key, writes, self.clock_ms, base, merge, &mut mark);
+                self.counters.reverts += done.reverts;
+                self.counters.unchanged += done.unchanged;
             }
-            // The base brick, fetched once for the whole group.
-            let base = self.base.brick_ref_local(key.min_corner());
-            let counts = self.overlay.merge_brick(key, writes, self.clock_ms, base, merge, &mut mark);
-            self.counters.reverts += counts.reverts;
-            self.counters.unchanged += counts.unchanged;
             self.enforce_cap();
         }
+    }
+}
+
+/// One brick's packed writes (in input order) into `writes`, sorted by voxel
+/// and input order: by counting past [`COUNTING_SORT_MIN`] writes (stable, so
+/// writes to one voxel keep their order), by comparing below it (packed writes
+/// are unique, so an unstable sort is exact).
+fn sort_brick_writes(group: &mut [u64], writes: &mut Vec<TaggedWrite>, counts: &mut Vec<u32>) {
+    writes.clear();
+    if group.len() >= COUNTING_SORT_MIN {
+        writes.resize(group.len(), TaggedWrite { local: 0, material: MaterialId::AIR, tag: 0 });
+        let local = |i: usize| usize::from(unpack_write(group[i]).local);
+        counting_sort(group.len(), BRICK_VOLUME, local, counts, |i, at| writes[at] = unpack_write(group[i]));
+    } else {
+        group.sort_unstable();
+        writes.extend(group.iter().map(|&p| unpack_write(p)));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use glam::IVec3;
 
     fn shape(positions: impl IntoIterator<Item = IVec3>) -> bool {
         let mut scratch = BatchScratch::default();
@@ -292,6 +332,16 @@ mod tests {
             scratch.items.push(BatchItem { key, local, material: MaterialId(1), group: 0 });
         }
         scratch.scattered()
+    }
+
+    #[test]
+    fn the_counting_sort_is_stable() {
+        let keys = [3usize, 1, 3, 0, 1, 3];
+        let mut out = [usize::MAX; 6];
+        let mut counts = Vec::new();
+        counting_sort(keys.len(), 4, |i| keys[i], &mut counts, |i, at| out[at] = i);
+        assert_eq!(out, [3, 1, 4, 0, 2, 5]);
+        assert_eq!(counts, [1, 3, 3, 6]);
     }
 
     #[test]

@@ -18,32 +18,27 @@
 //! Recording keeps at most `capacity` changes between two drains. Past that, the
 //! feed goes on numbering but stops keeping: the drained batch says it is
 //! incomplete ([`ChangeBatch::is_complete`]) and which sequences it lacks, and
-//! [`OverlayStats::changes_dropped`](crate::OverlayStats::changes_dropped)
+//! [`OverlayStats::changes_dropped`](super::OverlayStats::changes_dropped)
 //! counts them. A consumer that needs every change (a file, a network peer)
 //! then takes a snapshot of the whole world instead. Drained every frame, as the
 //! plugin does, the default of 2^20 changes is only reached by a frame that
 //! writes a million voxels.
 
-use crate::{Aabb, ConsolidationReport, MaterialId};
+use crate::consolidation::ConsolidationReport;
+use crate::coords::Aabb;
+use crate::coords::brick::{BRICK_LOG2, brick_box, bricks_per_axis};
+use crate::hash::{FastMap, fast_map};
+use crate::material::{MaterialId, MaterialUpdate};
 use glam::IVec3;
 use std::ops::RangeInclusive;
-
-/// One accepted change: voxel `position` now reads as `material`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Change {
-    /// The voxel.
-    pub position: IVec3,
-    /// Its new material.
-    pub material: MaterialId,
-}
 
 /// Changes drained from the feed, or received from elsewhere: the changes
 /// numbered `first..=last`, in order.
 ///
 /// ```
-/// use bevy_delta_overlay::{Change, ChangeBatch, MaterialId};
+/// use bevy_delta_overlay::{ChangeBatch, MaterialId, MaterialUpdate};
 /// use glam::IVec3;
-/// let c = |x| Change { position: IVec3::new(x, 0, 0), material: MaterialId(2) };
+/// let c = |x| MaterialUpdate::new(IVec3::new(x, 0, 0), MaterialId(2));
 /// let batch = ChangeBatch::new(5, vec![c(0), c(1)]);
 /// assert_eq!(batch.sequences(), 5..=6);
 /// assert_eq!(batch.iter().map(|(seq, _)| seq).collect::<Vec<_>>(), [5, 6]);
@@ -56,7 +51,7 @@ pub struct ChangeBatch {
     last: u64,
     /// The changes numbered `first..first + changes.len()`; all of the range
     /// unless the feed overflowed.
-    changes: Vec<Change>,
+    changes: Vec<MaterialUpdate>,
 }
 
 impl Default for ChangeBatch {
@@ -67,7 +62,7 @@ impl Default for ChangeBatch {
 
 impl ChangeBatch {
     /// A complete batch whose first change is numbered `first` (at least 1).
-    pub fn new(first: u64, changes: Vec<Change>) -> Self {
+    pub fn new(first: u64, changes: Vec<MaterialUpdate>) -> Self {
         let first = first.max(1);
         Self { first, last: first + changes.len() as u64 - 1, changes }
     }
@@ -89,12 +84,12 @@ impl ChangeBatch {
 
     /// The changes kept, in order: every change of [`sequences`](Self::sequences)
     /// when the batch is complete, a prefix when the feed overflowed.
-    pub fn changes(&self) -> &[Change] {
+    pub fn changes(&self) -> &[MaterialUpdate] {
         &self.changes
     }
 
     /// The changes with their sequence numbers.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (u64, Change)> + '_ {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (u64, MaterialUpdate)> + '_ {
         self.changes.iter().enumerate().map(|(i, c)| (self.first + i as u64, *c))
     }
 
@@ -117,17 +112,11 @@ impl ChangeBatch {
     /// clipped to `bounds`, each once, in no particular order.
     pub fn brick_boxes(&self, bounds: Aabb) -> Vec<Aabb> {
         let mut bricks: Vec<IVec3> =
-            self.changes.iter().map(|c| (c.position - bounds.min) >> crate::BRICK_LOG2 as i32).collect();
+            self.changes.iter().map(|c| (c.position - bounds.min) >> BRICK_LOG2 as i32).collect();
         bricks.sort_unstable_by_key(|b| (b.z, b.y, b.x));
         bricks.dedup();
         bricks.into_iter().map(|b| brick_box(bounds, b)).collect()
     }
-}
-
-/// The world box of the brick at local brick coordinates `b`, clipped to `bounds`.
-pub(crate) fn brick_box(bounds: Aabb, b: IVec3) -> Aabb {
-    let min = bounds.min + (b << crate::BRICK_LOG2 as i32);
-    Aabb::from_min_size(min, IVec3::splat(crate::BRICK_SIZE)).intersection(&bounds)
 }
 
 /// A consolidation that finished, as the change feed records it: coarse LOD
@@ -150,17 +139,17 @@ const MAX_FINISHED: usize = 64;
 #[derive(Clone, Debug)]
 enum ChangedBricks {
     Bitmap { dims: IVec3, bits: Vec<u64>, words: Vec<u32> },
-    Set(crate::overlay::FastMap<IVec3, ()>),
+    Set(FastMap<IVec3, ()>),
 }
 
 impl ChangedBricks {
     fn new(bounds: Aabb) -> Self {
-        let dims = (bounds.size() + IVec3::splat(crate::BRICK_SIZE - 1)) >> crate::BRICK_LOG2 as i32;
+        let dims = bricks_per_axis(bounds.size());
         let count = dims.as_u64vec3().element_product();
         if count <= 1 << 24 {
             ChangedBricks::Bitmap { dims, bits: vec![0; count.div_ceil(64) as usize], words: Vec::new() }
         } else {
-            ChangedBricks::Set(crate::overlay::FastMap::with_hasher(crate::overlay::fixed_hasher()))
+            ChangedBricks::Set(fast_map())
         }
     }
 
@@ -209,7 +198,7 @@ pub(crate) struct Feed {
     pub sequence: u64,
     /// The first sequence number of the batch being recorded.
     first: u64,
-    changes: Vec<Change>,
+    changes: Vec<MaterialUpdate>,
     /// Built when recording starts.
     bricks: Option<ChangedBricks>,
     pub dropped: u64,
@@ -259,12 +248,12 @@ impl Feed {
     pub fn push(&mut self, position: IVec3, material: MaterialId) {
         self.sequence += 1;
         if let Some(bricks) = &mut self.bricks {
-            bricks.mark((position - self.bounds.min) >> crate::BRICK_LOG2 as i32);
+            bricks.mark((position - self.bounds.min) >> BRICK_LOG2 as i32);
         }
         if let Some(cap) = self.capacity {
             // Kept only while nothing was dropped: a batch is a prefix.
             if self.changes.len() < cap && self.changes.len() as u64 == self.sequence - self.first {
-                self.changes.push(Change { position, material });
+                self.changes.push(MaterialUpdate { position, material });
             } else {
                 self.dropped += 1;
             }
@@ -312,7 +301,7 @@ impl Feed {
     }
 }
 
-/// Why [`DeltaStorage::apply_changes`](crate::DeltaStorage::apply_changes)
+/// Why [`DeltaStorage::apply_changes`](super::DeltaStorage::apply_changes)
 /// refused a batch. Nothing of a refused batch is applied.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]

@@ -9,41 +9,43 @@
 //! consolidation.
 
 mod batch;
+mod changes;
+mod consolidate;
 mod feed;
 mod reader;
 mod snapshot;
 mod spatial;
 mod stats;
 
-pub use feed::{Change, ChangeBatch, FeedError, FinishedConsolidation};
+pub use feed::{ChangeBatch, FeedError, FinishedConsolidation};
 pub use reader::Reader;
-#[cfg(feature = "codec")]
-pub(crate) use snapshot::Stored;
 pub use snapshot::{SnapshotNode, WorldSnapshot};
 pub use spatial::DeltaEntry;
 pub use stats::OverlayStats;
 
-use crate::consolidation::{Consolidator, Finished, Parts};
-use crate::overlay::{BrickKey, Overlay, WriteEffect};
-use crate::{
-    Aabb, AppliedStrategy, BaseIndex, ConsolidationError, ConsolidationJob, ConsolidationOutput, ConsolidationReport,
-    ConsolidationStrategy, DeltaConfig, MaterialId, Region, VoxelError,
-};
+use crate::base::{BaseIndex, Region};
+use crate::consolidation::{Consolidator, DeltaConfig};
+use crate::coords::Aabb;
+use crate::coords::brick::BrickKey;
+use crate::error::VoxelError;
+use crate::material::{MaterialId, MaterialUpdate};
+use crate::overlay::{Overlay, WriteEffect};
 use batch::BatchScratch;
-use feed::{Feed, brick_box};
+use feed::Feed;
 use glam::IVec3;
 use stats::Counters;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-/// An update refused by [`DeltaStorage::batch_update`].
+/// An update refused: by [`DeltaStorage::batch_update`], and (a message, with
+/// the plugin) by the frame's ingest. Everything else in the same batch or
+/// frame was applied.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "plugin", derive(bevy::prelude::Message))]
 pub struct RejectedUpdate {
-    /// The refused position.
-    pub position: IVec3,
-    /// The material it would have written.
-    pub material: MaterialId,
-    /// Why.
+    /// The refused update.
+    pub update: MaterialUpdate,
+    /// Why it was refused.
     pub error: VoxelError,
 }
 
@@ -302,204 +304,5 @@ impl DeltaStorage {
             rejects: c.rejects,
             consolidation: self.consolidator.stats(),
         }
-    }
-
-    // ---- The change feed (see `feed.rs` for its guarantees). ----
-
-    /// The sequence number of the last accepted change (0 before the first).
-    pub fn sequence(&self) -> u64 {
-        self.feed.sequence
-    }
-
-    /// Starts recording accepted changes for [`take_changes`](Self::take_changes),
-    /// keeping at most `capacity` between two drains (past that, the batch is
-    /// incomplete: see [`ChangeBatch::is_complete`]). Recording is off by default:
-    /// no cost, no growth.
-    pub fn record_changes(&mut self, capacity: usize) {
-        self.feed.record(capacity);
-    }
-
-    /// Stops recording changes and drops what was kept.
-    pub fn stop_recording_changes(&mut self) {
-        self.feed.stop();
-    }
-
-    /// True while changes are recorded.
-    pub fn is_recording_changes(&self) -> bool {
-        self.feed.is_recording()
-    }
-
-    /// Drains the changes recorded since the last call, in order: every sequence
-    /// number from the last drain's end to [`sequence`](Self::sequence). Empty
-    /// when not recording.
-    pub fn take_changes(&mut self) -> ChangeBatch {
-        self.feed.take()
-    }
-
-    /// Drains the boxes of the bricks (`16³` from the world's minimum corner,
-    /// clipped to the world) holding a change since the last call, each once,
-    /// while recording: what a mesher or renderer must redo. Marked as changes
-    /// arrive (a bit per brick), so draining costs the bricks, not the changes.
-    pub fn take_changed_bricks(&mut self) -> Vec<Aabb> {
-        self.feed.take_bricks()
-    }
-
-    /// Drains the consolidations finished since the last call, while recording
-    /// (at most 64 are kept; older ones are dropped first).
-    pub fn take_finished_consolidations(&mut self) -> Vec<FinishedConsolidation> {
-        self.feed.take_finished()
-    }
-
-    /// Applies a batch of changes numbered elsewhere (a file's log, a server's
-    /// feed) as a batch update, and takes its numbering: afterwards
-    /// [`sequence`](Self::sequence) is the batch's last. Recorded changes keep the
-    /// batch's numbers.
-    ///
-    /// # Errors
-    /// [`FeedError::Gap`] unless the batch starts right after this storage's last
-    /// change, [`FeedError::Incomplete`] for a batch that lacks changes,
-    /// [`FeedError::OutOfBounds`] for a change outside the world. A refused batch
-    /// changes nothing.
-    pub fn apply_changes(&mut self, batch: &ChangeBatch) -> Result<(), FeedError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let expected = self.feed.sequence + 1;
-        if batch.first_sequence() != expected {
-            return Err(FeedError::Gap { expected, found: batch.first_sequence() });
-        }
-        if !batch.is_complete() {
-            return Err(FeedError::Incomplete { first: batch.first_sequence(), last: batch.last_sequence() });
-        }
-        if let Some((sequence, c)) = batch.iter().find(|(_, c)| !self.bounds().contains(c.position)) {
-            return Err(FeedError::OutOfBounds { sequence, position: c.position });
-        }
-        let sequence = self.feed.sequence;
-        self.batch_apply(batch.changes().iter().map(|c| (c.position, c.material)), false);
-        // Every change of the batch is a change where it was numbered; number
-        // them as it did, whatever this world made of them.
-        self.feed.sequence = sequence;
-        for c in batch.changes() {
-            self.feed.push(c.position, c.material);
-        }
-        Ok(())
-    }
-
-    // ---- Consolidation (see the `consolidation` module). ----
-
-    /// The consolidator, and the parts it works on.
-    fn consolidation(&mut self) -> (&mut Consolidator, Parts<'_>) {
-        let parts =
-            Parts { overlay: &mut self.overlay, base: &mut self.base, config: &self.config, now: self.clock_ms };
-        (&mut self.consolidator, parts)
-    }
-
-    /// Records a finished consolidation in the feed.
-    fn finished(&mut self, f: Option<Finished>) -> Option<ConsolidationReport> {
-        let f = f?;
-        if self.feed.is_recording() {
-            let bounds = self.bounds();
-            let bricks = f.bricks.iter().map(|&b| brick_box(bounds, b)).collect();
-            self.feed.finished(FinishedConsolidation { report: f.report, bricks });
-        }
-        self.debug_check();
-        Some(f.report)
-    }
-
-    /// True while a job handed out by [`begin_consolidation`](Self::begin_consolidation)
-    /// has not been finished or cancelled.
-    pub fn in_flight(&self) -> bool {
-        self.consolidator.in_flight()
-    }
-
-    /// True when the configured strategy says a consolidation is due and none is in
-    /// flight: the delta count reached the threshold, or (time-based and adaptive
-    /// strategies) `max_age` has passed on the storage clock since the last attempt.
-    pub fn should_consolidate(&self) -> bool {
-        self.consolidator.due(&self.overlay, &self.config, self.clock_ms)
-    }
-
-    /// The concrete strategy `strategy` stands for now (`Adaptive` decides here).
-    pub fn resolve_strategy(&self, strategy: ConsolidationStrategy) -> AppliedStrategy {
-        self.consolidator.resolve(strategy, &self.overlay, &self.config, self.clock_ms)
-    }
-
-    /// Starts a consolidation in O(1): the active layer is sealed, and the job
-    /// gets the sealed layers and a snapshot of the base, by `Arc`. Run it on any
-    /// thread, then [`finish_consolidation`](Self::finish_consolidation).
-    ///
-    /// Returns `None` when a job is already in flight (at most one at a time) or
-    /// the overlay is empty.
-    pub fn begin_consolidation(&mut self, strategy: ConsolidationStrategy) -> Option<ConsolidationJob> {
-        let (c, parts) = self.consolidation();
-        let job = c.begin(parts, strategy);
-        self.debug_check();
-        job
-    }
-
-    /// Installs a job's output: swaps the new bricks into the base and the job's
-    /// remaining deltas in for the layers it merged. `O(bricks * depth)` on the
-    /// calling thread.
-    ///
-    /// # Errors
-    /// [`ConsolidationError::ForeignJob`] for the output of another storage's job,
-    /// [`ConsolidationError::Cancelled`] for a job that was cancelled (by
-    /// [`flush`](Self::flush), [`consolidate`](Self::consolidate), backpressure or
-    /// [`cancel_consolidation`](Self::cancel_consolidation)) or already finished.
-    /// The storage is unchanged; the refusal is counted.
-    pub fn finish_consolidation(
-        &mut self,
-        output: ConsolidationOutput,
-    ) -> Result<ConsolidationReport, ConsolidationError> {
-        let (c, parts) = self.consolidation();
-        let finished = c.finish(parts, output)?;
-        Ok(self.finished(Some(finished)).expect("a finished consolidation has a report"))
-    }
-
-    /// Abandons the job in flight, if any: its output will be refused, and its
-    /// layers stay in the overlay (nothing reads differently). Returns true when a
-    /// job was cancelled.
-    pub fn cancel_consolidation(&mut self) -> bool {
-        self.consolidator.cancel()
-    }
-
-    /// Consolidates synchronously with `strategy`, on this thread and in place
-    /// (bricks no job shares are not copied). A job in flight is cancelled
-    /// first. `None` when the strategy picked nothing.
-    pub fn consolidate(&mut self, strategy: ConsolidationStrategy) -> Option<ConsolidationReport> {
-        let applied = self.resolve_strategy(strategy);
-        let (c, parts) = self.consolidation();
-        let f = c.now(parts, applied);
-        self.finished(f)
-    }
-
-    /// Consolidates everything synchronously: afterwards the base holds every
-    /// update and the overlay is empty. A job in flight is cancelled first.
-    pub fn flush(&mut self) -> Option<ConsolidationReport> {
-        let (c, parts) = self.consolidation();
-        let f = c.now(parts, AppliedStrategy::Flush);
-        self.finished(f)
-    }
-
-    /// Consolidates if the strategy says so ([`should_consolidate`](Self::should_consolidate)),
-    /// synchronously. For callers without a task pool; the Bevy plugin spawns jobs.
-    pub fn consolidate_if_needed(&mut self) -> Option<ConsolidationReport> {
-        let (c, parts) = self.consolidation();
-        let f = c.if_due(parts);
-        self.finished(f)
-    }
-
-    /// Backpressure: past the hard cap, merges synchronously down to half of it.
-    fn enforce_cap(&mut self) {
-        if self.overlay.len() > self.config.hard_cap {
-            let (c, parts) = self.consolidation();
-            let f = c.enforce_cap(parts);
-            self.finished(f);
-        }
-    }
-
-    /// Checks the overlay's invariants (debug builds).
-    fn debug_check(&self) {
-        self.overlay.check();
     }
 }

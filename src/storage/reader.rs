@@ -1,9 +1,11 @@
 //! A read accessor that remembers the last brick (OpenVDB's ValueAccessor idea).
 
 use super::DeltaStorage;
-use crate::base::BrickRef;
-use crate::overlay::{BrickKey, BrickStack};
-use crate::{MaterialId, VoxelError};
+use crate::base::BrickView;
+use crate::coords::brick::BrickKey;
+use crate::error::VoxelError;
+use crate::material::MaterialId;
+use crate::overlay::BrickStack;
 use glam::IVec3;
 
 /// Reads voxels of a [`DeltaStorage`], caching the last brick it touched: the
@@ -18,7 +20,7 @@ use glam::IVec3;
 /// hop between bricks on every call gain nothing and pay one compare more. A
 /// reader borrows the storage, so no write can invalidate it: that is the
 /// borrow checker's job. Reads through a reader are not counted in
-/// [`OverlayStats`](crate::OverlayStats)'s hit counters.
+/// [`OverlayStats`](super::OverlayStats)'s hit counters.
 ///
 /// ```
 /// use bevy_delta_overlay::{Aabb, BaseIndex, DeltaConfig, DeltaStorage, MaterialId};
@@ -40,7 +42,7 @@ pub struct Reader<'a> {
 struct CachedBrick<'a> {
     key: BrickKey,
     deltas: BrickStack<'a>,
-    base: BrickRef<'a>,
+    base: BrickView<'a>,
 }
 
 impl DeltaStorage {
@@ -62,7 +64,7 @@ impl Reader<'_> {
         let (key, local) = BrickKey::split(q);
         let brick = match &self.cached {
             Some(c) if c.key == key => c,
-            _ => self.cached.insert(CachedBrick { key, deltas: s.overlay.stack(key), base: s.base.brick_ref_local(q) }),
+            _ => self.cached.insert(CachedBrick { key, deltas: s.overlay.stack(key), base: s.base.brick_local(q) }),
         };
         match brick.deltas.get(local) {
             Some(d) => Ok(d.material),

@@ -8,33 +8,27 @@
 //! delta falls, bricks with their deltas applied elsewhere.
 
 use super::DeltaStorage;
-use crate::base::{BRICK_LOG2, BaseSnapshot, BrickRef, Clip, brick_code_of, for_each_brick_in};
-use crate::overlay::{BrickKey, BrickStack, Layer};
-use crate::{Aabb, BRICK_VOLUME, MaterialId};
+use crate::base::{BaseSnapshot, BrickView, for_each_brick_in};
+use crate::coords::Aabb;
+use crate::coords::brick::{BRICK_LOG2, BRICK_VOLUME, BrickKey, Clip};
+use crate::hash::{FastMap, fast_map};
+use crate::material::MaterialId;
+use crate::overlay::{BrickStack, Layer};
 use glam::IVec3;
 use std::sync::Arc;
 
-/// A node of a world, as [`WorldSnapshot::for_each_node`] gives them.
+/// A node of a world, as [`WorldSnapshot::for_each_node`] gives them: the cube
+/// of `2^level` voxels per axis at `min`, and what it holds.
 #[derive(Clone, Copy, Debug)]
-pub enum SnapshotNode<'a> {
-    /// The cube of `2^level` voxels per axis at `min` (world position) holds
-    /// `material` in every in-world voxel.
-    Uniform {
-        /// log2 of the cube's edge, at least [`BRICK_LOG2`](crate::BRICK_LOG2).
-        level: u32,
-        /// The cube's smallest corner, in world coordinates.
-        min: IVec3,
-        /// Its material.
-        material: MaterialId,
-    },
-    /// The brick at `min`: its voxels, x fastest, then y, then z (voxels outside
-    /// the world, on a clipped face, are padding).
-    Brick {
-        /// The brick's smallest corner, in world coordinates.
-        min: IVec3,
-        /// Its voxels.
-        voxels: &'a [MaterialId; BRICK_VOLUME],
-    },
+pub struct SnapshotNode<'a> {
+    /// log2 of the cube's edge: [`BRICK_LOG2`](crate::coords::BRICK_LOG2) for a
+    /// brick, more for a uniform node.
+    pub level: u32,
+    /// The cube's smallest corner, in world coordinates.
+    pub min: IVec3,
+    /// Its content: a material for every in-world voxel, or a brick's voxels
+    /// (those outside the world, on a clipped face, are padding).
+    pub content: BrickView<'a>,
 }
 
 /// The world of a [`DeltaStorage`] as of one sequence number, overlay applied,
@@ -42,7 +36,7 @@ pub enum SnapshotNode<'a> {
 /// [`DeltaStorage::snapshot`] in O(1).
 ///
 /// ```
-/// use bevy_delta_overlay::{Aabb, BaseIndex, DeltaConfig, DeltaStorage, MaterialId, SnapshotNode};
+/// use bevy_delta_overlay::{Aabb, BaseIndex, DeltaConfig, DeltaStorage, MaterialId};
 /// use glam::IVec3;
 /// let base = BaseIndex::uniform(Aabb::new(IVec3::ZERO, IVec3::splat(64)), MaterialId(1))?;
 /// let mut world = DeltaStorage::new(base, DeltaConfig::default());
@@ -51,7 +45,7 @@ pub enum SnapshotNode<'a> {
 /// world.update(IVec3::new(1, 2, 3), MaterialId(3))?; // after the snapshot
 /// let mut bricks = 0;
 /// snapshot.for_each_node(|node| {
-///     if let SnapshotNode::Brick { voxels, .. } = node {
+///     if let Some(voxels) = node.content.voxels() {
 ///         bricks += 1;
 ///         assert_eq!(voxels[1 + 2 * 16 + 3 * 256], MaterialId(2));
 ///     }
@@ -109,18 +103,13 @@ impl WorldSnapshot {
     }
 
     /// Calls `f` for every node of the world, in Morton order of their corners:
-    /// uniform nodes where no delta falls (at any level), and every other brick
-    /// with its deltas applied. Costs one visit per node, plus a 8 KiB copy per
-    /// brick holding deltas.
-    pub fn for_each_node(&self, mut f: impl FnMut(SnapshotNode<'_>)) {
-        self.for_each_stored(|node| f(node.public()));
-    }
-
-    /// [`for_each_node`](Self::for_each_node), giving the base's bricks as
-    /// bricks (pyramid included) where no delta falls.
-    pub(crate) fn for_each_stored(&self, f: impl FnMut(Stored<'_>)) {
+    /// uniform nodes where no delta falls (at any level), base bricks where no
+    /// delta falls ([`BrickView::Brick`], pyramid included), and every other
+    /// brick with its deltas applied ([`BrickView::Voxels`]). Costs one visit
+    /// per node, plus a 8 KiB copy per brick holding deltas.
+    pub fn for_each_node(&self, f: impl FnMut(SnapshotNode<'_>)) {
         let layers: Vec<&Layer> = self.layers.iter().map(|l| &**l).collect();
-        for_each_stored(self.bounds, &self.base, &layers, f);
+        for_each_node(self.bounds, &self.base, &layers, f);
     }
 
     /// The world's digest, as [`DeltaStorage::digest`] gives it.
@@ -130,76 +119,41 @@ impl WorldSnapshot {
     }
 }
 
-/// A node as the store writes it: a base brick keeps its pyramid.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Stored<'a> {
-    Uniform {
-        level: u32,
-        min: IVec3,
-        material: MaterialId,
-    },
-    /// A base brick no delta touches.
-    Brick {
-        min: IVec3,
-        brick: &'a crate::Brick,
-    },
-    /// A brick with its deltas applied.
-    Voxels {
-        min: IVec3,
-        voxels: &'a [MaterialId; BRICK_VOLUME],
-    },
-}
-
-impl<'a> Stored<'a> {
-    fn public(self) -> SnapshotNode<'a> {
-        match self {
-            Stored::Uniform { level, min, material } => SnapshotNode::Uniform { level, min, material },
-            Stored::Brick { min, brick } => SnapshotNode::Brick { min, voxels: brick.voxels() },
-            Stored::Voxels { min, voxels } => SnapshotNode::Brick { min, voxels },
-        }
-    }
-}
-
 /// Walks the world of `base` under `layers` (top first): see
 /// [`WorldSnapshot::for_each_node`].
-fn for_each_stored(bounds: Aabb, base: &BaseSnapshot, layers: &[&Layer], mut f: impl FnMut(Stored<'_>)) {
-    let mut codes: Vec<u64> = layers.iter().flat_map(|l| l.iter().map(|(k, _)| brick_code_of(k.brick()))).collect();
+fn for_each_node(bounds: Aabb, base: &BaseSnapshot, layers: &[&Layer], mut f: impl FnMut(SnapshotNode<'_>)) {
+    let mut codes: Vec<u64> = layers.iter().flat_map(|l| l.iter().map(|(k, _)| k.code())).collect();
     codes.sort_unstable();
     codes.dedup();
     let size = base.size();
     let mut buffer = Box::new([MaterialId::AIR; BRICK_VOLUME]);
-    let mut brick = |min: IVec3, content: BrickRef<'_>, f: &mut dyn FnMut(Stored<'_>)| {
-        let key = BrickKey::of_brick(min >> BRICK_LOG2 as i32);
-        let stack = BrickStack::of(layers, key);
-        let world = bounds.min + min;
-        match (stack.is_empty(), content) {
-            (true, BrickRef::Uniform(m)) => f(Stored::Uniform { level: BRICK_LOG2, min: world, material: m }),
-            (true, BrickRef::Dense(b)) => f(Stored::Brick { min: world, brick: b }),
-            (false, content) => {
-                match content {
-                    BrickRef::Uniform(m) => buffer.fill(m),
-                    BrickRef::Dense(b) => buffer.copy_from_slice(b.voxels()),
-                }
-                for d in stack.visible() {
-                    buffer[usize::from(d.local)] = d.material;
-                }
-                f(Stored::Voxels { min: world, voxels: &buffer });
-            }
+    let mut brick = |min: IVec3, content: BrickView<'_>, f: &mut dyn FnMut(SnapshotNode<'_>)| {
+        let stack = BrickStack::of(layers, BrickKey::of_brick(min >> BRICK_LOG2 as i32));
+        let min_world = bounds.min + min;
+        if stack.is_empty() {
+            return f(SnapshotNode { level: BRICK_LOG2, min: min_world, content });
         }
+        match content.voxels() {
+            Some(v) => buffer.copy_from_slice(v),
+            None => buffer.fill(content.get(0)),
+        }
+        for d in stack.visible() {
+            buffer[usize::from(d.local)] = d.material;
+        }
+        f(SnapshotNode { level: BRICK_LOG2, min: min_world, content: BrickView::Voxels(&buffer) });
     };
     base.for_each_node(|level, min, content| {
         if level == BRICK_LOG2 {
             return brick(min, content, &mut f);
         }
         // A uniform node: whole unless a delta falls in its Morton range of bricks.
-        let BrickRef::Uniform(m) = content else { unreachable!("LEVELS: bricks sit at the brick level") };
-        let first = brick_code_of(min >> BRICK_LOG2 as i32);
+        let first = BrickKey::of_brick(min >> BRICK_LOG2 as i32).code();
         let end = first + (1u64 << (3 * (level - BRICK_LOG2)));
         let i = codes.partition_point(|&c| c < first);
         if codes.get(i).is_none_or(|&c| c >= end) {
-            f(Stored::Uniform { level, min: bounds.min + min, material: m });
+            f(SnapshotNode { level, min: bounds.min + min, content });
         } else {
-            for_each_brick_in(level, min, size, &mut |b| brick(b, BrickRef::Uniform(m), &mut f));
+            for_each_brick_in(level, min, size, &mut |b| brick(b, content, &mut f));
         }
     });
 }
@@ -227,11 +181,11 @@ fn digest(bounds: Aabb, base: &BaseSnapshot, layers: &[&Layer]) -> u64 {
         }
         xxh3_64(&bytes[..n])
     };
-    let mut uniform: crate::overlay::FastMap<(MaterialId, IVec3), u64> =
-        crate::overlay::FastMap::with_hasher(crate::overlay::fixed_hasher());
-    for_each_stored(bounds, base, layers, |node| match node.public() {
-        SnapshotNode::Uniform { level, min, material } => {
-            for_each_brick_in(level, min - bounds.min, size, &mut |b| {
+    let mut uniform: FastMap<(MaterialId, IVec3), u64> = fast_map();
+    for_each_node(bounds, base, layers, |node| match node.content.voxels() {
+        None => {
+            let material = node.content.get(0);
+            for_each_brick_in(node.level, node.min - bounds.min, size, &mut |b| {
                 let clip = Clip::of(b, size);
                 let h = *uniform
                     .entry((material, clip.extent()))
@@ -239,8 +193,8 @@ fn digest(bounds: Aabb, base: &BaseSnapshot, layers: &[&Layer]) -> u64 {
                 out.update(&h.to_le_bytes());
             });
         }
-        SnapshotNode::Brick { min, voxels } => {
-            let h = hash_voxels(voxels, Clip::of(min - bounds.min, size));
+        Some(voxels) => {
+            let h = hash_voxels(voxels, Clip::of(node.min - bounds.min, size));
             out.update(&h.to_le_bytes());
         }
     });

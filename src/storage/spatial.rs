@@ -1,8 +1,11 @@
 //! Spatial queries over the deltas: boxes, spheres and single-linkage clusters.
 
 use super::DeltaStorage;
-use crate::overlay::{Delta, FastMap, fixed_hasher};
-use crate::{Aabb, MaterialId, VoxelError};
+use crate::coords::Aabb;
+use crate::error::VoxelError;
+use crate::hash::{FastMap, fixed_hasher};
+use crate::material::MaterialId;
+use crate::overlay::Delta;
 use glam::{I64Vec3, IVec3};
 
 /// A delta as seen by spatial queries.

@@ -1,10 +1,10 @@
-//! Figures of a [`DeltaStorage`](crate::DeltaStorage).
+//! Figures of a [`DeltaStorage`](super::DeltaStorage).
 //!
 //! Plain data: the storage owns its counters (writes take `&mut self`), and the
 //! two read counters are relaxed atomics so `query(&self)` can count from any
 //! thread without a lock.
 
-use crate::ConsolidationStats;
+use crate::consolidation::ConsolidationStats;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use std::time::Duration;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OverlayStats {
     /// Deltas in the overlay, every layer
-    /// ([`DeltaStorage::delta_count`](crate::DeltaStorage::delta_count)).
+    /// ([`DeltaStorage::delta_count`](super::DeltaStorage::delta_count)).
     pub delta_count: usize,
     /// Sealed layers under the active one: the layers a consolidation merges
     /// (usually one or two).

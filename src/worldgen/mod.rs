@@ -3,9 +3,12 @@
 
 mod noise;
 
-use crate::base::{BRICK_SIZE, BRICK_VOLUME};
-use crate::geology::*;
-use crate::{Aabb, BaseIndex, MaterialId, VoxelError};
+use crate::base::BaseIndex;
+use crate::coords::Aabb;
+use crate::coords::brick::{BRICK_SIZE, BRICK_VOLUME};
+use crate::error::VoxelError;
+use crate::material::MaterialId;
+use crate::material::materials::*;
 use glam::IVec3;
 use noise::ValueNoise;
 
@@ -15,12 +18,12 @@ const STRATA: [MaterialId; 7] = [BEDROCK, BASALT, GRANITE, SANDSTONE, LIMESTONE,
 /// Parameters of the procedural geology world.
 ///
 /// ```
-/// use bevy_delta_overlay::{geology, WorldGen};
+/// use bevy_delta_overlay::{WorldGen, materials};
 /// use glam::IVec3;
 /// let small = WorldGen { size: IVec3::new(128, 256, 128), ..WorldGen::default() };
 /// let base = small.build()?;
-/// assert_eq!(base.get(IVec3::new(5, 0, 5))?, geology::BEDROCK);
-/// assert_eq!(base.get(IVec3::new(5, 255, 5))?, geology::AIR);
+/// assert_eq!(base.get(IVec3::new(5, 0, 5))?, materials::BEDROCK);
+/// assert_eq!(base.get(IVec3::new(5, 255, 5))?, materials::AIR);
 /// # Ok::<(), bevy_delta_overlay::VoxelError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]

@@ -11,9 +11,10 @@
 //! whatever the material, so a resting slope is its angle within one voxel,
 //! measured over up to `reach` columns.
 
+use super::process::{GeologyProcess, GeologySystems};
 use super::rng::Rng;
 use super::terrain::{DIRECTIONS, Terrain};
-use crate::Form;
+use crate::material::Form;
 #[cfg(feature = "plugin")]
 use bevy::prelude::ReflectResource;
 use glam::IVec2;
@@ -23,7 +24,7 @@ use std::collections::VecDeque;
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
 #[cfg_attr(feature = "plugin", reflect(Resource))]
-pub struct ThermalErosion {
+pub struct ThermalSettings {
     /// Random columns checked per frame (besides those queued by earlier
     /// slides). Default 2,000.
     pub columns_per_frame: u32,
@@ -42,7 +43,7 @@ pub struct ThermalErosion {
     pub seed: u64,
 }
 
-impl Default for ThermalErosion {
+impl Default for ThermalSettings {
     fn default() -> Self {
         Self {
             columns_per_frame: 2000,
@@ -71,33 +72,50 @@ pub struct ThermalStats {
     pub edits: u64,
 }
 
-/// The columns waiting for a check, the random state, and what it did.
+/// Thermal erosion, the process: the columns waiting for a check, the random
+/// state, and what it did. A frame of it ([`GeologyProcess::step`]) checks the
+/// queued columns, then random ones.
 #[derive(Clone, Debug)]
-#[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource))]
-pub struct ThermalErosionState {
+#[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
+#[cfg_attr(feature = "plugin", reflect(Resource))]
+pub struct ThermalErosion {
+    #[cfg_attr(feature = "plugin", reflect(ignore))]
     rng: Rng,
+    #[cfg_attr(feature = "plugin", reflect(ignore))]
     queue: VecDeque<IVec2>,
     /// What the process did, since it started.
     pub stats: ThermalStats,
 }
 
-impl ThermalErosionState {
-    /// A state seeded by `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self { rng: Rng::new(seed ^ 0x7468_6572), queue: VecDeque::new(), stats: ThermalStats::default() }
-    }
-
+impl ThermalErosion {
     /// Columns queued for a check.
     pub fn queued(&self) -> usize {
         self.queue.len()
     }
 }
 
-/// One frame of slides: the queued columns, then random ones.
-pub fn thermal_erosion(terrain: &mut Terrain<'_>, settings: &ThermalErosion, state: &mut ThermalErosionState) {
-    if !settings.enabled {
-        return;
+impl GeologyProcess for ThermalErosion {
+    type Settings = ThermalSettings;
+    const NAME: &'static str = "thermal erosion";
+    const SET: GeologySystems = GeologySystems::Thermal;
+
+    fn new(settings: &ThermalSettings) -> Self {
+        Self { rng: Rng::new(settings.seed ^ 0x7468_6572), queue: VecDeque::new(), stats: ThermalStats::default() }
     }
+
+    fn enabled(settings: &ThermalSettings) -> bool {
+        settings.enabled
+    }
+
+    fn step(&mut self, terrain: &mut Terrain<'_>, settings: &ThermalSettings) {
+        if settings.enabled {
+            slides(terrain, settings, self);
+        }
+    }
+}
+
+/// One frame of slides: the queued columns, then random ones.
+fn slides(terrain: &mut Terrain<'_>, settings: &ThermalSettings, state: &mut ThermalErosion) {
     let before = terrain.edit_count();
     let b = terrain.bounds();
     for _ in 0..settings.queued_per_frame {
@@ -113,7 +131,7 @@ pub fn thermal_erosion(terrain: &mut Terrain<'_>, settings: &ThermalErosion, sta
 
 /// Checks column `c` and lets its top slide while it is steeper than its
 /// angle of repose; queues the neighbours of every slide.
-fn relax_column(terrain: &mut Terrain<'_>, s: &ThermalErosion, c: IVec2, state: &mut ThermalErosionState) {
+fn relax_column(terrain: &mut Terrain<'_>, s: &ThermalSettings, c: IVec2, state: &mut ThermalErosion) {
     state.stats.columns += 1;
     for _ in 0..s.max_slides_per_column {
         let Some(to) = steepest_unstable(terrain, c, s.reach) else { return };
@@ -159,7 +177,7 @@ fn steepest_unstable(terrain: &mut Terrain<'_>, c: IVec2, reach: i32) -> Option<
 }
 
 /// Whether every loose top in `area` (columns `lo..hi`) rests at or below its
-/// angle of repose over `reach` columns, as [`thermal_erosion`] defines it.
+/// angle of repose over `reach` columns, as [`ThermalErosion`] defines it.
 pub fn slopes_at_rest(terrain: &mut Terrain<'_>, lo: IVec2, hi: IVec2, reach: i32) -> bool {
     (lo.x..hi.x).all(|x| (lo.y..hi.y).all(|z| steepest_unstable(terrain, IVec2::new(x, z), reach).is_none()))
 }
@@ -169,8 +187,8 @@ pub fn slopes_at_rest(terrain: &mut Terrain<'_>, lo: IVec2, hi: IVec2, reach: i3
 /// region at once (a landslide after a big edit).
 pub fn relax_area(
     terrain: &mut Terrain<'_>,
-    settings: &ThermalErosion,
-    state: &mut ThermalErosionState,
+    settings: &ThermalSettings,
+    state: &mut ThermalErosion,
     lo: IVec2,
     hi: IVec2,
     max_sweeps: u32,

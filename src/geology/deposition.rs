@@ -3,9 +3,10 @@
 //! layer), and loose material buried deep enough compacts into rock
 //! (`compacts_to`: sediment into sandstone).
 
+use super::process::{GeologyProcess, GeologySystems};
 use super::rng::Rng;
 use super::terrain::Terrain;
-use crate::Form;
+use crate::material::Form;
 #[cfg(feature = "plugin")]
 use bevy::prelude::ReflectResource;
 use glam::{IVec2, IVec3};
@@ -14,7 +15,7 @@ use glam::{IVec2, IVec3};
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
 #[cfg_attr(feature = "plugin", reflect(Resource))]
-pub struct Deposition {
+pub struct DepositionSettings {
     /// Random columns checked per frame. Default 3,000.
     pub columns_per_frame: u32,
     /// Columns over which submerged sediment looks for a deeper place.
@@ -33,7 +34,7 @@ pub struct Deposition {
     pub seed: u64,
 }
 
-impl Default for Deposition {
+impl Default for DepositionSettings {
     fn default() -> Self {
         Self {
             columns_per_frame: 3000,
@@ -62,27 +63,40 @@ pub struct DepositionStats {
     pub edits: u64,
 }
 
-/// The random state and what it did.
+/// Deposition and compaction, the process: the random state and what it did.
+/// A frame of it ([`GeologyProcess::step`]) settles and compacts random columns.
 #[derive(Clone, Debug)]
-#[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource))]
-pub struct DepositionState {
+#[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
+#[cfg_attr(feature = "plugin", reflect(Resource))]
+pub struct Deposition {
+    #[cfg_attr(feature = "plugin", reflect(ignore))]
     rng: Rng,
     /// What the process did, since it started.
     pub stats: DepositionStats,
 }
 
-impl DepositionState {
-    /// A state seeded by `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self { rng: Rng::new(seed ^ 0x6465_706f), stats: DepositionStats::default() }
+impl GeologyProcess for Deposition {
+    type Settings = DepositionSettings;
+    const NAME: &'static str = "deposition";
+    const SET: GeologySystems = GeologySystems::Deposition;
+
+    fn new(settings: &DepositionSettings) -> Self {
+        Self { rng: Rng::new(settings.seed ^ 0x6465_706f), stats: DepositionStats::default() }
+    }
+
+    fn enabled(settings: &DepositionSettings) -> bool {
+        settings.enabled
+    }
+
+    fn step(&mut self, terrain: &mut Terrain<'_>, settings: &DepositionSettings) {
+        if settings.enabled {
+            settle(terrain, settings, self);
+        }
     }
 }
 
 /// One frame: random columns settle and compact.
-pub fn deposition(terrain: &mut Terrain<'_>, settings: &Deposition, state: &mut DepositionState) {
-    if !settings.enabled {
-        return;
-    }
+fn settle(terrain: &mut Terrain<'_>, settings: &DepositionSettings, state: &mut Deposition) {
     let before = terrain.edit_count();
     let b = terrain.bounds();
     for _ in 0..settings.columns_per_frame {
@@ -94,7 +108,7 @@ pub fn deposition(terrain: &mut Terrain<'_>, settings: &Deposition, state: &mut 
 
 /// Settles the submerged loose top of column `c`, then compacts what is
 /// buried in it.
-pub fn settle_and_compact(terrain: &mut Terrain<'_>, s: &Deposition, c: IVec2, stats: &mut DepositionStats) {
+pub fn settle_and_compact(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, stats: &mut DepositionStats) {
     stats.columns += 1;
     for _ in 0..s.max_settles_per_column {
         let Some(h) = terrain.surface(c) else { return };

@@ -1,9 +1,10 @@
-//! How the pieces of a consolidation run side by side.
+//! Independent pieces of work run side by side: a consolidation's runs of
+//! bricks, a snapshot's bricks being encoded, a file's records being decoded.
 
-/// Runs the independent pieces of a consolidation: the core ships
-/// [`Sequential`] and [`Threads`]; the Bevy plugin runs them on the async compute
-/// pool. A job cuts its bricks into a few pieces per [`width`](Self::width) so
-/// uneven pieces still balance.
+/// Runs independent pieces of work: the core ships [`Sequential`] and
+/// [`Threads`]; the Bevy plugin runs them on the async compute pool. Callers
+/// cut their work into a few pieces per [`width`](Self::width) so uneven pieces
+/// still balance.
 pub trait Executor {
     /// About how many pieces run at once (the threads available).
     fn width(&self) -> usize;
@@ -32,7 +33,8 @@ impl Executor for Sequential {
 /// with one.
 ///
 /// ```
-/// use bevy_delta_overlay::{Aabb, BaseIndex, DeltaConfig, DeltaStorage, MaterialId, Threads};
+/// use bevy_delta_overlay::parallel::Threads;
+/// use bevy_delta_overlay::{Aabb, BaseIndex, DeltaConfig, DeltaStorage, MaterialId};
 /// use glam::IVec3;
 /// let base = BaseIndex::uniform(Aabb::new(IVec3::ZERO, IVec3::splat(64)), MaterialId(1))?;
 /// let mut world = DeltaStorage::new(base, DeltaConfig::default());

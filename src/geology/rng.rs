@@ -2,7 +2,7 @@
 //! every platform, so a seed gives the same world everywhere.
 
 /// A deterministic random number generator (splitmix64).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Rng(u64);
 
 impl Rng {
@@ -24,7 +24,7 @@ impl Rng {
     }
 
     /// A column of `bounds`, uniform.
-    pub(crate) fn column(&mut self, bounds: crate::Aabb) -> glam::IVec2 {
+    pub(crate) fn column(&mut self, bounds: crate::coords::Aabb) -> glam::IVec2 {
         glam::IVec2::new(self.range(bounds.min.x, bounds.max.x), self.range(bounds.min.z, bounds.max.z))
     }
 

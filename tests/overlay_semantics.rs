@@ -1,10 +1,12 @@
-//! One test per defect of the seed sketch listed in DESIGN.md, each showing the
-//! defect is absent. Defect 7 (a FIFO "LRU" hot cache) has no counterpart: the
-//! crate keeps no per-voxel cache, so there is nothing to test.
+//! The overlay's semantics where a simpler design goes wrong (the C# sketch the
+//! crate grew from went wrong at each of them): counts, reads during a
+//! consolidation, strategies applied as chosen, consolidation into the base,
+//! Euclidean radius queries, exact regions, integer keys and counters, revert
+//! elision against the layer beneath, backpressure, bad input, time batches.
 
 use bevy_delta_overlay::{
-    Aabb, AdaptiveChoices, AppliedStrategy, BaseIndex, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId,
-    VoxelError, morton, voxel_at,
+    Aabb, BaseIndex, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId, VoxelError,
+    consolidation::AdaptiveChoices, consolidation::AppliedStrategy, coords::morton, coords::voxel_at,
 };
 use glam::{IVec3, Vec3};
 
@@ -17,10 +19,10 @@ fn storage(config: DeltaConfig) -> DeltaStorage {
     DeltaStorage::new(base, config)
 }
 
-/// Defect 1: the seed decremented its counter when a revert removed nothing and
-/// incremented it on every overwrite.
+/// The count is the map's length: no counter kept beside it drifts on reverts
+/// that remove nothing or on overwrites.
 #[test]
-fn d1_delta_count_is_the_number_of_entries() {
+fn delta_count_is_the_number_of_entries() {
     let mut s = storage(DeltaConfig::default());
     let p = IVec3::new(1, 2, 3);
     s.update(p, ROCK).unwrap(); // revert with no delta: nothing to remove
@@ -34,10 +36,10 @@ fn d1_delta_count_is_the_number_of_entries() {
     assert_eq!(s.delta_count(), 0);
 }
 
-/// Defect 2: the seed removed deltas before the base held them, so reads in
-/// between saw the old material.
+/// Deltas stay readable until the base holds them: no read between begin and
+/// finish sees the old material.
 #[test]
-fn d2_deltas_stay_readable_until_installed() {
+fn deltas_stay_readable_until_installed() {
     let mut s = storage(DeltaConfig::default());
     let p = IVec3::new(-7, 0, 9);
     s.update(p, SAND).unwrap();
@@ -51,10 +53,9 @@ fn d2_deltas_stay_readable_until_installed() {
     assert_eq!(s.query(p).unwrap(), SAND);
 }
 
-/// Defect 3: the seed's adaptive manager computed a strategy and then consolidated
-/// everything regardless.
+/// `Adaptive` applies the strategy it chose (not everything regardless).
 #[test]
-fn d3_adaptive_applies_the_strategy_it_chose() {
+fn adaptive_applies_the_strategy_it_chose() {
     let mut s =
         storage(DeltaConfig { adaptive_spatial_above: 100, chunk_size: 32, spatial_share: 0.01, ..Default::default() });
     // A dense chunk and scattered deltas elsewhere.
@@ -87,10 +88,10 @@ fn d3_adaptive_applies_the_strategy_it_chose() {
     }
 }
 
-/// Defect 4: the seed's spatial consolidator wrote clusters back into the overlay
-/// instead of the base, consolidating nothing.
+/// Spatial clustering moves its clusters into the base (not back into the
+/// overlay).
 #[test]
-fn d4_spatial_clustering_moves_deltas_into_the_base() {
+fn spatial_clustering_moves_deltas_into_the_base() {
     let mut s = storage(DeltaConfig { spatial_share: 1.0, ..Default::default() });
     let ps: Vec<_> = (0..50).map(|i| IVec3::new(i % 7, i / 7, 3)).collect();
     for &p in &ps {
@@ -104,10 +105,11 @@ fn d4_spatial_clustering_moves_deltas_into_the_base() {
     }
 }
 
-/// Defect 5: the seed's "radius" query compared Morton codes numerically, and its
-/// encoder silently shifted negatives and truncated fractions.
+/// Radius queries are Euclidean (Morton codes compared numerically are not a
+/// distance), and encoding refuses what it cannot hold instead of shifting
+/// negatives or truncating fractions.
 #[test]
-fn d5_radius_queries_are_euclidean_and_encoding_is_checked() {
+fn radius_queries_are_euclidean_and_encoding_is_checked() {
     let mut s = storage(DeltaConfig::default());
     let center = IVec3::ZERO;
     // Spatial neighbours whose Morton codes are far apart (across the sign
@@ -130,9 +132,9 @@ fn d5_radius_queries_are_euclidean_and_encoding_is_checked() {
     assert!(matches!(morton::encode(IVec3::new(-(1 << 20) - 1, 0, 0)), Err(VoxelError::OutOfMortonRange { .. })));
 }
 
-/// Defect 6: the seed's region query ignored the overlay.
+/// Region queries apply the overlay.
 #[test]
-fn d6_region_queries_apply_the_overlay() {
+fn region_queries_apply_the_overlay() {
     let mut s = storage(DeltaConfig::default());
     let p = IVec3::new(5, 6, 7);
     s.update(p, SAND).unwrap();
@@ -146,9 +148,9 @@ fn d6_region_queries_apply_the_overlay() {
     assert_eq!((region.get(p), region.get(p + IVec3::X)), (Some(SAND), Some(AIR)));
 }
 
-/// Defect 8: float keys for voxels, and counters that were not thread safe.
+/// Integer keys for voxels, and counters exact under concurrent reads.
 #[test]
-fn d8_integer_keys_and_exact_counters_under_concurrent_reads() {
+fn integer_keys_and_exact_counters_under_concurrent_reads() {
     let mut s = storage(DeltaConfig::default());
     s.update(IVec3::ZERO, SAND).unwrap();
     assert!(matches!(voxel_at(Vec3::new(f32::NAN, 0.0, 0.0)), Err(VoxelError::NonFinite { .. })));
@@ -168,10 +170,10 @@ fn d8_integer_keys_and_exact_counters_under_concurrent_reads() {
     assert_eq!(stats.delta_hits, 20_000);
 }
 
-/// Defect 9: the seed's revert check compared with the base only, ignoring the
-/// layer in flight: writing the base's value over an in-flight delta dropped it.
+/// A revert compares with the layer beneath, in-flight layers included:
+/// writing the base's value over an in-flight delta keeps it as a delta.
 #[test]
-fn d9_revert_compares_with_the_layer_beneath_including_in_flight() {
+fn revert_compares_with_the_layer_beneath_including_in_flight() {
     let mut s = storage(DeltaConfig::default());
     let p = IVec3::new(3, 3, 3);
     s.update(p, SAND).unwrap();
@@ -212,7 +214,7 @@ fn bad_positions_are_reported_and_the_rest_applied() {
         s.batch_update([(IVec3::new(1, 1, 1), SAND), (IVec3::new(300, 0, 0), SAND), (IVec3::new(2, 2, 2), SAND)]);
     assert_eq!(outcome.applied, 2);
     assert_eq!(outcome.rejected.len(), 1);
-    assert_eq!(outcome.rejected[0].position, IVec3::new(300, 0, 0));
+    assert_eq!(outcome.rejected[0].update.position, IVec3::new(300, 0, 0));
     assert!(matches!(outcome.rejected[0].error, VoxelError::OutOfBounds { .. }));
     assert_eq!(s.stats().rejects, 1);
     assert_eq!(s.delta_count(), 2);

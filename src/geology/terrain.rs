@@ -12,8 +12,10 @@
 //!   every use (two reads): edits made elsewhere only cost a short walk to
 //!   the true surface.
 
-use crate::overlay::{FastMap, fixed_hasher};
-use crate::{Aabb, DeltaStorage, MaterialId, MaterialProperties, Palette, Reader};
+use crate::coords::Aabb;
+use crate::hash::{FastMap, fixed_hasher};
+use crate::material::{Form, MaterialId, MaterialProperties, Palette};
+use crate::storage::{DeltaStorage, Reader};
 use glam::{IVec2, IVec3};
 
 /// Columns whose surface a workspace remembers; past this the cache is
@@ -199,7 +201,7 @@ impl<'w> Terrain<'w> {
         }
         while y >= bottom {
             let form = self.palette.properties(self.get(at(y))).form;
-            if careful && form == crate::Form::Molten {
+            if careful && form == Form::Molten {
                 return None;
             }
             if form.is_matter() {
@@ -235,7 +237,7 @@ impl<'w> Terrain<'w> {
         let p = IVec3::new(c.x, y, c.y);
         let removed = self.get(p);
         let above = self.get(p + IVec3::Y);
-        let fill = if y + 1 < self.bounds.max.y && self.properties(above).form == crate::Form::Liquid {
+        let fill = if y + 1 < self.bounds.max.y && self.properties(above).form == Form::Liquid {
             above
         } else {
             MaterialId::AIR
@@ -261,6 +263,6 @@ impl<'w> Terrain<'w> {
     /// column is under water).
     pub fn submerged(&mut self, c: IVec2, y: i32) -> bool {
         let above = self.get(IVec3::new(c.x, y + 1, c.y));
-        y + 1 < self.bounds.max.y && self.properties(above).form == crate::Form::Liquid
+        y + 1 < self.bounds.max.y && self.properties(above).form == Form::Liquid
     }
 }

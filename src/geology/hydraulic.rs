@@ -10,9 +10,10 @@
 //! expectation is the continuous method's. A droplet carries whole voxels, so
 //! what it removes is exactly what it lays down, or carries out of the world.
 
+use super::process::{GeologyProcess, GeologySystems};
 use super::rng::Rng;
 use super::terrain::Terrain;
-use crate::{MaterialId, geology};
+use crate::material::{MaterialId, materials};
 #[cfg(feature = "plugin")]
 use bevy::prelude::ReflectResource;
 use glam::{IVec2, Vec2};
@@ -22,7 +23,7 @@ use glam::{IVec2, Vec2};
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
 #[cfg_attr(feature = "plugin", reflect(Resource))]
-pub struct HydraulicErosion {
+pub struct HydraulicSettings {
     /// Droplets per frame. Default 120.
     pub droplets_per_frame: u32,
     /// Steps a droplet lives at most. Default 40.
@@ -44,7 +45,7 @@ pub struct HydraulicErosion {
     pub evaporation: f32,
     /// Speed gained per voxel of descent. Default 4.
     pub gravity: f32,
-    /// What droplets lay down. Default [`geology::SEDIMENT`].
+    /// What droplets lay down. Default [`materials::SEDIMENT`].
     pub deposit_as: MaterialId,
     /// Voxels a droplet may pick up in one step (keeps single steps from
     /// digging wells). Default 1.
@@ -58,7 +59,7 @@ pub struct HydraulicErosion {
     pub seed: u64,
 }
 
-impl Default for HydraulicErosion {
+impl Default for HydraulicSettings {
     fn default() -> Self {
         Self {
             droplets_per_frame: 120,
@@ -70,7 +71,7 @@ impl Default for HydraulicErosion {
             deposit_rate: 0.3,
             evaporation: 0.02,
             gravity: 4.0,
-            deposit_as: geology::SEDIMENT,
+            deposit_as: materials::SEDIMENT,
             max_erode_per_step: 1,
             area: None,
             enabled: true,
@@ -96,28 +97,41 @@ pub struct HydraulicStats {
     pub edits: u64,
 }
 
-/// The droplets' random state and what they did.
+/// Hydraulic erosion, the process: the droplets' random state and what they
+/// did. A frame of it ([`GeologyProcess::step`]) is
+/// `settings.droplets_per_frame` droplets, each run to its end.
 #[derive(Clone, Debug)]
-#[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource))]
-pub struct HydraulicErosionState {
+#[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
+#[cfg_attr(feature = "plugin", reflect(Resource))]
+pub struct HydraulicErosion {
+    #[cfg_attr(feature = "plugin", reflect(ignore))]
     rng: Rng,
     /// What the process did, since it started.
     pub stats: HydraulicStats,
 }
 
-impl HydraulicErosionState {
-    /// A state seeded by `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self { rng: Rng::new(seed ^ 0x4879_6472), stats: HydraulicStats::default() }
+impl GeologyProcess for HydraulicErosion {
+    type Settings = HydraulicSettings;
+    const NAME: &'static str = "hydraulic erosion";
+    const SET: GeologySystems = GeologySystems::Hydraulic;
+
+    fn new(settings: &HydraulicSettings) -> Self {
+        Self { rng: Rng::new(settings.seed ^ 0x4879_6472), stats: HydraulicStats::default() }
+    }
+
+    fn enabled(settings: &HydraulicSettings) -> bool {
+        settings.enabled
+    }
+
+    fn step(&mut self, terrain: &mut Terrain<'_>, settings: &HydraulicSettings) {
+        if settings.enabled {
+            rain(terrain, settings, self);
+        }
     }
 }
 
-/// One frame of rain: `settings.droplets_per_frame` droplets, each run to
-/// its end. Reads and writes go through `terrain`.
-pub fn hydraulic_erosion(terrain: &mut Terrain<'_>, settings: &HydraulicErosion, state: &mut HydraulicErosionState) {
-    if !settings.enabled {
-        return;
-    }
+/// One frame of rain. Reads and writes go through `terrain`.
+fn rain(terrain: &mut Terrain<'_>, settings: &HydraulicSettings, state: &mut HydraulicErosion) {
     let b = terrain.bounds();
     let (lo, hi) = match settings.area {
         Some((lo, hi)) => (lo.max(IVec2::new(b.min.x, b.min.z)), hi.min(IVec2::new(b.max.x, b.max.z))),
@@ -148,7 +162,7 @@ fn height_and_gradient(terrain: &mut Terrain<'_>, pos: Vec2, fallback: f32) -> (
     (height, grad)
 }
 
-fn droplet(terrain: &mut Terrain<'_>, s: &HydraulicErosion, start: IVec2, rng: &mut Rng, stats: &mut HydraulicStats) {
+fn droplet(terrain: &mut Terrain<'_>, s: &HydraulicSettings, start: IVec2, rng: &mut Rng, stats: &mut HydraulicStats) {
     let mut pos = start.as_vec2() + Vec2::splat(0.5);
     let mut dir = Vec2::ZERO;
     let (mut speed, mut water) = (1.0f32, 1.0f32);
@@ -221,7 +235,7 @@ fn droplet(terrain: &mut Terrain<'_>, s: &HydraulicErosion, start: IVec2, rng: &
     stats.edits += (terrain_edits(terrain) - before) as u64;
 }
 
-fn lay(terrain: &mut Terrain<'_>, s: &HydraulicErosion, cell: IVec2, stats: &mut HydraulicStats) {
+fn lay(terrain: &mut Terrain<'_>, s: &HydraulicSettings, cell: IVec2, stats: &mut HydraulicStats) {
     if terrain.lay(cell, s.deposit_as) {
         stats.deposited += 1;
     } else {

@@ -1,12 +1,13 @@
 //! Geological processes (feature `geology`): hydraulic erosion, thermal
-//! erosion, intrusion and cooling, deposition and compaction. Each is a plain
-//! function over a [`Terrain`] (tests and tools call it without an `App`) and,
-//! with the `plugin` feature, a plugin with a reflectable settings resource.
+//! erosion, intrusion and cooling, deposition and compaction. Each is a
+//! [`GeologyProcess`]: a state with a `step` over a [`Terrain`] (tests and tools
+//! call it without an `App`) and, with the `plugin` feature, run by the one
+//! generic `GeologyPlugin<P>` with a reflectable settings resource.
 //!
 //! # The model
 //!
 //! The world is seen as voxel columns: a column's *surface* is its topmost
-//! terrain voxel, terrain being every material whose [`Form`](crate::Form) is
+//! terrain voxel, terrain being every material whose [`Form`](crate::material::Form) is
 //! `Solid`, `Loose` or `Molten` (air and water are not terrain). What each
 //! material does comes from the palette (`assets/materials.ron`): hardness
 //! against erosion, loose or solid, the angle of repose of loose material,
@@ -33,18 +34,16 @@
 mod deposition;
 mod hydraulic;
 mod intrusion;
-#[cfg(feature = "plugin")]
-mod plugin;
+mod process;
 mod rng;
 mod terrain;
 mod thermal;
 
-pub use deposition::{Deposition, DepositionState, DepositionStats, deposition, settle_and_compact};
-pub use hydraulic::{HydraulicErosion, HydraulicErosionState, HydraulicStats, hydraulic_erosion};
-pub use intrusion::{Intrusion, IntrusionState, IntrusionStats, intrusion};
+pub use deposition::{Deposition, DepositionSettings, DepositionStats, settle_and_compact};
+pub use hydraulic::{HydraulicErosion, HydraulicSettings, HydraulicStats};
+pub use intrusion::{Intrusion, IntrusionSettings, IntrusionStats};
 #[cfg(feature = "plugin")]
-pub use plugin::{
-    DepositionPlugin, GeologyPlugins, GeologySystems, HydraulicErosionPlugin, IntrusionPlugin, ThermalErosionPlugin,
-};
+pub use process::{GeologyPlugin, GeologyPlugins, GeologyProcesses, ProcessEntry};
+pub use process::{GeologyProcess, GeologySystems};
 pub use terrain::{Terrain, Workspace};
-pub use thermal::{ThermalErosion, ThermalErosionState, ThermalStats, relax_area, slopes_at_rest, thermal_erosion};
+pub use thermal::{ThermalErosion, ThermalSettings, ThermalStats, relax_area, slopes_at_rest};

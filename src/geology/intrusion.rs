@@ -2,12 +2,13 @@
 //! melting the rock in its way, and each molten voxel cools into igneous rock
 //! a while after it melted: `cools_deep_to` (granite) deep in the crust,
 //! `cools_to` (basalt) near the surface. Time is the storage's clock
-//! ([`DeltaStorage::now`](crate::DeltaStorage::now)), so the overlay holds
+//! ([`DeltaStorage::now`](crate::storage::DeltaStorage::now)), so the overlay holds
 //! deltas of every age: the workload time-based consolidation is for.
 
+use super::process::{GeologyProcess, GeologySystems};
 use super::rng::Rng;
 use super::terrain::Terrain;
-use crate::{MaterialId, geology};
+use crate::material::{MaterialId, materials};
 #[cfg(feature = "plugin")]
 use bevy::prelude::ReflectResource;
 use glam::{IVec2, IVec3};
@@ -18,7 +19,7 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
 #[cfg_attr(feature = "plugin", reflect(Resource))]
-pub struct Intrusion {
+pub struct IntrusionSettings {
     /// Where the first body starts; `None`: under the world's centre, an
     /// eighth of its height above the bottom. Default `None`.
     pub source: Option<IVec3>,
@@ -42,7 +43,7 @@ pub struct Intrusion {
     pub max_molten: usize,
     /// When a body has risen, another starts at a random place. Default true.
     pub repeat: bool,
-    /// What rises. Default [`geology::MAGMA`].
+    /// What rises. Default [`materials::MAGMA`].
     pub magma: MaterialId,
     /// Whether it runs. Default true.
     pub enabled: bool,
@@ -50,7 +51,7 @@ pub struct Intrusion {
     pub seed: u64,
 }
 
-impl Default for Intrusion {
+impl Default for IntrusionSettings {
     fn default() -> Self {
         Self {
             source: None,
@@ -62,7 +63,7 @@ impl Default for Intrusion {
             max_melt_per_frame: 6000,
             max_molten: 1 << 20,
             repeat: true,
-            magma: geology::MAGMA,
+            magma: materials::MAGMA,
             enabled: true,
             seed: 3,
         }
@@ -100,31 +101,28 @@ struct Body {
     top: i32,
 }
 
-/// The body rising, the voxels cooling, and what it did.
+/// Intrusion and cooling, the process: the body rising, the voxels cooling,
+/// and what it did. A frame of it ([`GeologyProcess::step`]) raises the body by
+/// the clock's advance, melting layer by layer (at most `max_melt_per_frame`
+/// voxels), and cools the magma that melted `cooling_seconds` ago.
 #[derive(Clone, Debug)]
-#[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource))]
-pub struct IntrusionState {
+#[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
+#[cfg_attr(feature = "plugin", reflect(Resource))]
+pub struct Intrusion {
+    #[cfg_attr(feature = "plugin", reflect(ignore))]
     rng: Rng,
+    #[cfg_attr(feature = "plugin", reflect(ignore))]
     body: Option<Body>,
     /// Molten voxels, oldest first, with when they melted.
+    #[cfg_attr(feature = "plugin", reflect(ignore))]
     molten: VecDeque<(Duration, IVec3)>,
+    #[cfg_attr(feature = "plugin", reflect(ignore))]
     last: Option<Duration>,
     /// What the process did, since it started.
     pub stats: IntrusionStats,
 }
 
-impl IntrusionState {
-    /// A state seeded by `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self {
-            rng: Rng::new(seed ^ 0x696e_7472),
-            body: None,
-            molten: VecDeque::new(),
-            last: None,
-            stats: IntrusionStats::default(),
-        }
-    }
-
+impl Intrusion {
     /// Voxels of magma waiting to cool.
     pub fn molten(&self) -> usize {
         self.molten.len()
@@ -136,13 +134,34 @@ impl IntrusionState {
     }
 }
 
-/// One frame: the body rises by the clock's advance, melting layer by layer
-/// (at most `max_melt_per_frame` voxels), and the magma that melted
-/// `cooling_seconds` ago cools.
-pub fn intrusion(terrain: &mut Terrain<'_>, settings: &Intrusion, state: &mut IntrusionState) {
-    if !settings.enabled {
-        return;
+impl GeologyProcess for Intrusion {
+    type Settings = IntrusionSettings;
+    const NAME: &'static str = "intrusion";
+    const SET: GeologySystems = GeologySystems::Intrusion;
+
+    fn new(settings: &IntrusionSettings) -> Self {
+        Self {
+            rng: Rng::new(settings.seed ^ 0x696e_7472),
+            body: None,
+            molten: VecDeque::new(),
+            last: None,
+            stats: IntrusionStats::default(),
+        }
     }
+
+    fn enabled(settings: &IntrusionSettings) -> bool {
+        settings.enabled
+    }
+
+    fn step(&mut self, terrain: &mut Terrain<'_>, settings: &IntrusionSettings) {
+        if settings.enabled {
+            intrude(terrain, settings, self);
+        }
+    }
+}
+
+/// One frame: the body rises, melting, and magma cools.
+fn intrude(terrain: &mut Terrain<'_>, settings: &IntrusionSettings, state: &mut Intrusion) {
     let before = terrain.edit_count();
     let now = terrain.now();
     let dt = now.saturating_sub(state.last.unwrap_or(now)).as_secs_f32();
@@ -159,7 +178,7 @@ pub fn intrusion(terrain: &mut Terrain<'_>, settings: &Intrusion, state: &mut In
 }
 
 /// A new body: the configured source first, then random places.
-fn start(terrain: &mut Terrain<'_>, s: &Intrusion, state: &mut IntrusionState) -> Option<Body> {
+fn start(terrain: &mut Terrain<'_>, s: &IntrusionSettings, state: &mut Intrusion) -> Option<Body> {
     let b = terrain.bounds();
     let size = b.size();
     let margin = (s.radius.ceil() as i32).min(size.x / 2).min(size.z / 2);
@@ -179,7 +198,7 @@ fn start(terrain: &mut Terrain<'_>, s: &Intrusion, state: &mut IntrusionState) -
 }
 
 /// Melts the layers the front has passed.
-fn rise(terrain: &mut Terrain<'_>, s: &Intrusion, state: &mut IntrusionState, now: Duration) {
+fn rise(terrain: &mut Terrain<'_>, s: &IntrusionSettings, state: &mut Intrusion, now: Duration) {
     let Some(body) = state.body.clone() else { return };
     let mut next = body.next;
     let mut melted = 0u32;
@@ -221,7 +240,7 @@ fn rise(terrain: &mut Terrain<'_>, s: &Intrusion, state: &mut IntrusionState, no
 }
 
 /// Cools the magma that melted long enough ago.
-fn cool(terrain: &mut Terrain<'_>, s: &Intrusion, state: &mut IntrusionState, now: Duration) {
+fn cool(terrain: &mut Terrain<'_>, s: &IntrusionSettings, state: &mut Intrusion, now: Duration) {
     let cooling = Duration::from_secs_f32(s.cooling_seconds.max(0.0));
     while state.molten.front().is_some_and(|&(t, _)| t + cooling <= now) {
         cool_one(terrain, s, state);
@@ -229,7 +248,7 @@ fn cool(terrain: &mut Terrain<'_>, s: &Intrusion, state: &mut IntrusionState, no
 }
 
 /// Cools the oldest molten voxel.
-fn cool_one(terrain: &mut Terrain<'_>, s: &Intrusion, state: &mut IntrusionState) {
+fn cool_one(terrain: &mut Terrain<'_>, s: &IntrusionSettings, state: &mut Intrusion) {
     let Some((_, p)) = state.molten.pop_front() else { return };
     if terrain.get(p) != s.magma {
         state.stats.lost += 1;

@@ -1,9 +1,11 @@
-//! One case per defect an adversarial review found through the public API (issue
-//! 13). Each doc says what broke; each case failed before its fix.
+//! Hostile and extreme input through the public API: another storage's job
+//! output, huge radii and boxes, bounds whose arithmetic would overflow, a
+//! clock past 49 days. Each doc says what once broke; each case failed before
+//! its fix.
 
 use bevy_delta_overlay::{
-    Aabb, BaseIndex, ConsolidationError, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId, VoxelError,
-    WorldGen,
+    Aabb, BaseIndex, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId, VoxelError, WorldGen,
+    consolidation::ConsolidationError,
 };
 use glam::IVec3;
 use std::time::Duration;

@@ -1,0 +1,42 @@
+//! The replication section: the server's peers, bytes and lag, or the
+//! client's state.
+
+use crate::replication::{ReplicationStats, ReplicationStatus};
+use bevy::prelude::*;
+use bevy_egui::egui;
+
+/// Shows whichever side this app is.
+pub(super) fn show(ui: &mut egui::Ui, world: &World) {
+    let server = world.get_resource::<ReplicationStats>();
+    let client = world.get_resource::<ReplicationStatus>();
+    if server.is_none() && client.is_none() {
+        return;
+    }
+    ui.separator();
+    egui::Grid::new("network").num_columns(2).show(ui, |ui| {
+        let row = |ui: &mut egui::Ui, k: &str, v: String| {
+            ui.label(k);
+            ui.label(v);
+            ui.end_row();
+        };
+        if let Some(s) = &server {
+            row(ui, "peers", format!("{} ({} joining)", s.peers, s.joining));
+            row(ui, "sent / frame", format!("{:.1} KiB", s.bytes_this_frame as f64 / 1024.0));
+            row(ui, "lag (max)", format!("{} changes", s.max_lag));
+            let per = s.change_bytes as f64 / s.changes_sent.max(1) as f64;
+            row(ui, "bytes / change", format!("{per:.2}"));
+            let refused = s.refused_out_of_bounds + s.refused_rate + s.refused_unauthorized + s.refused_not_joined;
+            row(ui, "client edits", format!("{} applied, {refused} refused", s.edits_applied));
+            row(ui, "malformed", format!("{} ({} disconnected)", s.malformed, s.disconnected));
+        }
+        if let Some(status) = &client {
+            let text = match **status {
+                ReplicationStatus::Waiting => "waiting for the server".to_string(),
+                ReplicationStatus::Joining { nodes, total } => format!("joining: {nodes} / {total} nodes"),
+                ReplicationStatus::Synced { sequence, lag } => format!("synced at {sequence}, lag {lag}"),
+                ReplicationStatus::Resyncing => "resyncing".to_string(),
+            };
+            row(ui, "replication", text);
+        }
+    });
+}
