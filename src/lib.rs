@@ -4,8 +4,8 @@
 
 // Layers, each importing only from those before it in this list:
 // coords, error, hash, material, parallel → base → overlay → consolidation →
-// storage → worldgen → codec → persistence → plugin → geology, replication →
-// debug_ui → plugins (the group of them all).
+// surface → storage → worldgen → codec → persistence → plugin → geology,
+// replication → debug_ui → plugins (the group of them all).
 pub mod base;
 #[cfg(feature = "codec")]
 mod codec;
@@ -29,6 +29,7 @@ mod plugins;
 #[cfg(feature = "replication")]
 pub mod replication;
 pub mod storage;
+pub mod surface;
 pub mod worldgen;
 
 pub use base::BaseIndex;

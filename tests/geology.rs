@@ -15,7 +15,10 @@ use std::time::Duration;
 fn small_world() -> DeltaStorage {
     let world_gen =
         WorldGen { min: IVec3::new(-20, -10, 5), size: IVec3::new(96, 80, 96), sea_level: 40, ..WorldGen::default() };
-    DeltaStorage::new(world_gen.build().unwrap(), DeltaConfig { threshold: 4000, ..DeltaConfig::default() })
+    let mut world =
+        DeltaStorage::new(world_gen.build().unwrap(), DeltaConfig { threshold: 4000, ..DeltaConfig::default() });
+    world.enable_surfaces(&Palette::shipped());
+    world
 }
 
 /// Voxels of each material in the world.

@@ -23,7 +23,7 @@ use glam::IVec3;
 /// assert_eq!(region.get(IVec3::new(20, 3, 4)), None);
 /// # Ok::<(), bevy_delta_overlay::VoxelError>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Region {
     origin: IVec3,
     size: IVec3,
@@ -112,24 +112,51 @@ impl BaseIndex {
     /// world, [`VoxelError::LodOutOfRange`] when `lod` exceeds
     /// [`max_lod`](Self::max_lod).
     pub fn region(&self, bounds: Aabb, lod: u8) -> Result<Region, VoxelError> {
-        if bounds.is_empty() || !self.bounds.contains_box(&bounds) {
-            return Err(VoxelError::InvalidRegion { region: bounds, bounds: self.bounds });
-        }
-        if lod > self.max_lod() {
-            return Err(VoxelError::LodOutOfRange { lod, max: self.max_lod() });
-        }
-        let shift = i32::from(lod);
-        let local = Aabb::new(bounds.min - self.bounds.min, bounds.max - self.bounds.min);
-        let first = local.min >> shift;
-        let end = ((local.max - IVec3::ONE) >> shift) + IVec3::ONE;
-        let size = end - first;
-        let volume = (size.x as usize) * (size.y as usize) * (size.z as usize);
-        let mut region =
-            Region { origin: self.bounds.min + (first << shift), size, lod, cells: vec![MaterialId::AIR; volume] };
-        let want = Aabb::new(first, end);
-        fill_node(&mut region, &self.root, self.root_level, IVec3::ZERO, first, want, self.bounds.size());
+        let mut region = Region::default();
+        self.read_region(bounds, lod, &mut region)?;
         Ok(region)
     }
+
+    /// [`region`](Self::region) into `out`, whose memory is reused: a reader
+    /// that reads box after box allocates only when a box is larger than any
+    /// before.
+    ///
+    /// # Errors
+    /// As [`region`](Self::region); `out` is left as it was.
+    pub fn read_region(&self, bounds: Aabb, lod: u8, out: &mut Region) -> Result<(), VoxelError> {
+        fill_region(&self.root, self.root_level, self.bounds, bounds, lod, out)
+    }
+}
+
+/// Reads the cells at level `lod` overlapping `bounds` of the tree `root` (of
+/// `root_level`, spanning the world `world`) into `out`.
+pub(super) fn fill_region(
+    root: &Node,
+    root_level: u32,
+    world: Aabb,
+    bounds: Aabb,
+    lod: u8,
+    out: &mut Region,
+) -> Result<(), VoxelError> {
+    if bounds.is_empty() || !world.contains_box(&bounds) {
+        return Err(VoxelError::InvalidRegion { region: bounds, bounds: world });
+    }
+    if u32::from(lod) > root_level {
+        return Err(VoxelError::LodOutOfRange { lod, max: root_level as u8 });
+    }
+    let shift = i32::from(lod);
+    let local = Aabb::new(bounds.min - world.min, bounds.max - world.min);
+    let first = local.min >> shift;
+    let end = ((local.max - IVec3::ONE) >> shift) + IVec3::ONE;
+    let size = end - first;
+    let volume = (size.x as usize) * (size.y as usize) * (size.z as usize);
+    out.origin = world.min + (first << shift);
+    out.size = size;
+    out.lod = lod;
+    // Every cell is written below (the nodes tile the world): no clearing.
+    out.cells.resize(volume, MaterialId::AIR);
+    fill_node(out, root, root_level, IVec3::ZERO, first, Aabb::new(first, end), world.size());
+    Ok(())
 }
 
 /// Writes the part of `node` (at `level`, local corner `min`) that overlaps `want`

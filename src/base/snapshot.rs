@@ -3,7 +3,10 @@
 
 use super::content::{BrickContent, BrickView};
 use super::node::{Node, for_each_leaf};
+use super::region::{Region, fill_region};
+use crate::coords::Aabb;
 use crate::coords::brick::{BRICK_LOG2, Clip};
+use crate::error::VoxelError;
 use glam::IVec3;
 
 /// The tree's root (an `Arc` clone), so taking it costs O(1). Edits to the
@@ -33,6 +36,12 @@ impl BaseSnapshot {
     /// The world's size in voxels.
     pub fn size(&self) -> IVec3 {
         self.size
+    }
+
+    /// Reads the cells at level `lod` overlapping `bounds` of the snapshot of
+    /// the world `world` into `out` (as [`BaseIndex::read_region`](super::BaseIndex::read_region)).
+    pub fn read_region(&self, world: Aabb, bounds: Aabb, lod: u8, out: &mut Region) -> Result<(), VoxelError> {
+        fill_region(&self.root, self.root_level, world, bounds, lod, out)
     }
 
     /// Calls `f` for every node that is uniform at or above the brick level and

@@ -2,11 +2,18 @@
 //! into the deepest place nearby (lake and sea beds level out, layer on
 //! layer), and loose material buried deep enough compacts into rock
 //! (`compacts_to`: sediment into sandstone).
+//!
+//! Driven by change: a frame checks the columns whose surface changed since
+//! the last (from the storage's surface log: a column whose top rose, where
+//! what was laid may settle and what it buried may compact; a column whose top
+//! fell, and the columns within `reach` that may settle into it), and a small
+//! random trickle.
 
 use super::process::{GeologyProcess, GeologySystems};
 use super::rng::Rng;
 use super::terrain::Terrain;
 use crate::material::Form;
+use crate::surface::SurfaceCursor;
 #[cfg(feature = "plugin")]
 use bevy::prelude::ReflectResource;
 use glam::{IVec2, IVec3};
@@ -16,7 +23,8 @@ use glam::{IVec2, IVec3};
 #[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
 #[cfg_attr(feature = "plugin", reflect(Resource))]
 pub struct DepositionSettings {
-    /// Random columns checked per frame. Default 3,000.
+    /// Random columns checked per frame, besides the changed ones: a
+    /// trickle. Default 64.
     pub columns_per_frame: u32,
     /// Columns over which submerged sediment looks for a deeper place.
     /// Default 4.
@@ -37,7 +45,7 @@ pub struct DepositionSettings {
 impl Default for DepositionSettings {
     fn default() -> Self {
         Self {
-            columns_per_frame: 3000,
+            columns_per_frame: 64,
             reach: 4,
             max_settles_per_column: 4,
             burial_depth: 12,
@@ -71,6 +79,8 @@ pub struct DepositionStats {
 pub struct Deposition {
     #[cfg_attr(feature = "plugin", reflect(ignore))]
     rng: Rng,
+    /// Where it is in the storage's surface log.
+    cursor: SurfaceCursor,
     /// What the process did, since it started.
     pub stats: DepositionStats,
 }
@@ -81,7 +91,11 @@ impl GeologyProcess for Deposition {
     const SET: GeologySystems = GeologySystems::Deposition;
 
     fn new(settings: &DepositionSettings) -> Self {
-        Self { rng: Rng::new(settings.seed ^ 0x6465_706f), stats: DepositionStats::default() }
+        Self {
+            rng: Rng::new(settings.seed ^ 0x6465_706f),
+            cursor: SurfaceCursor::default(),
+            stats: DepositionStats::default(),
+        }
     }
 
     fn enabled(settings: &DepositionSettings) -> bool {
@@ -95,10 +109,27 @@ impl GeologyProcess for Deposition {
     }
 }
 
-/// One frame: random columns settle and compact.
+/// One frame: the changed columns, then random ones, settle and compact.
 fn settle(terrain: &mut Terrain<'_>, settings: &DepositionSettings, state: &mut Deposition) {
     let before = terrain.edit_count();
     let b = terrain.bounds();
+    let mut cursor = state.cursor;
+    for change in terrain.surface_changes(&mut cursor) {
+        let c = change.column;
+        if change.after > change.before {
+            // A risen bed: what was laid may settle, what it buried compact.
+            settle_and_compact(terrain, settings, c, &mut state.stats);
+        } else if terrain.surface_of(c).is_some_and(|s| s.liquid.is_some()) {
+            // A fallen bed under water: what lies within reach may settle into it.
+            settle_column(terrain, settings, c, &mut state.stats);
+            for d in super::terrain::DIRECTIONS {
+                for k in 1..=settings.reach.max(1) {
+                    settle_column(terrain, settings, c + d * k, &mut state.stats);
+                }
+            }
+        }
+    }
+    state.cursor = cursor;
     for _ in 0..settings.columns_per_frame {
         let c = state.rng.column(b);
         settle_and_compact(terrain, settings, c, &mut state.stats);
@@ -109,11 +140,18 @@ fn settle(terrain: &mut Terrain<'_>, settings: &DepositionSettings, state: &mut 
 /// Settles the submerged loose top of column `c`, then compacts what is
 /// buried in it.
 pub fn settle_and_compact(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, stats: &mut DepositionStats) {
+    settle_column(terrain, s, c, stats);
+    compact_column(terrain, s, c, stats);
+}
+
+/// Moves the loose top of column `c`, while it is under water, to the deepest
+/// column nearby.
+fn settle_column(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, stats: &mut DepositionStats) {
     stats.columns += 1;
     for _ in 0..s.max_settles_per_column {
-        let Some(h) = terrain.surface(c) else { return };
-        let top = terrain.get(IVec3::new(c.x, h, c.y));
-        if terrain.properties(top).form != Form::Loose || !terrain.submerged(c, h) {
+        let Some(surface) = terrain.surface_of(c) else { return };
+        let Some(h) = surface.top else { return };
+        if terrain.properties(surface.material).form != Form::Loose || surface.liquid.is_none() {
             break;
         }
         let Some(to) = deeper(terrain, c, h, s.reach) else { break };
@@ -124,6 +162,11 @@ pub fn settle_and_compact(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: 
         }
         stats.settled += 1;
     }
+}
+
+/// Compacts the loose voxels buried `burial_depth` under column `c`'s top
+/// (a scan of `compaction_scan` voxels there).
+fn compact_column(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, stats: &mut DepositionStats) {
     let Some(h) = terrain.surface(c) else { return };
     let from = h - s.burial_depth.max(1);
     for y in (from - s.compaction_scan.max(0)..=from).rev() {

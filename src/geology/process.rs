@@ -201,13 +201,21 @@ mod plugin {
                 schedule,
                 (Intrusion, Hydraulic, Thermal, Deposition, Custom, Flush).chain().before(DeltaOverlaySystems::Ingest),
             )
-            .add_systems(schedule, flush.in_set(Flush));
+            .add_systems(schedule, (index_surfaces.before(Intrusion), flush.in_set(Flush)));
+    }
+
+    /// Keeps the storage's surface index on, with the palette's classes: the
+    /// processes read every surface from it.
+    fn index_surfaces(mut storage: ResMut<DeltaStorage>, palette: Res<Palette>) {
+        if !storage.surfaces_indexed_with(&palette) {
+            storage.bypass_change_detection().enable_surfaces(&palette);
+        }
     }
 
     /// Writes the frame's edits as one batch of `MaterialUpdate`s.
     fn flush(mut workspace: ResMut<Workspace>, mut out: MessageWriter<MaterialUpdate>) {
         if workspace.pending() > 0 {
-            out.write_batch(workspace.drain_edits().map(|(position, material)| MaterialUpdate { position, material }));
+            out.write_batch(workspace.drain_edits());
         }
     }
 

@@ -1,5 +1,5 @@
-//! The processes' view of the world: voxel columns read through the storage
-//! and this frame's pending edits, with a cache of column surfaces.
+//! The processes' view of the world: voxels and column surfaces read through
+//! the storage and this frame's pending edits.
 //!
 //! # Invariants
 //!
@@ -8,35 +8,31 @@
 //!   processes never both remove the same voxel.
 //! - `Workspace::edits` lists each edit once per write, in order; replaying it
 //!   gives the pending map's values (the last write wins).
-//! - A cached surface (a column's, or its tile's) is a hint, checked on
-//!   every use (two reads): edits made elsewhere only cost a short walk to
-//!   the true surface.
+//! - A column's surface is exact: the storage's surface index for columns no
+//!   pending edit touched, the workspace's own record (kept by the index's
+//!   rule, [`Column::after`]) for those one did. Whatever was read before, a
+//!   column reads the same: terrain above an air gap (an overhang) is its top.
 
 use crate::coords::Aabb;
-use crate::hash::{FastMap, fixed_hasher};
-use crate::material::{Form, MaterialId, MaterialProperties, Palette};
+use crate::hash::{FastMap, fast_map};
+use crate::material::{MaterialId, MaterialProperties, MaterialUpdate, Palette};
 use crate::storage::{DeltaStorage, Reader};
+use crate::surface::{Column, MaterialClass, Span, Surface, SurfaceChanges, SurfaceCursor};
 use glam::{IVec2, IVec3};
-
-/// Columns whose surface a workspace remembers; past this the cache is
-/// emptied (it refills as the processes read).
-const SURFACE_CAP: usize = 1 << 20;
 
 /// The four horizontal neighbours of a column.
 pub(crate) const DIRECTIONS: [IVec2; 4] = [IVec2::X, IVec2::NEG_X, IVec2::Y, IVec2::NEG_Y];
 
-/// Columns share a surface hint per tile of `2^TILE_SHIFT` columns a side.
-const TILE_SHIFT: i32 = 4;
-
 /// What the processes keep between frames and share within one: the pending
-/// edits and the surface cache. With the plugin it is a resource; without it,
-/// own one and drain [`Workspace::take_edits`] into the storage.
+/// edits and the surfaces of the columns they touched. With the plugin it is a
+/// resource; without it, own one and drain [`Workspace::take_edits`] into the
+/// storage.
 #[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource))]
 pub struct Workspace {
     pending: FastMap<IVec3, MaterialId>,
-    edits: Vec<(IVec3, MaterialId)>,
-    surfaces: FastMap<IVec2, i32>,
-    tiles: FastMap<IVec2, i32>,
+    edits: Vec<MaterialUpdate>,
+    /// The surfaces of the columns pending edits touched.
+    columns: FastMap<IVec2, Column>,
 }
 
 impl Default for Workspace {
@@ -47,32 +43,29 @@ impl Default for Workspace {
 
 impl std::fmt::Debug for Workspace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Workspace").field("edits", &self.edits.len()).field("surfaces", &self.surfaces.len()).finish()
+        f.debug_struct("Workspace").field("edits", &self.edits.len()).field("columns", &self.columns.len()).finish()
     }
 }
 
 impl Workspace {
     /// A workspace with nothing pending.
     pub fn new() -> Self {
-        Self {
-            pending: FastMap::with_hasher(fixed_hasher()),
-            edits: Vec::new(),
-            surfaces: FastMap::with_hasher(fixed_hasher()),
-            tiles: FastMap::with_hasher(fixed_hasher()),
-        }
+        Self { pending: fast_map(), edits: Vec::new(), columns: fast_map() }
     }
 
     /// Drains the edits made since the last call, in order: the batch to send
     /// (or to apply with `batch_update`).
-    pub fn take_edits(&mut self) -> Vec<(IVec3, MaterialId)> {
+    pub fn take_edits(&mut self) -> Vec<MaterialUpdate> {
         self.pending.clear();
+        self.columns.clear();
         std::mem::take(&mut self.edits)
     }
 
     /// Drains the edits made since the last call, in order, keeping the
     /// buffer for the next frame.
-    pub fn drain_edits(&mut self) -> std::vec::Drain<'_, (IVec3, MaterialId)> {
+    pub fn drain_edits(&mut self) -> std::vec::Drain<'_, MaterialUpdate> {
         self.pending.clear();
+        self.columns.clear();
         self.edits.drain(..)
     }
 
@@ -85,18 +78,33 @@ impl Workspace {
 /// The world as the processes see it: reads through this frame's pending
 /// edits, writes into them.
 pub struct Terrain<'w> {
+    storage: &'w DeltaStorage,
     reader: Reader<'w>,
     bounds: Aabb,
     now: std::time::Duration,
     palette: &'w Palette,
     workspace: &'w mut Workspace,
+    /// The storage keeps a surface index of this palette's classes: its
+    /// surfaces are read; otherwise columns are scanned.
+    indexed: bool,
 }
 
 impl<'w> Terrain<'w> {
     /// A view of `storage` with `palette`'s material properties; edits go to
-    /// `workspace`.
+    /// `workspace`. Surfaces come from the storage's surface index when it
+    /// keeps one for this palette ([`DeltaStorage::enable_surfaces`]), and from
+    /// scans of the column otherwise (exact, and slower).
     pub fn new(storage: &'w DeltaStorage, palette: &'w Palette, workspace: &'w mut Workspace) -> Self {
-        Self { reader: storage.reader(), bounds: storage.bounds(), now: storage.now(), palette, workspace }
+        let indexed = storage.surfaces_indexed_with(palette);
+        Self {
+            storage,
+            reader: storage.reader(),
+            bounds: storage.bounds(),
+            now: storage.now(),
+            palette,
+            workspace,
+            indexed,
+        }
     }
 
     /// The world's bounds.
@@ -115,6 +123,7 @@ impl<'w> Terrain<'w> {
     }
 
     /// Whether column `(x, z)` is inside the world.
+    #[inline]
     pub fn has_column(&self, c: IVec2) -> bool {
         let (min, max) = (self.bounds.min, self.bounds.max);
         c.x >= min.x && c.x < max.x && c.y >= min.z && c.y < max.z
@@ -135,6 +144,12 @@ impl<'w> Terrain<'w> {
         self.palette.properties(m)
     }
 
+    /// What the surface index makes of a material.
+    #[inline]
+    fn class(&self, m: MaterialId) -> MaterialClass {
+        self.palette.properties(m).form.into()
+    }
+
     /// Whether the voxel at `p` is terrain (not a fluid). Outside the world:
     /// no.
     #[inline]
@@ -143,73 +158,77 @@ impl<'w> Terrain<'w> {
         self.bounds.contains(p) && self.palette.properties(m).is_matter()
     }
 
-    /// Writes `m` at `p`; a position outside the world is ignored (and a
-    /// debug build panics: the processes never make one).
-    pub fn set(&mut self, p: IVec3, m: MaterialId) {
-        debug_assert!(self.bounds.contains(p), "a process wrote outside the world at {p}");
-        if self.bounds.contains(p) {
-            self.workspace.pending.insert(p, m);
-            self.workspace.edits.push((p, m));
+    /// The heights of every column.
+    fn span(&self) -> Span {
+        Span { bottom: self.bounds.min.y, ceiling: self.bounds.max.y - 1 }
+    }
+
+    /// Column `c`'s surface as the storage has it (no pending edit).
+    fn stored_column(&mut self, c: IVec2) -> Column {
+        if self.indexed
+            && let Some(s) = self.storage.surface(c.x, c.y)
+        {
+            let bottom = self.bounds.min.y - 1;
+            let top = s.top.unwrap_or(bottom);
+            return Column { top, liquid: s.liquid.unwrap_or(top), material: s.material };
+        }
+        let span = self.span();
+        Column::scan(span, |y| {
+            let m = self.reader.get(IVec3::new(c.x, y, c.y)).unwrap_or(MaterialId::AIR);
+            (self.class(m), m)
+        })
+    }
+
+    /// Column `c`'s surface, pending edits included (`c` in the world).
+    #[inline]
+    fn column(&mut self, c: IVec2) -> Column {
+        match self.workspace.columns.get(&c) {
+            Some(&column) => column,
+            None => self.stored_column(c),
         }
     }
 
+    /// Column `c`'s surface: its topmost terrain voxel and the liquid resting
+    /// on it, pending edits included; `None` outside the world.
+    pub fn surface_of(&mut self, c: IVec2) -> Option<Surface> {
+        self.has_column(c).then(|| Surface::of(self.column(c), self.bounds.min.y))
+    }
+
     /// The height of the topmost terrain voxel of column `c`; `None` when the
-    /// column is outside the world or holds no terrain.
-    ///
-    /// The walk starts from a hint: the column's cached surface, else the
-    /// last surface found in its tile of `16 x 16` columns (neighbours differ
-    /// by a few voxels, where a walk from the top of the world reads a hundred),
-    /// else the top of the world. From a hint in terrain it walks up, from one
-    /// in a fluid down; a walk down from a tile's hint that meets molten rock
-    /// started inside the crust, and starts again from the top. Terrain
-    /// floating above an air gap over the hint (an overhang) is not seen.
+    /// column is outside the world or holds no terrain. Exact, overhangs
+    /// included (see the module docs).
+    #[inline]
     pub fn surface(&mut self, c: IVec2) -> Option<i32> {
         if !self.has_column(c) {
             return None;
         }
-        let (bottom, top) = (self.bounds.min.y, self.bounds.max.y - 1);
-        let tile = c >> TILE_SHIFT;
-        let cached = self.workspace.surfaces.get(&c).copied();
-        let tile_hint = if cached.is_none() { self.workspace.tiles.get(&tile).copied() } else { None };
-        let y = match self.walk(c, cached.or(tile_hint).unwrap_or(top), tile_hint.is_some()) {
-            Some(y) => y,
-            None => self.walk(c, top, false).unwrap_or(bottom - 1),
-        };
-        if self.workspace.surfaces.len() >= SURFACE_CAP {
-            self.workspace.surfaces.clear();
-            self.workspace.tiles.clear();
-        }
-        self.workspace.surfaces.insert(c, y);
-        if y >= bottom {
-            self.workspace.tiles.insert(tile, y);
-        }
-        (y >= bottom).then_some(y)
+        let top = self.column(c).top;
+        (top >= self.bounds.min.y).then_some(top)
     }
 
-    /// Walks column `c` from height `from` to its surface (`bottom - 1` when
-    /// it holds no terrain); `None` when `careful` and the walk down met
-    /// molten rock.
-    fn walk(&mut self, c: IVec2, from: i32, careful: bool) -> Option<i32> {
-        let (bottom, top) = (self.bounds.min.y, self.bounds.max.y - 1);
-        let at = |y| IVec3::new(c.x, y, c.y);
-        let mut y = from.clamp(bottom, top);
-        if self.is_matter(at(y)) {
-            while y < top && self.is_matter(at(y + 1)) {
-                y += 1;
-            }
-            return Some(y);
+    /// The surface changes the storage applied since `cursor` (pending edits
+    /// are not in them), and moves the cursor past them.
+    pub fn surface_changes(&self, cursor: &mut SurfaceCursor) -> SurfaceChanges<'w> {
+        self.storage.surface_changes(cursor)
+    }
+
+    /// Writes `m` at `p`; a position outside the world is ignored (and a
+    /// debug build panics: the processes never make one).
+    pub fn set(&mut self, p: IVec3, m: MaterialId) {
+        debug_assert!(self.bounds.contains(p), "a process wrote outside the world at {p}");
+        if !self.bounds.contains(p) {
+            return;
         }
-        while y >= bottom {
-            let form = self.palette.properties(self.get(at(y))).form;
-            if careful && form == Form::Molten {
-                return None;
-            }
-            if form.is_matter() {
-                break;
-            }
-            y -= 1;
-        }
-        Some(y)
+        let c = IVec2::new(p.x, p.z);
+        let before = self.column(c);
+        self.workspace.pending.insert(p, m);
+        self.workspace.edits.push(MaterialUpdate::new(p, m));
+        let span = self.span();
+        let after = before.after(&[p.y], span, |y| {
+            let m = self.get(IVec3::new(c.x, y, c.y));
+            (self.class(m), m)
+        });
+        self.workspace.columns.insert(c, after);
     }
 
     /// Visits, in each of the four directions, the columns within `reach` of
@@ -237,13 +256,12 @@ impl<'w> Terrain<'w> {
         let p = IVec3::new(c.x, y, c.y);
         let removed = self.get(p);
         let above = self.get(p + IVec3::Y);
-        let fill = if y + 1 < self.bounds.max.y && self.properties(above).form == Form::Liquid {
+        let fill = if y + 1 < self.bounds.max.y && self.class(above) == MaterialClass::Liquid {
             above
         } else {
             MaterialId::AIR
         };
         self.set(p, fill);
-        self.workspace.surfaces.insert(c, y - 1);
         removed
     }
 
@@ -255,7 +273,6 @@ impl<'w> Terrain<'w> {
             return false;
         }
         self.set(IVec3::new(c.x, y, c.y), m);
-        self.workspace.surfaces.insert(c, y);
         true
     }
 
@@ -263,6 +280,6 @@ impl<'w> Terrain<'w> {
     /// column is under water).
     pub fn submerged(&mut self, c: IVec2, y: i32) -> bool {
         let above = self.get(IVec3::new(c.x, y + 1, c.y));
-        y + 1 < self.bounds.max.y && self.properties(above).form == Form::Liquid
+        y + 1 < self.bounds.max.y && self.class(above) == MaterialClass::Liquid
     }
 }

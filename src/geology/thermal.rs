@@ -10,11 +10,18 @@
 //! `+ 1` is the grid's resolution: a one-voxel step is 45° over one column
 //! whatever the material, so a resting slope is its angle within one voxel,
 //! measured over up to `reach` columns.
+//!
+//! Driven by change: a frame checks the columns whose surface changed since
+//! the last (from the storage's surface log: a column whose top fell, and the
+//! columns within `reach` that could now slide onto it; a column whose top
+//! rose), the columns next to this process's own slides, and a small random
+//! trickle that finds what no change pointed at.
 
 use super::process::{GeologyProcess, GeologySystems};
 use super::rng::Rng;
 use super::terrain::{DIRECTIONS, Terrain};
 use crate::material::Form;
+use crate::surface::SurfaceCursor;
 #[cfg(feature = "plugin")]
 use bevy::prelude::ReflectResource;
 use glam::IVec2;
@@ -25,8 +32,8 @@ use std::collections::VecDeque;
 #[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
 #[cfg_attr(feature = "plugin", reflect(Resource))]
 pub struct ThermalSettings {
-    /// Random columns checked per frame (besides those queued by earlier
-    /// slides). Default 2,000.
+    /// Random columns checked per frame, besides the changed ones and those
+    /// queued by slides: a trickle. Default 32.
     pub columns_per_frame: u32,
     /// Columns queued for a check because a neighbour changed, at most
     /// (oldest dropped past it). Default 65,536.
@@ -46,7 +53,7 @@ pub struct ThermalSettings {
 impl Default for ThermalSettings {
     fn default() -> Self {
         Self {
-            columns_per_frame: 2000,
+            columns_per_frame: 32,
             queue_cap: 1 << 16,
             queued_per_frame: 4000,
             max_slides_per_column: 4,
@@ -83,6 +90,8 @@ pub struct ThermalErosion {
     rng: Rng,
     #[cfg_attr(feature = "plugin", reflect(ignore))]
     queue: VecDeque<IVec2>,
+    /// Where it is in the storage's surface log.
+    cursor: SurfaceCursor,
     /// What the process did, since it started.
     pub stats: ThermalStats,
 }
@@ -100,7 +109,12 @@ impl GeologyProcess for ThermalErosion {
     const SET: GeologySystems = GeologySystems::Thermal;
 
     fn new(settings: &ThermalSettings) -> Self {
-        Self { rng: Rng::new(settings.seed ^ 0x7468_6572), queue: VecDeque::new(), stats: ThermalStats::default() }
+        Self {
+            rng: Rng::new(settings.seed ^ 0x7468_6572),
+            queue: VecDeque::new(),
+            cursor: SurfaceCursor::default(),
+            stats: ThermalStats::default(),
+        }
     }
 
     fn enabled(settings: &ThermalSettings) -> bool {
@@ -114,10 +128,24 @@ impl GeologyProcess for ThermalErosion {
     }
 }
 
-/// One frame of slides: the queued columns, then random ones.
+/// One frame of slides: the changed columns, the queued ones, then random ones.
 fn slides(terrain: &mut Terrain<'_>, settings: &ThermalSettings, state: &mut ThermalErosion) {
     let before = terrain.edit_count();
     let b = terrain.bounds();
+    let mut cursor = state.cursor;
+    for change in terrain.surface_changes(&mut cursor) {
+        let c = change.column;
+        relax_column(terrain, settings, c, state);
+        if change.after < change.before {
+            // A fallen top: what stood within reach may slide onto it now.
+            for d in DIRECTIONS {
+                for k in 1..=settings.reach.max(1) {
+                    relax_column(terrain, settings, c + d * k, state);
+                }
+            }
+        }
+    }
+    state.cursor = cursor;
     for _ in 0..settings.queued_per_frame {
         let Some(c) = state.queue.pop_front() else { break };
         relax_column(terrain, settings, c, state);
@@ -158,9 +186,9 @@ fn relax_column(terrain: &mut Terrain<'_>, s: &ThermalSettings, c: IVec2, state:
 /// where it does (the voxel passes over the lower columns between; a column as
 /// high as `c` blocks the way). It lands lower than it was, so slides end.
 fn steepest_unstable(terrain: &mut Terrain<'_>, c: IVec2, reach: i32) -> Option<IVec2> {
-    let h = terrain.surface(c)?;
-    let top = terrain.get(glam::IVec3::new(c.x, h, c.y));
-    let props = terrain.properties(top);
+    let surface = terrain.surface_of(c)?;
+    let h = surface.top?;
+    let props = terrain.properties(surface.material);
     if props.form != Form::Loose {
         return None;
     }

@@ -18,7 +18,7 @@ pub(crate) struct BrickDeltas {
 const _: () = assert!(std::mem::size_of::<(BrickKey, BrickDeltas)>() == 72, "the layout notes' entry size");
 
 /// A layer: every brick's deltas, and the counts the layer keeps (`COUNTED`).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Layer {
     bricks: FastMap<BrickKey, BrickDeltas>,
     len: usize,
@@ -26,6 +26,17 @@ pub(crate) struct Layer {
     time_sum: u128,
     /// Sum of the bricks' heap capacities, in deltas.
     heap: usize,
+}
+
+impl Clone for Layer {
+    /// A copy: what a write pays when a snapshot shares the active layer. A
+    /// copied brick's deltas take only the heap they need, so the heap count
+    /// is taken again (`COUNTED`).
+    fn clone(&self) -> Self {
+        let bricks = self.bricks.clone();
+        let heap = bricks.values().map(|b| heap_capacity(&b.deltas)).sum();
+        Self { bricks, len: self.len, time_sum: self.time_sum, heap }
+    }
 }
 
 impl Default for Layer {

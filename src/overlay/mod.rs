@@ -47,7 +47,7 @@ mod layer;
 pub(crate) use delta::Delta;
 pub(crate) use layer::{Layer, MergeCounts, TaggedWrite, WriteEffect};
 
-use crate::base::BrickView;
+use crate::base::{BrickView, Region};
 use crate::coords::Aabb;
 use crate::coords::brick::{BrickKey, brick_range};
 use crate::material::MaterialId;
@@ -64,10 +64,19 @@ pub(crate) struct MergeScratch {
     under: Vec<MaterialId>,
 }
 
+/// A shared active layer past this many deltas is sealed rather than copied
+/// when it is written: a reader that takes a snapshot every frame costs at
+/// most a copy of this size a frame, never an unbounded one.
+const COPY_LIMIT: usize = 1 << 14;
+
 /// The overlay: the active layer and the sealed layers below it.
+///
+/// The active layer is shared copy-on-write: a snapshot holds it by `Arc`,
+/// and the next write copies it (below [`COPY_LIMIT`] deltas) or seals it
+/// (above), so snapshots never pile up sealed layers.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Overlay {
-    active: Layer,
+    active: Arc<Layer>,
     /// Newest first.
     sealed: Vec<Arc<Layer>>,
 }
@@ -130,7 +139,23 @@ impl Overlay {
 
     /// Every layer, top first.
     pub fn layers(&self) -> impl Iterator<Item = &Layer> {
-        std::iter::once(&self.active).chain(self.sealed.iter().map(|l| &**l))
+        std::iter::once(&*self.active).chain(self.sealed.iter().map(|l| &**l))
+    }
+
+    /// Every layer, top first, shared: what a snapshot holds. O(layers).
+    pub fn share(&self) -> Vec<Arc<Layer>> {
+        std::iter::once(&self.active).chain(&self.sealed).filter(|l| l.len() > 0).cloned().collect()
+    }
+
+    /// Before a write: a large active layer a snapshot shares is sealed (an
+    /// empty one takes the writes); a small one is copied by the write
+    /// (`Arc::make_mut`). Called before the layers beneath are read: sealing
+    /// moves the active layer beneath.
+    #[inline]
+    fn prepare_write(&mut self) {
+        if Arc::strong_count(&self.active) > 1 && self.active.len() > COPY_LIMIT {
+            self.seal();
+        }
     }
 
     /// Heap bytes of every layer (shared layers counted once per overlay).
@@ -171,8 +196,9 @@ impl Overlay {
         now: u64,
         base: impl FnOnce() -> MaterialId,
     ) -> WriteEffect {
+        self.prepare_write();
         let sealed = &self.sealed;
-        self.active.write(key, local, material, now, || {
+        Arc::make_mut(&mut self.active).write(key, local, material, now, || {
             sealed.iter().find_map(|l| l.get(key, local)).map_or_else(base, |d| d.material)
         })
     }
@@ -188,6 +214,7 @@ impl Overlay {
         scratch: &mut MergeScratch,
         changed: &mut impl FnMut(u32),
     ) -> MergeCounts {
+        self.prepare_write();
         let MergeScratch { merged, under } = scratch;
         // The value beneath the active layer at every write, gathered first in a
         // loop of independent loads: the base's voxels are mostly cache misses,
@@ -204,7 +231,7 @@ impl Overlay {
                     .map(|w| below.get(w.local).map_or_else(|| base.get(usize::from(w.local)), |d| d.material)),
             );
         }
-        self.active.merge_brick(key, writes, now, under, merged, changed)
+        Arc::make_mut(&mut self.active).merge_brick(key, writes, now, under, merged, changed)
     }
 
     /// Seals the active layer: it joins the sealed layers, immutable, and a new
@@ -215,7 +242,7 @@ impl Overlay {
             return;
         }
         let fresh = Layer::with_capacity(self.active.brick_capacity());
-        self.sealed.insert(0, Arc::new(std::mem::replace(&mut self.active, fresh)));
+        self.sealed.insert(0, std::mem::replace(&mut self.active, Arc::new(fresh)));
     }
 
     /// Replaces the `n` oldest sealed layers by `merged` (dropped when empty) and
@@ -232,45 +259,15 @@ impl Overlay {
     /// the whole overlay reads, relative to the base.
     pub fn reset(&mut self, layer: Layer) {
         self.sealed.clear();
-        self.active = layer;
+        self.active = Arc::new(layer);
     }
 
     /// Calls `f` for every brick of the local box `bounds` (non-empty, in the
-    /// world) that some layer holds, with its stack, probing the box's bricks or
-    /// scanning the layers, whichever is fewer.
-    pub fn for_each_brick_in(&self, bounds: &Aabb, mut f: impl FnMut(BrickKey, &BrickStack<'_>)) {
-        if self.len() == 0 {
-            return;
-        }
-        let range = brick_range(bounds);
-        let bricks: usize = self.layers().map(Layer::brick_count).sum();
-        if range.volume() <= bricks as u64 {
-            for z in range.min.z..range.max.z {
-                for y in range.min.y..range.max.y {
-                    for x in range.min.x..range.max.x {
-                        let key = BrickKey::of_brick(IVec3::new(x, y, z));
-                        let stack = self.stack(key);
-                        if !stack.is_empty() {
-                            f(key, &stack);
-                        }
-                    }
-                }
-            }
-        } else if self.sealed.is_empty() {
-            for (key, deltas) in self.active.iter() {
-                if range.contains(key.brick()) {
-                    let mask = self.active.brick(key).map_or(0, |b| b.1);
-                    f(key, &BrickStack { layers: std::iter::once((deltas, mask)).collect() });
-                }
-            }
-        } else {
-            let mut keys: Vec<BrickKey> =
-                self.layers().flat_map(|l| l.iter().map(|(k, _)| k)).filter(|k| range.contains(k.brick())).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            for key in keys {
-                f(key, &self.stack(key));
-            }
+    /// world) that some layer holds, with its stack (see [`bricks_in`]).
+    pub fn for_each_brick_in(&self, bounds: &Aabb, f: impl FnMut(BrickKey, &BrickStack<'_>)) {
+        if self.len() > 0 {
+            let layers: SmallVec<[&Layer; 4]> = self.layers().collect();
+            bricks_in(&layers, bounds, f);
         }
     }
 
@@ -284,4 +281,57 @@ impl Overlay {
             }
         }
     }
+}
+
+/// Calls `f` for every brick of the local box `bounds` (non-empty, in the
+/// world) that some of `layers` (top first) holds, with its stack, probing the
+/// box's bricks or scanning the layers, whichever is fewer.
+pub(crate) fn bricks_in(layers: &[&Layer], bounds: &Aabb, mut f: impl FnMut(BrickKey, &BrickStack<'_>)) {
+    let range = brick_range(bounds);
+    let bricks: usize = layers.iter().map(|l| l.brick_count()).sum();
+    if bricks == 0 {
+        return;
+    }
+    if range.volume() <= bricks as u64 {
+        for z in range.min.z..range.max.z {
+            for y in range.min.y..range.max.y {
+                for x in range.min.x..range.max.x {
+                    let key = BrickKey::of_brick(IVec3::new(x, y, z));
+                    let stack = BrickStack::of(layers, key);
+                    if !stack.is_empty() {
+                        f(key, &stack);
+                    }
+                }
+            }
+        }
+    } else if let [only] = layers {
+        for (key, deltas) in only.iter() {
+            if range.contains(key.brick()) {
+                let mask = only.brick(key).map_or(0, |b| b.1);
+                f(key, &BrickStack { layers: std::iter::once((deltas, mask)).collect() });
+            }
+        }
+    } else {
+        let mut keys: Vec<BrickKey> =
+            layers.iter().flat_map(|l| l.iter().map(|(k, _)| k)).filter(|k| range.contains(k.brick())).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            f(key, &BrickStack::of(layers, key));
+        }
+    }
+}
+
+/// Writes the visible delta of every voxel of the world box `bounds` (inside
+/// the world of corner `origin`) that `layers` (top first) hold into `region`
+/// (a level-0 read of `bounds`).
+pub(crate) fn apply_to_region(layers: &[&Layer], origin: IVec3, bounds: Aabb, region: &mut Region) {
+    let local = Aabb::new(bounds.min - origin, bounds.max - origin);
+    bricks_in(layers, &local, |key, stack| {
+        for d in stack.visible() {
+            if let Some(i) = region.index_of(origin + key.position(d.local)) {
+                region.as_mut_slice()[i] = d.material;
+            }
+        }
+    });
 }

@@ -168,7 +168,7 @@ impl WorldStore {
             error: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
         })?;
         let generated = start.elapsed();
-        let mut storage = DeltaStorage::new(base, options.config.clone());
+        let storage = DeltaStorage::new(base, options.config.clone());
         let header = Header {
             bounds: storage.bounds(),
             generator: Some(options.generator.clone()),

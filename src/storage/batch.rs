@@ -209,26 +209,30 @@ impl DeltaStorage {
         let mut scratch = std::mem::take(&mut self.batch);
         let outcome = self.validate(updates, &mut scratch.items);
         let origin = self.bounds().min;
+        scratch.changed.clear();
+        scratch.changed.resize(scratch.items.len().div_ceil(64), 0);
         if scratch.scattered() {
             for i in 0..scratch.items.len() {
                 let item = scratch.items[i];
-                if self.write(item.key, item.local, item.material).changed() && number {
-                    self.feed.push(origin + item.key.position(item.local), item.material);
+                if self.write(item.key, item.local, item.material).changed() {
+                    scratch.changed[i / 64] |= 1 << (i % 64);
                 }
                 self.enforce_cap();
             }
         } else {
-            scratch.changed.clear();
-            scratch.changed.resize(scratch.items.len().div_ceil(64), 0);
             self.apply_grouped(&mut scratch);
-            if number {
-                for (i, item) in scratch.items.iter().enumerate() {
-                    if scratch.changed[i / 64] & (1 << (i % 64)) != 0 {
-                        self.feed.push(origin + item.key.position(item.local), item.material);
-                    }
+        }
+        // Numbered in input order, whichever path applied them.
+        for (i, item) in scratch.items.iter().enumerate() {
+            if scratch.changed[i / 64] & (1 << (i % 64)) != 0 {
+                let q = item.key.position(item.local);
+                if number {
+                    self.feed.push(origin + q, item.material);
                 }
+                self.note_surface(q);
             }
         }
+        self.settle_surfaces();
         self.batch = scratch;
         self.debug_check();
         outcome

@@ -16,6 +16,7 @@ mod reader;
 mod snapshot;
 mod spatial;
 mod stats;
+mod surface;
 
 pub use feed::{ChangeBatch, FeedError, FinishedConsolidation};
 pub use reader::Reader;
@@ -30,6 +31,7 @@ use crate::coords::brick::BrickKey;
 use crate::error::VoxelError;
 use crate::material::{MaterialId, MaterialUpdate};
 use crate::overlay::{Overlay, WriteEffect};
+use crate::surface::SurfaceIndex;
 use batch::BatchScratch;
 use feed::Feed;
 use glam::IVec3;
@@ -96,6 +98,10 @@ pub struct DeltaStorage {
     feed: Feed,
     /// `batch_update`'s reused buffers.
     batch: BatchScratch,
+    /// The surface index, when kept (see `surface.rs`).
+    surfaces: Option<Box<SurfaceIndex>>,
+    /// Changed positions of built surface columns, packed, to settle.
+    surface_dirty: Vec<u64>,
 }
 
 impl DeltaStorage {
@@ -121,6 +127,8 @@ impl DeltaStorage {
             counters: Counters::default(),
             feed,
             batch: BatchScratch::default(),
+            surfaces: None,
+            surface_dirty: Vec::new(),
         }
     }
 
@@ -237,9 +245,22 @@ impl DeltaStorage {
         let (key, local) = BrickKey::split(q);
         if self.write(key, local, m).changed() {
             self.feed.push(p, m);
+            self.note_surface(q);
+            self.settle_surfaces();
         }
         self.enforce_cap();
         Ok(())
+    }
+
+    /// The material at local position `q` (in the world), exactly, without
+    /// counting the read.
+    #[inline]
+    pub(crate) fn read_local(&self, q: IVec3) -> MaterialId {
+        let (key, local) = BrickKey::split(q);
+        match self.overlay.get(key, local) {
+            Some(d) => d.material,
+            None => self.base.get_local(q),
+        }
     }
 
     /// Writes a checked voxel into the active layer and counts what it did (the
@@ -264,19 +285,41 @@ impl DeltaStorage {
     /// # Errors
     /// As [`BaseIndex::region`].
     pub fn query_region(&self, bounds: Aabb, lod: u8) -> Result<Region, VoxelError> {
-        let mut region = self.base.region(bounds, lod)?;
+        let mut region = Region::default();
         if lod == 0 {
-            let origin = self.bounds().min;
-            let local = Aabb::new(bounds.min - origin, bounds.max - origin);
-            self.overlay.for_each_brick_in(&local, |key, stack| {
-                for d in stack.visible() {
-                    if let Some(i) = region.index_of(origin + key.position(d.local)) {
-                        region.as_mut_slice()[i] = d.material;
-                    }
-                }
-            });
+            self.read_region(bounds, &mut region)?;
+        } else {
+            self.base.read_region(bounds, lod, &mut region)?;
         }
         Ok(region)
+    }
+
+    /// Reads every voxel of `bounds` into `out`, exactly (the overlay applied),
+    /// reusing `out`'s memory: uniform nodes filled, bricks copied row by row,
+    /// then each delta in the box written. A reader going box after box (a
+    /// mesher, a tool) allocates only when a box is larger than any before.
+    /// [`WorldSnapshot::read_region`] does the same on any thread.
+    ///
+    /// ```
+    /// use bevy_delta_overlay::{Aabb, BaseIndex, DeltaConfig, DeltaStorage, MaterialId, base::Region};
+    /// use glam::IVec3;
+    /// let base = BaseIndex::uniform(Aabb::new(IVec3::ZERO, IVec3::splat(64)), MaterialId(1))?;
+    /// let mut world = DeltaStorage::new(base, DeltaConfig::default());
+    /// world.update(IVec3::new(3, 4, 5), MaterialId(2))?;
+    /// let mut cells = Region::default();
+    /// world.read_region(Aabb::new(IVec3::ZERO, IVec3::splat(8)), &mut cells)?;
+    /// assert_eq!(cells.get(IVec3::new(3, 4, 5)), Some(MaterialId(2)));
+    /// assert_eq!(cells.as_slice().len(), 512);
+    /// # Ok::<(), bevy_delta_overlay::VoxelError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`BaseIndex::region`] at level 0; `out` is then unchanged.
+    pub fn read_region(&self, bounds: Aabb, out: &mut Region) -> Result<(), VoxelError> {
+        self.base.read_region(bounds, 0, out)?;
+        let layers: smallvec::SmallVec<[&crate::overlay::Layer; 4]> = self.overlay.layers().collect();
+        crate::overlay::apply_to_region(&layers, self.bounds().min, bounds, out);
+        Ok(())
     }
 
     /// A snapshot of the counters and figures: `O(layers)`.

@@ -8,12 +8,13 @@
 //! delta falls, bricks with their deltas applied elsewhere.
 
 use super::DeltaStorage;
-use crate::base::{BaseSnapshot, BrickView, for_each_brick_in};
+use crate::base::{BaseSnapshot, BrickView, Region, for_each_brick_in};
 use crate::coords::Aabb;
 use crate::coords::brick::{BRICK_LOG2, BRICK_VOLUME, BrickKey, Clip};
+use crate::error::VoxelError;
 use crate::hash::{FastMap, fast_map};
 use crate::material::MaterialId;
-use crate::overlay::{BrickStack, Layer};
+use crate::overlay::{BrickStack, Layer, apply_to_region};
 use glam::IVec3;
 use std::sync::Arc;
 
@@ -68,16 +69,16 @@ pub struct WorldSnapshot {
 }
 
 impl DeltaStorage {
-    /// The world as of now, for reading on another thread: O(1) (the active
-    /// layer is sealed, which the next consolidation merges; everything else is
-    /// shared by `Arc`).
-    pub fn snapshot(&mut self) -> WorldSnapshot {
-        self.overlay.seal();
+    /// The world as of now, for reading on another thread: O(layers). The
+    /// layers and the base tree are shared by `Arc`; the next write to the
+    /// active layer copies it (or, past 16K deltas, seals it), so a snapshot
+    /// taken every frame adds no layer and holds no copy beyond its own life.
+    pub fn snapshot(&self) -> WorldSnapshot {
         WorldSnapshot {
             bounds: self.bounds(),
             sequence: self.sequence(),
             base: self.base.snapshot(),
-            layers: self.overlay.sealed().to_vec(),
+            layers: self.overlay.share(),
         }
     }
 
@@ -110,6 +111,18 @@ impl WorldSnapshot {
     pub fn for_each_node(&self, f: impl FnMut(SnapshotNode<'_>)) {
         let layers: Vec<&Layer> = self.layers.iter().map(|l| &**l).collect();
         for_each_node(self.bounds, &self.base, &layers, f);
+    }
+
+    /// Reads every voxel of `bounds` into `out`, exactly (deltas applied), as
+    /// [`DeltaStorage::read_region`] does; on any thread.
+    ///
+    /// # Errors
+    /// As [`BaseIndex::region`](crate::BaseIndex::region) at level 0.
+    pub fn read_region(&self, bounds: Aabb, out: &mut Region) -> Result<(), VoxelError> {
+        self.base.read_region(self.bounds, bounds, 0, out)?;
+        let layers: Vec<&Layer> = self.layers.iter().map(|l| &**l).collect();
+        apply_to_region(&layers, self.bounds.min, bounds, out);
+        Ok(())
     }
 
     /// The world's digest, as [`DeltaStorage::digest`] gives it.

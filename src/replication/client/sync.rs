@@ -133,6 +133,7 @@ impl ClientSync {
                 if recording {
                     world.record_changes(DeltaStorage::DEFAULT_CHANGE_CAPACITY);
                 }
+                storage.carry_surfaces_to(&mut world);
                 *storage = world;
                 self.applied = sequence;
                 self.bounds = Some(a.bounds);
@@ -264,7 +265,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_holding_more_than_it_announced_is_refused() {
-        let (mut server, (mut sync, mut world)) = (server(), client());
+        let (server, (mut sync, mut world)) = (server(), client());
         let snapshot = encode(server.snapshot());
         let config = DeltaConfig::default();
         assert_eq!(sync.on_message(&snapshot.messages[0], &mut world, &config), None);
