@@ -1,4 +1,37 @@
-#![doc = include_str!("../README.md")]
+//! A voxel material store for geology simulations in [Bevy](https://bevyengine.org):
+//! a **base index** ([`BaseIndex`], a sparse octree whose leaves are dense `16³`
+//! bricks) holds the world, a **delta overlay** absorbs sparse edits in O(1), and
+//! **consolidation** merges them into the base in bulk, off the main thread,
+//! while every read stays exact. [`DeltaStorage`] is the store; every accepted
+//! change is numbered in its change feed, and a surface index keeps each
+//! column's top exact as writes land.
+//!
+//! In an app, add `DeltaOverlayPlugins` (feature `plugin`) and send
+//! [`MaterialUpdate`] messages before `DeltaOverlaySystems::Ingest`:
+//!
+//! ```no_run
+//! # #[cfg(feature = "plugin")] {
+//! use bevy::prelude::*;
+//! use bevy_delta_overlay::prelude::*;
+//!
+//! fn erode(mut updates: MessageWriter<MaterialUpdate>) {
+//!     updates.write(MaterialUpdate::new(IVec3::new(100, 140, 200), materials::WATER));
+//! }
+//!
+//! App::new()
+//!     .add_plugins((MinimalPlugins, DeltaOverlayPlugins::new(Update)))
+//!     .add_systems(Update, erode.before(DeltaOverlaySystems::Ingest))
+//!     .run();
+//! # }
+//! ```
+//!
+//! The guides say the rest: [the store](guides::storage), [the
+//! plugin](guides::plugin), [geology](guides::geology),
+//! [persistence](guides::persistence), [multiplayer](guides::multiplayer),
+//! and [the architecture](guides::architecture) (the modules, their layers,
+//! and the path of one update through them). The repository's README and
+//! BENCHMARKS.md hold the commands that run everything and the measured
+//! figures.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -45,25 +78,37 @@ pub use storage::{ChangeBatch, DeltaStorage, Reader, RejectedUpdate, WorldSnapsh
 pub use worldgen::WorldGen;
 
 /// Guides: the longer documentation of each part, with examples that compile
-/// (the same files as `docs/` in the repository).
+/// (the same files as `docs/` in the repository). Each guide is present when
+/// the features it describes are on.
 pub mod guides {
     #[doc = include_str!("../docs/storage.md")]
     pub mod storage {}
-    #[cfg(feature = "plugin")]
-    #[doc = include_str!("../docs/plugin.md")]
+    #[cfg_attr(feature = "plugin", doc = include_str!("../docs/plugin.md"))]
+    #[cfg_attr(not(feature = "plugin"), doc = "The plugin guide: build the docs with feature `plugin`.")]
     pub mod plugin {}
-    #[cfg(all(feature = "geology", feature = "plugin"))]
-    #[doc = include_str!("../docs/geology.md")]
+    #[cfg_attr(all(feature = "geology", feature = "plugin"), doc = include_str!("../docs/geology.md"))]
+    #[cfg_attr(
+        not(all(feature = "geology", feature = "plugin")),
+        doc = "The geology guide: build the docs with features `geology` and `plugin`."
+    )]
     pub mod geology {}
-    #[cfg(all(feature = "persistence", feature = "plugin"))]
-    #[doc = include_str!("../docs/persistence.md")]
+    #[cfg_attr(all(feature = "persistence", feature = "plugin"), doc = include_str!("../docs/persistence.md"))]
+    #[cfg_attr(
+        not(all(feature = "persistence", feature = "plugin")),
+        doc = "The persistence guide: build the docs with features `persistence` and `plugin`."
+    )]
     pub mod persistence {}
-    #[cfg(feature = "replication")]
-    #[doc = include_str!("../docs/multiplayer.md")]
+    #[cfg_attr(feature = "replication", doc = include_str!("../docs/multiplayer.md"))]
+    #[cfg_attr(not(feature = "replication"), doc = "The multiplayer guide: build the docs with feature `replication`.")]
     pub mod multiplayer {}
     #[doc = include_str!("../docs/architecture.md")]
     pub mod architecture {}
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
 
 /// What most apps use: `use bevy_delta_overlay::prelude::*;`.
 pub mod prelude {

@@ -20,7 +20,12 @@ use bevy::ecs::schedule::{InternedScheduleLabel, ScheduleLabel};
 /// | `ReplicationServerPlugin` | `replication` | serves the world: enabled by `serve` |
 /// | `ReplicationClientPlugin` | `replication` | follows a server: enabled by `WorldSource::Server` |
 ///
-/// Where the world comes from is chosen here, once: [`world`](Self::world).
+/// Where the world comes from is chosen here, once: [`world`](Self::world), with
+/// the overlay's other parameters ([`config`](Self::config),
+/// [`channel_capacity`](Self::channel_capacity),
+/// [`change_capacity`](Self::change_capacity)). Replacing the core member with
+/// `.set(DeltaOverlayPlugin { .. })` replaces all of them, the schedule
+/// included.
 ///
 /// ```no_run
 /// use bevy::prelude::*;
@@ -41,6 +46,8 @@ pub struct DeltaOverlayPlugins {
     schedule: InternedScheduleLabel,
     world: WorldSource,
     config: DeltaConfig,
+    channel_capacity: usize,
+    change_capacity: usize,
     serve: bool,
 }
 
@@ -48,10 +55,13 @@ impl DeltaOverlayPlugins {
     /// Every member, running in `schedule` (usually `Update`; `FixedUpdate` for
     /// a simulation that steps on a fixed timestep).
     pub fn new(schedule: impl ScheduleLabel) -> Self {
+        let core = DeltaOverlayPlugin::new(Update);
         Self {
             schedule: schedule.intern(),
             world: WorldSource::default(),
             config: DeltaConfig::default(),
+            channel_capacity: core.channel_capacity,
+            change_capacity: core.change_capacity,
             serve: false,
         }
     }
@@ -66,6 +76,18 @@ impl DeltaOverlayPlugins {
     /// The overlay's configuration. Default [`DeltaConfig::default`].
     pub fn config(mut self, config: DeltaConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Batches the off-thread channel holds ([`DeltaOverlayPlugin::channel_capacity`]).
+    pub fn channel_capacity(mut self, batches: usize) -> Self {
+        self.channel_capacity = batches;
+        self
+    }
+
+    /// Changes the feed keeps between frames ([`DeltaOverlayPlugin::change_capacity`]).
+    pub fn change_capacity(mut self, changes: usize) -> Self {
+        self.change_capacity = changes;
         self
     }
 
@@ -89,15 +111,30 @@ impl PluginGroup for DeltaOverlayPlugins {
         let s = self.schedule;
         #[cfg(feature = "replication")]
         let client = matches!(self.world, WorldSource::Server);
-        let core = DeltaOverlayPlugin { world: self.world, config: self.config.clone(), ..DeltaOverlayPlugin::new(s) };
+        let core = DeltaOverlayPlugin {
+            world: self.world,
+            config: self.config.clone(),
+            channel_capacity: self.channel_capacity,
+            change_capacity: self.change_capacity,
+            ..DeltaOverlayPlugin::new(s)
+        };
         let group = PluginGroupBuilder::start::<Self>().add(core);
         #[cfg(feature = "persistence")]
         let group = group.add(crate::plugin::PersistencePlugin::new(s));
+        #[cfg(feature = "geology")]
+        let group = group.add_group(crate::geology::GeologyPlugins::new(s));
         // A replication client simulates nothing: the server has authority.
         #[cfg(all(feature = "geology", feature = "replication"))]
-        let group = if client { group } else { group.add_group(crate::geology::GeologyPlugins::new(s)) };
-        #[cfg(all(feature = "geology", not(feature = "replication")))]
-        let group = group.add_group(crate::geology::GeologyPlugins::new(s));
+        let group = if client {
+            use crate::geology::{Deposition, GeologyPlugin, HydraulicErosion, Intrusion, ThermalErosion};
+            group
+                .disable::<GeologyPlugin<Intrusion>>()
+                .disable::<GeologyPlugin<HydraulicErosion>>()
+                .disable::<GeologyPlugin<ThermalErosion>>()
+                .disable::<GeologyPlugin<Deposition>>()
+        } else {
+            group
+        };
         #[cfg(feature = "debug_ui")]
         let group = group.add(crate::debug_ui::DeltaOverlayDebugPlugin::new(s));
         #[cfg(feature = "replication")]

@@ -1,6 +1,6 @@
 //! The plugin group's members can be added in any order: every order (and the
 //! group itself) gives the same schedules (the same systems, sets and ordering
-//! constraints) and the same resources.
+//! constraints) and the same resources, with the same values.
 
 use bevy::ecs::schedule::{InternedScheduleLabel, NodeId, ScheduleGraph, ScheduleLabel, Schedules};
 use bevy::prelude::*;
@@ -15,17 +15,19 @@ fn world() -> WorldGen {
 
 type Member = Box<dyn Fn(&mut App)>;
 
-/// Every member the enabled features provide, each adding itself.
-fn members() -> Vec<Member> {
-    let mut out: Vec<Member> = vec![Box::new(|app: &mut App| {
-        app.add_plugins(DeltaOverlayPlugin { world: world().into(), ..DeltaOverlayPlugin::new(Update) });
+/// Every member the enabled features provide, each adding itself: those of a
+/// world of its own, or (`client`) those of a replica of a server's world.
+fn members(client: bool) -> Vec<Member> {
+    let source = move || if client { WorldSource::Server } else { world().into() };
+    let mut out: Vec<Member> = vec![Box::new(move |app: &mut App| {
+        app.add_plugins(DeltaOverlayPlugin { world: source(), ..DeltaOverlayPlugin::new(Update) });
     })];
     #[cfg(feature = "persistence")]
     out.push(Box::new(|app: &mut App| {
         app.add_plugins(bevy_delta_overlay::plugin::PersistencePlugin::new(Update));
     }));
     #[cfg(feature = "geology")]
-    {
+    if !client {
         use bevy_delta_overlay::geology::*;
         out.push(Box::new(|app: &mut App| {
             app.add_plugins(GeologyPlugin::<Intrusion>::new(Update));
@@ -43,9 +45,11 @@ fn members() -> Vec<Member> {
     #[cfg(feature = "replication")]
     {
         use bevy_delta_overlay::replication::*;
-        out.push(Box::new(|app: &mut App| {
-            app.add_plugins(ReplicationServerPlugin::new(Update));
-        }));
+        if !client {
+            out.push(Box::new(|app: &mut App| {
+                app.add_plugins(ReplicationServerPlugin::new(Update));
+            }));
+        }
         out.push(Box::new(|app: &mut App| {
             app.add_plugins(ReplicationClientPlugin::new(Update));
         }));
@@ -66,12 +70,14 @@ fn app(add: impl FnOnce(&mut App)) -> App {
     app
 }
 
-/// What must be equal: the resources' types, and per schedule the systems (by
-/// their type, with their run conditions) and every ordering and membership
-/// edge. Types, not names: names need Bevy's `debug` feature.
+/// What must be equal: the resources' types, the values of this crate's
+/// reflected resources (settings, the process list), and per schedule the
+/// systems (by their type, with their run conditions) and every ordering and
+/// membership edge. Types, not names: names need Bevy's `debug` feature.
 #[derive(Debug, PartialEq, Eq)]
 struct Shape {
     resources: BTreeSet<TypeId>,
+    values: Vec<String>,
     schedules: Vec<(String, BTreeSet<String>, BTreeSet<Edge>)>,
 }
 
@@ -106,11 +112,37 @@ fn ident(graph: &ScheduleGraph, id: NodeId) -> String {
     }
 }
 
+/// The values of this crate's resources that can be read without knowing their
+/// type (through reflection), and of the process list (which cannot).
+fn values(world: &World, resources: &BTreeSet<TypeId>) -> Vec<String> {
+    use bevy::ecs::reflect::{ReflectComponent, ReflectResource};
+    let registry = world.resource::<AppTypeRegistry>().read();
+    let mut out = Vec::new();
+    for registration in registry.iter() {
+        let path = registration.type_info().type_path();
+        if !path.starts_with("bevy_delta_overlay") || registration.data::<ReflectResource>().is_none() {
+            continue;
+        }
+        let id = registration.type_id();
+        let read = resources.contains(&id).then(|| {
+            let component = world.components().get_id(id)?;
+            let entity = world.resource_entities().get(component)?;
+            registration.data::<ReflectComponent>()?.reflect(world.entity(entity)).map(|r| format!("{r:?}"))
+        });
+        out.push(format!("{path}: {read:?}"));
+    }
+    #[cfg(feature = "geology")]
+    out.push(format!("{:?}", world.get_resource::<bevy_delta_overlay::geology::GeologyProcesses>()));
+    out.sort();
+    out
+}
+
 fn shape(app: &mut App) -> Shape {
     let mut marked = app.world_mut().query::<&bevy::ecs::resource::IsResource>();
     let world = app.world();
     let resources =
         marked.iter(world).filter_map(|r| world.components().get_info(r.resource_component_id())?.type_id()).collect();
+    let values = values(world, &resources);
     let labels: [InternedScheduleLabel; 5] =
         [PreUpdate.intern(), Update.intern(), PostUpdate.intern(), Last.intern(), First.intern()];
     let mut schedules = Vec::new();
@@ -133,13 +165,12 @@ fn shape(app: &mut App) -> Shape {
         }
         schedules.push((format!("{label:?}"), systems, edges));
     }
-    Shape { resources, schedules }
+    Shape { resources, values, schedules }
 }
 
-#[test]
-fn members_in_any_order_make_the_same_app() {
-    let n = members().len();
-    assert!(n >= 1);
+/// Each of a few orders of the members, and the group, make the same app.
+fn same_app_in_any_order(client: bool, add_group: impl FnOnce(&mut App)) {
+    let n = members(client).len();
     let orders: Vec<Vec<usize>> = vec![
         (0..n).collect(),
         (0..n).rev().collect(),
@@ -147,22 +178,35 @@ fn members_in_any_order_make_the_same_app() {
         (0..n).map(|i| if i % 2 == 0 { i / 2 } else { n - 1 - i / 2 }).collect(),
     ];
     let mut shapes = orders.iter().map(|order| {
-        let all = members();
+        let all = members(client);
         shape(&mut app(|app| order.iter().for_each(|&i| all[i](app))))
     });
     let first = shapes.next().expect("an order");
     assert!(first.schedules.iter().any(|(_, systems, _)| systems.len() > 5), "the members added systems");
+    assert!(first.values.iter().any(|v| v.contains("Some(")), "values were read: {:?}", first.values);
     for (i, other) in shapes.enumerate() {
         assert_eq!(first, other, "order {:?} differs from {:?}", orders[i + 1], orders[0]);
     }
-    // The group adds the same members.
+    assert_eq!(shape(&mut app(add_group)), first, "the group differs from its members");
+}
+
+#[test]
+fn members_in_any_order_make_the_same_app() {
     let group = DeltaOverlayPlugins::new(Update).world(world());
+    // Every member enabled: the server's and the client's too.
     #[cfg(feature = "replication")]
     let group = group.serve().build().enable::<bevy_delta_overlay::replication::ReplicationClientPlugin>();
-    assert_eq!(
-        shape(&mut app(|app| {
-            app.add_plugins(group);
-        })),
-        first
-    );
+    same_app_in_any_order(false, |app| {
+        app.add_plugins(group);
+    });
+}
+
+/// A replica: the group on `WorldSource::Server` enables the client and leaves
+/// the processes out (the server simulates).
+#[cfg(feature = "replication")]
+#[test]
+fn a_client_group_is_its_members_in_any_order() {
+    same_app_in_any_order(true, |app| {
+        app.add_plugins(DeltaOverlayPlugins::new(Update).world(WorldSource::Server));
+    });
 }

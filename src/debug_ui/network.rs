@@ -35,6 +35,7 @@ pub(super) fn show(ui: &mut egui::Ui, world: &World) {
                 ReplicationStatus::Joining { nodes, total } => format!("joining: {nodes} / {total} nodes"),
                 ReplicationStatus::Synced { sequence, lag } => format!("synced at {sequence}, lag {lag}"),
                 ReplicationStatus::Resyncing => "resyncing".to_string(),
+                ReplicationStatus::Inactive => "inactive: the world is not a server's".to_string(),
             };
             row(ui, "replication", text);
         }

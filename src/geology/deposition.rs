@@ -79,6 +79,9 @@ pub struct DepositionStats {
 pub struct Deposition {
     #[cfg_attr(feature = "plugin", reflect(ignore))]
     rng: Rng,
+    /// The seed its random numbers started from.
+    #[cfg_attr(feature = "plugin", reflect(ignore))]
+    seed: u64,
     /// Where it is in the storage's surface log.
     cursor: SurfaceCursor,
     /// What the process did, since it started.
@@ -93,6 +96,7 @@ impl GeologyProcess for Deposition {
     fn new(settings: &DepositionSettings) -> Self {
         Self {
             rng: Rng::new(settings.seed ^ 0x6465_706f),
+            seed: settings.seed,
             cursor: SurfaceCursor::default(),
             stats: DepositionStats::default(),
         }
@@ -100,6 +104,13 @@ impl GeologyProcess for Deposition {
 
     fn enabled(settings: &DepositionSettings) -> bool {
         settings.enabled
+    }
+
+    fn reseed(&mut self, settings: &DepositionSettings) {
+        if settings.seed != self.seed {
+            self.rng = Rng::new(settings.seed ^ 0x6465_706f);
+            self.seed = settings.seed;
+        }
     }
 
     fn step(&mut self, terrain: &mut Terrain<'_>, settings: &DepositionSettings) {

@@ -106,6 +106,9 @@ pub struct HydraulicStats {
 pub struct HydraulicErosion {
     #[cfg_attr(feature = "plugin", reflect(ignore))]
     rng: Rng,
+    /// The seed its random numbers started from.
+    #[cfg_attr(feature = "plugin", reflect(ignore))]
+    seed: u64,
     /// What the process did, since it started.
     pub stats: HydraulicStats,
 }
@@ -116,11 +119,18 @@ impl GeologyProcess for HydraulicErosion {
     const SET: GeologySystems = GeologySystems::Hydraulic;
 
     fn new(settings: &HydraulicSettings) -> Self {
-        Self { rng: Rng::new(settings.seed ^ 0x4879_6472), stats: HydraulicStats::default() }
+        Self { rng: Rng::new(settings.seed ^ 0x4879_6472), seed: settings.seed, stats: HydraulicStats::default() }
     }
 
     fn enabled(settings: &HydraulicSettings) -> bool {
         settings.enabled
+    }
+
+    fn reseed(&mut self, settings: &HydraulicSettings) {
+        if settings.seed != self.seed {
+            self.rng = Rng::new(settings.seed ^ 0x4879_6472);
+            self.seed = settings.seed;
+        }
     }
 
     fn step(&mut self, terrain: &mut Terrain<'_>, settings: &HydraulicSettings) {

@@ -85,6 +85,8 @@ pub struct IntrusionStats {
     pub lost: u64,
     /// Voxels cooled early because `max_molten` was reached.
     pub cooled_early: u64,
+    /// Voxels of magma waiting to cool now.
+    pub molten: u64,
     /// Edits written.
     pub edits: u64,
 }
@@ -111,6 +113,9 @@ struct Body {
 pub struct Intrusion {
     #[cfg_attr(feature = "plugin", reflect(ignore))]
     rng: Rng,
+    /// The seed its random numbers started from.
+    #[cfg_attr(feature = "plugin", reflect(ignore))]
+    seed: u64,
     #[cfg_attr(feature = "plugin", reflect(ignore))]
     body: Option<Body>,
     /// Molten voxels, oldest first, with when they melted.
@@ -142,6 +147,7 @@ impl GeologyProcess for Intrusion {
     fn new(settings: &IntrusionSettings) -> Self {
         Self {
             rng: Rng::new(settings.seed ^ 0x696e_7472),
+            seed: settings.seed,
             body: None,
             molten: VecDeque::new(),
             last: None,
@@ -151,6 +157,13 @@ impl GeologyProcess for Intrusion {
 
     fn enabled(settings: &IntrusionSettings) -> bool {
         settings.enabled
+    }
+
+    fn reseed(&mut self, settings: &IntrusionSettings) {
+        if settings.seed != self.seed {
+            self.rng = Rng::new(settings.seed ^ 0x696e_7472);
+            self.seed = settings.seed;
+        }
     }
 
     fn step(&mut self, terrain: &mut Terrain<'_>, settings: &IntrusionSettings) {
@@ -175,6 +188,7 @@ fn intrude(terrain: &mut Terrain<'_>, settings: &IntrusionSettings, state: &mut 
     rise(terrain, settings, state, now);
     cool(terrain, settings, state, now);
     state.stats.edits += (terrain.edit_count() - before) as u64;
+    state.stats.molten = state.molten.len() as u64;
 }
 
 /// A new body: the configured source first, then random places.

@@ -8,7 +8,7 @@ use super::terrain::Terrain;
 /// against them to see (`after(GeologySystems::Flush)`: the frame's edits are
 /// written as `MaterialUpdate`s) or to feed (`before(GeologySystems::Intrusion)`)
 /// the processes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "plugin", derive(bevy::ecs::schedule::SystemSet))]
 pub enum GeologySystems {
     /// Magma rises and cools.
@@ -59,6 +59,11 @@ pub trait GeologyProcess: Send + Sync + 'static {
 
     /// Whether the settings let it run.
     fn enabled(settings: &Self::Settings) -> bool;
+
+    /// Takes the seed of `settings` when it is not the one the process was
+    /// seeded with: its random numbers start over from it, the rest of its
+    /// state stays. The plugin calls it when the settings change.
+    fn reseed(&mut self, settings: &Self::Settings);
 
     /// One frame of it.
     fn step(&mut self, terrain: &mut Terrain<'_>, settings: &Self::Settings);
@@ -127,14 +132,17 @@ mod plugin {
         }
     }
 
-    /// The processes an app runs, in the order they registered: what the debug
-    /// panel lists (their settings and state read through reflection).
-    #[derive(Resource, Clone, Debug, Default)]
+    /// The processes an app runs, in frame order (by set, then name, whatever
+    /// order their plugins were added in): what the debug panel lists, their
+    /// settings and state read through reflection.
+    #[derive(Resource, Clone, Debug, Default, PartialEq, Eq)]
     pub struct GeologyProcesses(pub Vec<ProcessEntry>);
 
     /// One process of [`GeologyProcesses`].
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct ProcessEntry {
+        /// [`GeologyProcess::SET`]: where it runs in the frame.
+        pub set: GeologySystems,
         /// [`GeologyProcess::NAME`].
         pub name: &'static str,
         /// The type of its settings resource.
@@ -155,11 +163,16 @@ mod plugin {
             }
             let state = P::new(app.world().resource::<P::Settings>());
             app.register_type::<P::Settings>().register_type::<P>().insert_resource(state);
-            app.world_mut().resource_mut::<GeologyProcesses>().0.push(ProcessEntry {
+            let entry = ProcessEntry {
+                set: P::SET,
                 name: P::NAME,
                 settings: TypeId::of::<P::Settings>(),
                 state: TypeId::of::<P>(),
-            });
+            };
+            let mut processes = app.world_mut().resource_mut::<GeologyProcesses>();
+            // In frame order whatever order the plugins were added in.
+            let at = processes.0.partition_point(|e| (e.set, e.name) < (P::SET, P::NAME));
+            processes.0.insert(at, entry);
             app.add_systems(self.schedule, run::<P>.in_set(P::SET));
         }
     }
@@ -175,6 +188,10 @@ mod plugin {
         P: GeologyProcess + Resource + Component<Mutability = Mutable>,
         P::Settings: Resource,
     {
+        if settings.is_changed() {
+            // A new seed (or settings inserted after the plugin) takes effect now.
+            process.reseed(&settings);
+        }
         if P::enabled(&settings) {
             process.step(&mut Terrain::new(&storage, &palette, &mut workspace), &settings);
         }

@@ -75,6 +75,8 @@ pub struct ThermalStats {
     pub slid: u64,
     /// Queued checks dropped because the queue was full.
     pub dropped: u64,
+    /// Columns queued for a check now.
+    pub queued: u64,
     /// Edits written.
     pub edits: u64,
 }
@@ -88,6 +90,9 @@ pub struct ThermalStats {
 pub struct ThermalErosion {
     #[cfg_attr(feature = "plugin", reflect(ignore))]
     rng: Rng,
+    /// The seed its random numbers started from.
+    #[cfg_attr(feature = "plugin", reflect(ignore))]
+    seed: u64,
     #[cfg_attr(feature = "plugin", reflect(ignore))]
     queue: VecDeque<IVec2>,
     /// Where it is in the storage's surface log.
@@ -111,6 +116,7 @@ impl GeologyProcess for ThermalErosion {
     fn new(settings: &ThermalSettings) -> Self {
         Self {
             rng: Rng::new(settings.seed ^ 0x7468_6572),
+            seed: settings.seed,
             queue: VecDeque::new(),
             cursor: SurfaceCursor::default(),
             stats: ThermalStats::default(),
@@ -119,6 +125,13 @@ impl GeologyProcess for ThermalErosion {
 
     fn enabled(settings: &ThermalSettings) -> bool {
         settings.enabled
+    }
+
+    fn reseed(&mut self, settings: &ThermalSettings) {
+        if settings.seed != self.seed {
+            self.rng = Rng::new(settings.seed ^ 0x7468_6572);
+            self.seed = settings.seed;
+        }
     }
 
     fn step(&mut self, terrain: &mut Terrain<'_>, settings: &ThermalSettings) {
@@ -155,6 +168,7 @@ fn slides(terrain: &mut Terrain<'_>, settings: &ThermalSettings, state: &mut The
         relax_column(terrain, settings, c, state);
     }
     state.stats.edits += (terrain.edit_count() - before) as u64;
+    state.stats.queued = state.queue.len() as u64;
 }
 
 /// Checks column `c` and lets its top slide while it is steeper than its

@@ -33,7 +33,7 @@ use crate::material::MaterialUpdate;
 use crate::storage::{DeltaStorage, RejectedUpdate};
 use bevy::app::{App, Plugin, Update};
 use bevy::ecs::schedule::{InternedScheduleLabel, IntoScheduleConfigs, ScheduleLabel, SystemSet};
-use bevy::prelude::Resource;
+use bevy::prelude::{Res, Resource};
 use bevy::tasks::Task;
 
 /// The phases of the overlay's systems, chained in this order in the schedule
@@ -70,11 +70,37 @@ pub enum DeltaOverlaySystems {
 
 /// Inside [`DeltaOverlaySystems::Ingest`]: the step that applies the frame's
 /// updates to the overlay. A system `.in_set(DeltaOverlaySystems::Ingest)
-/// .before(ApplyUpdates)` sees (or takes) every update of the frame before it
-/// is applied: a replication client takes them there, to send them to its
-/// server, which has authority over the world.
+/// .before(ApplyUpdates)` sees every update of the frame before it is applied.
+///
+/// It never runs where the world comes from a server ([`WorldOrigin::Server`]):
+/// a replica is written only by what the server sends. There, the frame's
+/// updates go to whoever holds authority: a replication client reads them
+/// `.after(ApplyUpdates)` and sends them to its server.
 #[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ApplyUpdates;
+
+/// Present when a plugin forwards the app's updates to whoever holds authority
+/// over the world (a replication client inserts it). Where the world comes
+/// from a server and nothing forwards, the overlay logs an error: the app's
+/// updates would go nowhere.
+#[derive(Resource, Clone, Copy, Debug, Default)]
+pub struct RemoteAuthority;
+
+/// True unless the world is a server's replica: the run condition of
+/// [`ApplyUpdates`].
+fn local_authority(origin: Option<Res<WorldOrigin>>) -> bool {
+    origin.is_none_or(|o| *o != WorldOrigin::Server)
+}
+
+/// Says, once, when a replica's updates would go nowhere.
+fn check_authority(origin: Res<WorldOrigin>, remote: Option<Res<RemoteAuthority>>) {
+    if *origin == WorldOrigin::Server && remote.is_none() {
+        bevy::log::error!(
+            "delta overlay: the world comes from a server (WorldSource::Server) but no plugin forwards the app's \
+             updates to it (add ReplicationClientPlugin): MaterialUpdates are dropped"
+        );
+    }
+}
 
 /// Adds the [`DeltaStorage`] resource and keeps it fed and consolidated.
 ///
@@ -198,14 +224,17 @@ impl Plugin for DeltaOverlayPlugin {
             .init_resource::<IngestCounts>();
         stats::DeltaOverlayDiagnostics::register(app);
         use DeltaOverlaySystems::*;
-        app.configure_sets(self.schedule, (Ingest, Publish, Forward, Consolidate, Stats).chain()).add_systems(
-            self.schedule,
-            (
-                (systems::apply_settings, systems::ingest.in_set(ApplyUpdates)).chain().in_set(Ingest),
-                systems::publish_changes.in_set(Publish),
-                (systems::drive_consolidation, systems::publish_consolidations).chain().in_set(Consolidate),
-                stats::update_stats.in_set(Stats),
-            ),
-        );
+        app.configure_sets(self.schedule, (Ingest, Publish, Forward, Consolidate, Stats).chain())
+            .configure_sets(self.schedule, ApplyUpdates.run_if(local_authority))
+            .add_systems(bevy::app::Startup, check_authority)
+            .add_systems(
+                self.schedule,
+                (
+                    (systems::apply_settings, systems::ingest.in_set(ApplyUpdates)).chain().in_set(Ingest),
+                    systems::publish_changes.in_set(Publish),
+                    (systems::drive_consolidation, systems::publish_consolidations).chain().in_set(Consolidate),
+                    stats::update_stats.in_set(Stats),
+                ),
+            );
     }
 }

@@ -61,8 +61,9 @@ impl WorldFile {
 /// Opens the world file at `path` (or creates it) and inserts the storage and
 /// the [`WorldFile`]. A file that cannot be opened is logged as an error naming
 /// the problem and left untouched; the app goes on with the world
-/// `options.generator` builds, and no [`WorldFile`] exists.
-pub(crate) fn open(app: &mut App, path: &Path, options: &StoreOptions, config: &DeltaConfig) {
+/// `options.generator` builds, and no [`WorldFile`] exists. Returns whether
+/// the file was opened.
+pub(crate) fn open(app: &mut App, path: &Path, options: &StoreOptions, config: &DeltaConfig) -> bool {
     let options = StoreOptions { config: config.clone(), ..options.clone() };
     match WorldStore::open(path, options.clone()) {
         Ok((store, storage, opened)) => {
@@ -82,10 +83,12 @@ pub(crate) fn open(app: &mut App, path: &Path, options: &StoreOptions, config: &
             let sequence = storage.sequence();
             app.insert_resource(storage);
             app.insert_resource(WorldFile { store, opened, handed: sequence, reported: sequence, failed: false });
+            true
         }
         Err(e) => {
             error!("delta overlay: {e}. Nothing will be saved.");
             super::source::build_world(app, &super::WorldSource::Generate(options.generator), config);
+            false
         }
     }
 }

@@ -108,8 +108,11 @@ pub(crate) fn build_world(app: &mut App, source: &WorldSource, config: &DeltaCon
         }
         #[cfg(feature = "persistence")]
         WorldSource::File { path, options } => {
-            super::persist::open(app, path, options, config);
-            WorldOrigin::File
+            if super::persist::open(app, path, options, config) {
+                WorldOrigin::File
+            } else {
+                WorldOrigin::Generated
+            }
         }
         #[cfg(feature = "replication")]
         WorldSource::Server => {

@@ -65,10 +65,18 @@ struct Registered;
 /// Registers the two wire messages with replicon, once. Both are independent
 /// of replicon's entity replication (they reference no entity), so they are
 /// sent and received as soon as they are written.
+///
+/// # Panics
+/// When bevy_replicon's `RepliconPlugins` were not added first: replicon
+/// registers messages only into its own resources.
 fn register(app: &mut App) {
     if app.world().contains_resource::<Registered>() {
         return;
     }
+    assert!(
+        app.is_plugin_added::<bevy_replicon::shared::RepliconSharedPlugin>(),
+        "the replication plugins need bevy_replicon's RepliconPlugins added before them"
+    );
     app.insert_resource(Registered)
         .add_server_message_with(Channel::Ordered, send_server, receive_server)
         .make_message_independent::<ServerWire>()

@@ -3,15 +3,16 @@
 //! Minecraft keeps heightmaps beside each chunk's blocks.
 //!
 //! What is terrain, liquid or gas comes from the palette's
-//! [`Form`](crate::material::Form): `Solid`, `Loose` and `Molten` are terrain,
+//! [`Form`]: `Solid`, `Loose` and `Molten` are terrain,
 //! `Liquid` is liquid, `Gas` is gas (an id the palette does not list is
 //! terrain, as the palette's properties treat it).
 //!
 //! # Invariants
 //!
-//! - `EXACT`: a built column equals [`Column::scan`] of the world as it is:
-//!   the storage updates built columns as writes are applied (single writes,
-//!   batches, `apply_changes`), with the rule of [`Column::after`].
+//! - `EXACT`: a built column equals a top-down scan of the world's column as
+//!   it is (`Column::scan`): the storage updates built columns as writes are
+//!   applied (single writes, batches, `apply_changes`), with the rule of
+//!   `Column::after`.
 //! - `LAZY`: columns are built a tile (`16 x 16` columns) at a time, on first
 //!   use, from a read of the tile's voxels; a tile never read costs a pointer.
 //! - `LOGGED`: every change of a built column's surface is appended to a

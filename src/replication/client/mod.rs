@@ -13,9 +13,10 @@ use super::{ClientWire, ServerWire};
 use crate::consolidation::DeltaConfig;
 use crate::coords::Aabb;
 use crate::material::MaterialUpdate;
-use crate::plugin::{ApplyUpdates, DeltaOverlaySystems, DeltaReceiver, WorldOrigin};
+use crate::plugin::{
+    ApplyUpdates, DeltaOverlaySettings, DeltaOverlaySystems, DeltaReceiver, RemoteAuthority, WorldOrigin,
+};
 use crate::storage::DeltaStorage;
-use bevy::ecs::message::Messages;
 use bevy::ecs::schedule::{InternedScheduleLabel, ScheduleLabel};
 use bevy::prelude::*;
 use bevy_replicon::prelude::*;
@@ -44,6 +45,9 @@ pub enum ReplicationStatus {
     },
     /// A change was missed: a new snapshot was asked for.
     Resyncing,
+    /// The client does nothing: the world does not come from a server (the
+    /// core plugin's world is not `WorldSource::Server`).
+    Inactive,
 }
 
 /// Edits of this client the server refused.
@@ -163,16 +167,30 @@ fn from_server(origin: Option<Res<WorldOrigin>>) -> bool {
     origin.is_some_and(|o| *o == WorldOrigin::Server)
 }
 
-/// Takes the frame's updates (messages and channel batches) before the overlay
-/// would apply them: the server has authority, they go to it as edits.
+/// Takes the frame's updates (messages, and channel batches up to the overlay's
+/// per-frame cap) where the overlay applies none: the server has authority,
+/// they go to it as edits. Other readers still see the messages.
 fn take_updates(
-    mut updates: ResMut<Messages<MaterialUpdate>>,
+    mut updates: MessageReader<MaterialUpdate>,
     receiver: Res<DeltaReceiver>,
+    settings: Res<DeltaOverlaySettings>,
     mut pending: ResMut<PendingEdits>,
 ) {
-    pending.extend(updates.drain());
-    for batch in receiver.rx.try_iter().take(64) {
+    pending.extend(updates.read().copied());
+    for batch in receiver.rx.try_iter().take(settings.max_batches_per_frame) {
         pending.extend(batch);
+    }
+}
+
+/// Says, once, when the client has nothing to do: the world does not come from
+/// a server.
+fn check_source(origin: Option<Res<WorldOrigin>>, mut status: ResMut<ReplicationStatus>) {
+    if origin.is_none_or(|o| *o != WorldOrigin::Server) {
+        *status = ReplicationStatus::Inactive;
+        warn!(
+            "replication: ReplicationClientPlugin is added but the world does not come from a server \
+             (use WorldSource::Server): the client does nothing"
+        );
     }
 }
 
@@ -185,29 +203,31 @@ struct ClientConfig {
 impl Plugin for ReplicationClientPlugin {
     fn build(&self, app: &mut App) {
         super::register(app);
-        app.insert_resource(ClientConfig {
-            storage: self.config.clone(),
-            max_edits_per_frame: self.max_edits_per_frame.max(1),
-        })
-        .init_resource::<ReplicationStatus>()
-        .init_resource::<ClientSync>()
-        .init_resource::<PendingEdits>()
-        .add_message::<MaterialUpdate>()
-        .add_message::<EditsRefused>()
-        .add_message::<WorldReceived>()
-        .add_systems(
-            self.schedule,
-            take_updates.in_set(DeltaOverlaySystems::Ingest).before(ApplyUpdates).run_if(from_server),
-        )
-        .add_systems(
-            PreUpdate,
-            receive.after(ClientSystems::Receive).run_if(in_state(ClientState::Connected)).run_if(from_server),
-        )
-        .add_systems(
-            PostUpdate,
-            send.before(ClientSystems::Send).run_if(in_state(ClientState::Connected)).run_if(from_server),
-        )
-        .add_systems(OnExit(ClientState::Connected), disconnected);
+        app.insert_resource(RemoteAuthority)
+            .insert_resource(ClientConfig {
+                storage: self.config.clone(),
+                max_edits_per_frame: self.max_edits_per_frame.max(1),
+            })
+            .init_resource::<ReplicationStatus>()
+            .init_resource::<ClientSync>()
+            .init_resource::<PendingEdits>()
+            .add_message::<MaterialUpdate>()
+            .add_message::<EditsRefused>()
+            .add_message::<WorldReceived>()
+            .add_systems(
+                self.schedule,
+                take_updates.in_set(DeltaOverlaySystems::Ingest).after(ApplyUpdates).run_if(from_server),
+            )
+            .add_systems(Startup, check_source)
+            .add_systems(
+                PreUpdate,
+                receive.after(ClientSystems::Receive).run_if(in_state(ClientState::Connected)).run_if(from_server),
+            )
+            .add_systems(
+                PostUpdate,
+                send.before(ClientSystems::Send).run_if(in_state(ClientState::Connected)).run_if(from_server),
+            )
+            .add_systems(OnExit(ClientState::Connected), disconnected.run_if(from_server));
     }
 }
 
