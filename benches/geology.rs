@@ -5,9 +5,15 @@
 //! (`batch_update` of the frame's batch, consolidation left to run as the
 //! plugin would, off the frame, so it is not counted here).
 //!
+//! The surface index is built ahead, before the first frame (as the plugin
+//! builds it on the async compute pool at startup); its time is printed.
+//!
 //! `cargo bench --bench geology` prints a table and writes
-//! `target/geology/results.json`. `-- --quick` runs 60 frames.
+//! `target/geology/results.json`. `-- --quick` runs 60 frames; `-- --frames N`
+//! runs `N`; `-- --only all` (or `hydraulic`, `thermal`, `intrusion`,
+//! `deposition`) runs one row, for a profiler.
 
+use bevy_delta_overlay::parallel::Threads;
 use bevy_delta_overlay::{
     DeltaConfig, DeltaStorage, Palette, WorldGen, geology::Deposition, geology::DepositionSettings,
     geology::GeologyProcess, geology::HydraulicErosion, geology::HydraulicSettings, geology::Intrusion,
@@ -44,12 +50,18 @@ struct Figures {
     ingest: Duration,
     frame_ingest_max: Duration,
     frame_process_max: Duration,
+    /// Consolidation's time (off the frame with the plugin).
+    consolidation: Duration,
 }
 
 fn run(base: &bevy_delta_overlay::BaseIndex, which: Which, frames: u32) -> Figures {
     let palette = Palette::shipped();
     let mut storage = DeltaStorage::new(base.clone(), DeltaConfig::default());
     storage.enable_surfaces(&palette);
+    if let Some(mut build) = storage.surface_build(None) {
+        build.run(&Threads(2));
+        storage.install_surfaces(build);
+    }
     let mut workspace = Workspace::new();
     // Every process's random numbers seeded by 1, whatever its settings' seed.
     let (hs, ts, is, ds) = (
@@ -68,6 +80,7 @@ fn run(base: &bevy_delta_overlay::BaseIndex, which: Which, frames: u32) -> Figur
         ingest: Duration::ZERO,
         frame_ingest_max: Duration::ZERO,
         frame_process_max: Duration::ZERO,
+        consolidation: Duration::ZERO,
     };
     for _ in 0..frames {
         let start = Instant::now();
@@ -98,20 +111,36 @@ fn run(base: &bevy_delta_overlay::BaseIndex, which: Which, frames: u32) -> Figur
         f.frame_ingest_max = f.frame_ingest_max.max(took);
         // Consolidation as the plugin runs it: off the frame (here, in
         // between, untimed).
+        let start = Instant::now();
         storage.consolidate_if_needed();
+        f.consolidation += start.elapsed();
         storage.advance_clock(Duration::from_secs_f64(1.0 / 60.0));
     }
     f
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let frames = if quick { 60 } else { 300 };
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
+    let quick = args.iter().any(|a| a == "--quick");
+    let frames = value("--frames").and_then(|n| n.parse().ok()).unwrap_or(if quick { 60 } else { 300 });
+    let only = value("--only").cloned();
     let t = Instant::now();
     let base = WorldGen::default().build().expect("the default world builds");
     println!("default world built in {:.2} s; {frames} frames of 1/60 s each", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let mut indexed = DeltaStorage::new(base.clone(), DeltaConfig::default());
+    indexed.enable_surfaces(&Palette::shipped());
+    if let Some(mut build) = indexed.surface_build(None) {
+        build.run(&Threads(2));
+        let tiles = indexed.install_surfaces(build);
+        println!(
+            "surface index built ahead: {tiles} tiles in {:.1} ms on 2 threads (before each row, untimed)",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
     println!(
-        "{:<26} {:>10} {:>12} {:>14} {:>14} {:>14} {:>14} {:>12}",
+        "{:<26} {:>10} {:>12} {:>14} {:>14} {:>14} {:>14} {:>12} {:>14}",
         "process",
         "updates",
         "per frame",
@@ -119,11 +148,15 @@ fn main() {
         "process ms/f",
         "ingest ns/upd",
         "ingest ms/f",
-        "process/ingest"
+        "process/ingest",
+        "consol. ms/f"
     );
     let mut json = String::from("{\n");
     let all = [Which::Hydraulic, Which::Thermal, Which::Intrusion, Which::Deposition, Which::All];
     for (k, which) in all.into_iter().enumerate() {
+        if only.as_deref().is_some_and(|o| !which.name().starts_with(o)) {
+            continue;
+        }
         let f = run(&base, which, frames);
         let per_second = f.updates as f64 / f.process.as_secs_f64().max(1e-9);
         let ns_per_update = f.ingest.as_nanos() as f64 / f.updates.max(1) as f64;
@@ -133,7 +166,7 @@ fn main() {
         // update: both per update, so the ratio of the totals.
         let ratio = f.process.as_secs_f64() / f.ingest.as_secs_f64().max(1e-12);
         println!(
-            "{:<26} {:>10} {:>12.0} {:>14.0} {:>14.3} {:>14.1} {:>14.3} {:>12.1}x",
+            "{:<26} {:>10} {:>12.0} {:>14.0} {:>14.3} {:>14.1} {:>14.3} {:>12.1}x {:>14.3}",
             which.name(),
             f.updates,
             f.updates as f64 / f64::from(frames),
@@ -141,7 +174,8 @@ fn main() {
             process_ms,
             ns_per_update,
             ingest_ms,
-            ratio
+            ratio,
+            f.consolidation.as_secs_f64() * 1e3 / f64::from(frames)
         );
         let _ = writeln!(
             json,

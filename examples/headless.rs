@@ -73,17 +73,19 @@ fn main() {
     }
 
     let mut frame_times = Vec::with_capacity(frames as usize);
+    let mut ingest = Duration::ZERO;
     let mut reported = Instant::now();
     for _ in 0..frames {
         let t = Instant::now();
         app.update();
         frame_times.push(t.elapsed());
+        ingest += app.world().resource::<DeltaStats>().ingest_time;
         if save.is_some() && reported.elapsed() >= Duration::from_millis(500) {
             persist::report(&app);
             reported = Instant::now();
         }
     }
-    report(&mut app, &frame_times);
+    report(&mut app, &frame_times, ingest);
     if save.is_some() {
         persist::sync(&mut app);
     }
@@ -152,7 +154,7 @@ mod persist {
     pub fn sync(_: &mut App) {}
 }
 
-fn report(app: &mut App, frame_times: &[Duration]) {
+fn report(app: &mut App, frame_times: &[Duration], ingest: Duration) {
     let shadow = app.world().resource::<Shadow>();
     let storage = app.world().resource::<DeltaStorage>();
     let stats = storage.stats();
@@ -182,6 +184,9 @@ fn report(app: &mut App, frame_times: &[Duration]) {
     println!("sequence           {} changes accepted", stats.sequence);
     println!("final deltas       {} ({} bytes of overlay)", stats.delta_count, stats.overlay_bytes);
     println!("frame time         p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", pct(0.5), pct(0.99), pct(1.0));
+    for line in common::main_thread(app.world(), ingest, frame_times.len()) {
+        println!("{line}");
+    }
 
     let mut checked = 0;
     let mut mismatches = 0;

@@ -6,7 +6,7 @@
 
 use bevy::prelude::*;
 use bevy_delta_overlay::geology::{
-    Deposition, HydraulicErosion, HydraulicSettings, Intrusion, IntrusionSettings, ThermalErosion,
+    Deposition, GeologyTimes, HydraulicErosion, HydraulicSettings, Intrusion, IntrusionSettings, ThermalErosion,
 };
 use bevy_delta_overlay::prelude::*;
 use std::collections::HashMap;
@@ -99,6 +99,24 @@ pub fn summary(world: &World) -> Vec<String> {
         format!(
             "deposition         {} columns checked: {} voxels settled, {} compacted",
             d.columns, d.settled, d.compacted
+        ),
+    ]
+}
+
+/// The main thread's time: each process's and the overlay's ingest, a frame
+/// on average, and the processes' time against the ingest's (per update both,
+/// as every update the processes make is ingested once).
+pub fn main_thread(world: &World, ingest: std::time::Duration, frames: usize) -> Vec<String> {
+    let per_frame = |d: std::time::Duration| d.as_secs_f64() * 1e3 / frames.max(1) as f64;
+    let times = world.resource::<GeologyTimes>();
+    let total: std::time::Duration = times.0.values().map(|t| t.total).sum();
+    let each: Vec<String> = times.0.iter().map(|(name, t)| format!("{name} {:.3}", per_frame(t.total))).collect();
+    vec![
+        format!("processes          {:.3} ms a frame ({})", per_frame(total), each.join(", ")),
+        format!(
+            "ingest             {:.3} ms a frame; processes / ingest {:.1}x",
+            per_frame(ingest),
+            total.as_secs_f64() / ingest.as_secs_f64().max(1e-9)
         ),
     ]
 }

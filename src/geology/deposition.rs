@@ -1,16 +1,24 @@
-//! Deposition and compaction: loose material under standing water settles
-//! into the deepest place nearby (lake and sea beds level out, layer on
-//! layer), and loose material buried deep enough compacts into rock
-//! (`compacts_to`: sediment into sandstone).
+//! Deposition and compaction: loose material under standing water slumps
+//! down slopes steeper than its underwater angle of repose (lake and sea beds
+//! level out, layer on layer, to that angle), and loose material buried deep
+//! enough compacts into rock (`compacts_to`: sediment into sandstone).
 //!
-//! Driven by change: a frame checks the columns whose surface changed since
-//! the last (from the storage's surface log: a column whose top rose, where
-//! what was laid may settle and what it buried may compact; a column whose top
-//! fell, and the columns within `reach` that may settle into it), and a small
-//! random trickle.
+//! The slope rule is thermal erosion's, with the underwater angle: a loose top
+//! at height `h` under water is unstable when a column `d` away (`1 <= d <=
+//! reach`, with no column as high between) lies lower by more than
+//! `tan(angle) * d + 1` voxels.
+//!
+//! Driven by change: the columns whose surface changed since the last frame
+//! (from the storage's surface log: a column whose top rose, where what was
+//! laid may settle and what it buried may compact; a column under water whose
+//! top fell, and the columns within `reach` that may settle into it) are
+//! queued, each once; a frame checks at most `checks_per_frame` of them,
+//! oldest first, and a small random trickle.
 
 use super::process::{GeologyProcess, GeologySystems};
+use super::queue::ColumnQueue;
 use super::rng::Rng;
+use super::slope::{Around, UphillQueue, slide_target};
 use super::terrain::Terrain;
 use crate::material::Form;
 use crate::surface::SurfaceCursor;
@@ -23,18 +31,26 @@ use glam::{IVec2, IVec3};
 #[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
 #[cfg_attr(feature = "plugin", reflect(Resource))]
 pub struct DepositionSettings {
-    /// Random columns checked per frame, besides the changed ones: a
-    /// trickle. Default 64.
+    /// Random columns checked per frame, besides the queued ones: a trickle.
+    /// Default 64.
     pub columns_per_frame: u32,
-    /// Columns over which submerged sediment looks for a deeper place.
-    /// Default 4.
+    /// Columns queued for a check, at most (the oldest dropped past it, and
+    /// counted). Default 65,536.
+    pub queue_cap: usize,
+    /// Queued columns checked per frame, at most: the frame's budget. Default
+    /// 2,000.
+    pub checks_per_frame: u32,
+    /// The steepest slope loose material rests at under water, in degrees.
+    /// Default 30.
+    pub underwater_angle: f32,
+    /// Columns over which an underwater slope is measured. Default 4.
     pub reach: i32,
     /// Voxels one column may shed per check. Default 4.
     pub max_settles_per_column: u32,
     /// Voxels of terrain above a loose voxel that compact it. Default 12.
     pub burial_depth: i32,
-    /// Voxels below the burial depth checked for compaction per column.
-    /// Default 8.
+    /// Voxels below the burial depth a random check scans for compaction
+    /// (a column whose top rose scans the voxels it newly buried). Default 8.
     pub compaction_scan: i32,
     /// Whether it runs. Default true.
     pub enabled: bool,
@@ -46,6 +62,9 @@ impl Default for DepositionSettings {
     fn default() -> Self {
         Self {
             columns_per_frame: 64,
+            queue_cap: 1 << 16,
+            checks_per_frame: 2000,
+            underwater_angle: 30.0,
             reach: 4,
             max_settles_per_column: 4,
             burial_depth: 12,
@@ -69,10 +88,18 @@ pub struct DepositionStats {
     pub compacted: u64,
     /// Edits written.
     pub edits: u64,
+    /// Columns queued for a check now.
+    pub queued: u64,
+    /// Queued checks dropped because the queue was full.
+    pub dropped: u64,
+    /// Surface changes the process missed: dropped from the storage's log
+    /// before it read them.
+    pub missed: u64,
 }
 
-/// Deposition and compaction, the process: the random state and what it did.
-/// A frame of it ([`GeologyProcess::step`]) settles and compacts random columns.
+/// Deposition and compaction, the process: the columns waiting for a check,
+/// the random state and what it did. A frame of it ([`GeologyProcess::step`])
+/// settles and compacts the queued columns, then random ones.
 #[derive(Clone, Debug)]
 #[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
 #[cfg_attr(feature = "plugin", reflect(Resource))]
@@ -82,6 +109,8 @@ pub struct Deposition {
     /// The seed its random numbers started from.
     #[cfg_attr(feature = "plugin", reflect(ignore))]
     seed: u64,
+    #[cfg_attr(feature = "plugin", reflect(ignore))]
+    queue: ColumnQueue,
     /// Where it is in the storage's surface log.
     cursor: SurfaceCursor,
     /// What the process did, since it started.
@@ -97,6 +126,7 @@ impl GeologyProcess for Deposition {
         Self {
             rng: Rng::new(settings.seed ^ 0x6465_706f),
             seed: settings.seed,
+            queue: ColumnQueue::default(),
             cursor: SurfaceCursor::default(),
             stats: DepositionStats::default(),
         }
@@ -120,44 +150,76 @@ impl GeologyProcess for Deposition {
     }
 }
 
-/// One frame: the changed columns, then random ones, settle and compact.
+/// What a queued column's check looks at.
+const SETTLE: u8 = 1;
+/// ... and below it, for compaction (its top rose: more is buried).
+const COMPACT: u8 = 2;
+/// ... and its neighbours, which may settle into it (its top fell).
+const FELL: u8 = 4;
+/// The high four bits: how far the top rose (at least; marks merge by `|`,
+/// which never gives less than either), the voxels newly buried.
+const RISE_SHIFT: u32 = 4;
+
+/// One frame: the changed columns queued, then the queue's oldest checked (up
+/// to the budget), then random ones.
 fn settle(terrain: &mut Terrain<'_>, settings: &DepositionSettings, state: &mut Deposition) {
     let before = terrain.edit_count();
     let b = terrain.bounds();
+    let (cap, reach) = (settings.queue_cap, settings.reach.max(1));
+    let slope = settings.underwater_angle.to_radians().tan();
     let mut cursor = state.cursor;
-    for change in terrain.surface_changes(&mut cursor) {
-        let c = change.column;
-        if change.after > change.before {
-            // A risen bed: what was laid may settle, what it buried compact.
-            settle_and_compact(terrain, settings, c, &mut state.stats);
-        } else if terrain.surface_of(c).is_some_and(|s| s.liquid.is_some()) {
-            // A fallen bed under water: what lies within reach may settle into it.
-            settle_column(terrain, settings, c, &mut state.stats);
-            for d in super::terrain::DIRECTIONS {
-                for k in 1..=settings.reach.max(1) {
-                    settle_column(terrain, settings, c + d * k, &mut state.stats);
-                }
-            }
-        }
+    let changes = terrain.surface_changes(&mut cursor);
+    state.stats.missed += changes.missed;
+    for change in changes {
+        let mark = if change.after > change.before {
+            // A risen bed: what was laid may settle, what it newly buried
+            // (as deep as it rose) compact.
+            let rise = change.after.unwrap_or(0) - change.before.unwrap_or(change.after.unwrap_or(0) - 1);
+            SETTLE | COMPACT | (rise.clamp(1, 15) as u8) << RISE_SHIFT
+        } else if change.after < change.before {
+            // A fallen bed: what lies within reach may settle into it.
+            SETTLE | FELL
+        } else {
+            SETTLE
+        };
+        state.queue.push(change.column, mark, cap);
     }
     state.cursor = cursor;
+    for _ in 0..settings.checks_per_frame {
+        let Some((c, mark)) = state.queue.pop() else { break };
+        if mark & FELL != 0
+            && let Some(surface) = terrain.surface_of(c)
+            && surface.liquid.is_some()
+        {
+            let around = Around::read(terrain, c, reach);
+            let h = surface.top.unwrap_or(terrain.bounds().min.y - 1);
+            around.queue_uphill(terrain, h, slope, true, UphillQueue { queue: &mut state.queue, mark: SETTLE, cap });
+        }
+        settle_column(terrain, settings, slope, c, &mut state.stats);
+        if mark & COMPACT != 0 {
+            let rise = i32::from(mark >> RISE_SHIFT).max(1);
+            compact_column(terrain, settings, c, rise, &mut state.stats);
+        }
+    }
     for _ in 0..settings.columns_per_frame {
         let c = state.rng.column(b);
         settle_and_compact(terrain, settings, c, &mut state.stats);
     }
     state.stats.edits += (terrain.edit_count() - before) as u64;
+    state.stats.queued = state.queue.len() as u64;
+    state.stats.dropped = state.queue.dropped;
 }
 
 /// Settles the submerged loose top of column `c`, then compacts what is
 /// buried in it.
 pub fn settle_and_compact(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, stats: &mut DepositionStats) {
-    settle_column(terrain, s, c, stats);
-    compact_column(terrain, s, c, stats);
+    settle_column(terrain, s, s.underwater_angle.to_radians().tan(), c, stats);
+    compact_column(terrain, s, c, s.compaction_scan.max(0) + 1, stats);
 }
 
-/// Moves the loose top of column `c`, while it is under water, to the deepest
-/// column nearby.
-fn settle_column(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, stats: &mut DepositionStats) {
+/// Moves the loose top of column `c`, while it is under water and steeper
+/// than `slope` (rise over run), down the slope.
+fn settle_column(terrain: &mut Terrain<'_>, s: &DepositionSettings, slope: f32, c: IVec2, stats: &mut DepositionStats) {
     stats.columns += 1;
     for _ in 0..s.max_settles_per_column {
         let Some(surface) = terrain.surface_of(c) else { return };
@@ -165,7 +227,7 @@ fn settle_column(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, st
         if terrain.properties(surface.material).form != Form::Loose || surface.liquid.is_none() {
             break;
         }
-        let Some(to) = deeper(terrain, c, h, s.reach) else { break };
+        let Some(to) = slide_target(terrain, c, h, slope, s.reach) else { break };
         let m = terrain.remove_top(c, h);
         if !terrain.lay(to, m) {
             terrain.lay(c, m);
@@ -175,12 +237,18 @@ fn settle_column(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, st
     }
 }
 
-/// Compacts the loose voxels buried `burial_depth` under column `c`'s top
-/// (a scan of `compaction_scan` voxels there).
-fn compact_column(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, stats: &mut DepositionStats) {
+/// Compacts the loose voxels buried `burial_depth` under column `c`'s top:
+/// a scan of `depth` voxels down from there.
+fn compact_column(
+    terrain: &mut Terrain<'_>,
+    s: &DepositionSettings,
+    c: IVec2,
+    depth: i32,
+    stats: &mut DepositionStats,
+) {
     let Some(h) = terrain.surface(c) else { return };
     let from = h - s.burial_depth.max(1);
-    for y in (from - s.compaction_scan.max(0)..=from).rev() {
+    for y in (from - depth + 1..=from).rev() {
         let p = IVec3::new(c.x, y, c.y);
         if !terrain.bounds().contains(p) {
             break;
@@ -198,18 +266,4 @@ fn compact_column(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, s
             stats.compacted += 1;
         }
     }
-}
-
-/// The deepest column within `reach` in the four directions that lies at
-/// least two voxels lower than `h` (so a voxel moved there lands lower),
-/// passing only over lower columns.
-fn deeper(terrain: &mut Terrain<'_>, c: IVec2, h: i32, reach: i32) -> Option<IVec2> {
-    let mut best: Option<(i32, IVec2)> = None;
-    terrain.downhill(c, h, reach, |_, n, hn| {
-        if hn <= h - 2 && best.is_none_or(|(bh, _)| hn < bh) {
-            best = Some((hn, n));
-        }
-        false
-    });
-    best.map(|(_, n)| n)
 }

@@ -14,6 +14,7 @@ use super::process::{GeologyProcess, GeologySystems};
 use super::rng::Rng;
 use super::terrain::Terrain;
 use crate::material::{MaterialId, materials};
+use crate::surface::Surface;
 #[cfg(feature = "plugin")]
 use bevy::prelude::ReflectResource;
 use glam::{IVec2, Vec2};
@@ -157,19 +158,68 @@ fn rain(terrain: &mut Terrain<'_>, settings: &HydraulicSettings, state: &mut Hyd
     }
 }
 
-/// The surface heights of the four columns around `pos` (column centres at
-/// `+0.5`), the interpolated height and its gradient. Columns outside the
-/// world or without terrain take the height of the nearest inner one.
-fn height_and_gradient(terrain: &mut Terrain<'_>, pos: Vec2, fallback: f32) -> (f32, Vec2) {
-    let p = pos - Vec2::splat(0.5);
-    let c = p.floor();
-    let (u, v) = (p.x - c.x, p.y - c.y);
-    let c = c.as_ivec2();
-    let mut h = |dx: i32, dz: i32| terrain.surface(c + IVec2::new(dx, dz)).map_or(fallback, |y| y as f32);
-    let (h00, h10, h01, h11) = (h(0, 0), h(1, 0), h(0, 1), h(1, 1));
-    let height = h00 * (1.0 - u) * (1.0 - v) + h10 * u * (1.0 - v) + h01 * (1.0 - u) * v + h11 * u * v;
-    let grad = Vec2::new((h10 - h00) * (1.0 - v) + (h11 - h01) * v, (h01 - h00) * (1.0 - u) + (h11 - h10) * u);
-    (height, grad)
+/// The surfaces of the four columns around a position (column centres at
+/// `+0.5`): what a droplet's height and slope are interpolated from.
+#[derive(Clone, Copy)]
+struct Corners {
+    /// The corner with the smallest coordinates.
+    min: IVec2,
+    /// `(0, 0), (1, 0), (0, 1), (1, 1)` from `min`; `None` outside the world.
+    surfaces: [Option<Surface>; 4],
+    /// Which of `surfaces` were read (an edit drops a column's).
+    read: [bool; 4],
+}
+
+const OFFSETS: [IVec2; 4] = [IVec2::new(0, 0), IVec2::new(1, 0), IVec2::new(0, 1), IVec2::new(1, 1)];
+
+impl Corners {
+    const NONE: Self = Self { min: IVec2::ZERO, surfaces: [None; 4], read: [false; 4] };
+
+    /// The corners around `pos`, taking what `known` read of them (the
+    /// droplet's last corners: the next ones share columns with them).
+    fn around(terrain: &mut Terrain<'_>, pos: Vec2, known: &Corners) -> Self {
+        let min = (pos - Vec2::splat(0.5)).floor().as_ivec2();
+        let mut out = Self { min, ..Self::NONE };
+        for (k, offset) in OFFSETS.into_iter().enumerate() {
+            let c = min + offset;
+            out.surfaces[k] = match known.find(c) {
+                Some(s) => s,
+                None => terrain.surface_of(c),
+            };
+            out.read[k] = true;
+        }
+        out
+    }
+
+    /// Column `c`'s surface, if read here.
+    fn find(&self, c: IVec2) -> Option<Option<Surface>> {
+        let d = c - self.min;
+        if !(0..=1).contains(&d.x) || !(0..=1).contains(&d.y) {
+            return None;
+        }
+        let k = (d.x + 2 * d.y) as usize;
+        self.read[k].then_some(self.surfaces[k])
+    }
+
+    /// Forgets column `c` (an edit changed it).
+    fn forget(&mut self, c: IVec2) {
+        let d = c - self.min;
+        if (0..=1).contains(&d.x) && (0..=1).contains(&d.y) {
+            self.read[(d.x + 2 * d.y) as usize] = false;
+        }
+    }
+
+    /// The height and its gradient at `pos` (inside these corners), a column
+    /// outside the world or without terrain taking the height `fallback`.
+    fn height_and_gradient(&self, pos: Vec2, fallback: f32) -> (f32, Vec2) {
+        let p = pos - Vec2::splat(0.5) - self.min.as_vec2();
+        let (u, v) = (p.x, p.y);
+        let h = |k: usize| self.surfaces[k].and_then(|s| s.top).map_or(fallback, |y| y as f32);
+        let (h00, h10, h01, h11) = (h(0), h(1), h(2), h(3));
+        let height = h00 * (1.0 - u) * (1.0 - v) + h10 * u * (1.0 - v) + h01 * (1.0 - u) * v + h11 * u * v;
+        let grad = Vec2::new((h10 - h00) * (1.0 - v) + (h11 - h01) * v, (h01 - h00) * (1.0 - u) + (h11 - h10) * u);
+        (height, grad)
+    }
 }
 
 fn droplet(terrain: &mut Terrain<'_>, s: &HydraulicSettings, start: IVec2, rng: &mut Rng, stats: &mut HydraulicStats) {
@@ -179,15 +229,20 @@ fn droplet(terrain: &mut Terrain<'_>, s: &HydraulicSettings, start: IVec2, rng: 
     let mut carried = 0u32;
     let before = terrain_edits(terrain);
     let mut last = start;
+    // The corners read last: the next step's corners share columns with them.
+    let mut known = Corners::NONE;
     for _ in 0..s.max_steps {
         let cell = pos.floor().as_ivec2();
         last = cell;
-        let Some(top) = terrain.surface(cell) else { break };
-        if terrain.submerged(cell, top) {
+        let here = Corners::around(terrain, pos, &known);
+        // `cell` is one of the corners around `pos`, and inside the world.
+        let Some(Some(surface)) = here.find(cell) else { break };
+        let Some(top) = surface.top else { break };
+        if surface.liquid.is_some() {
             // Standing water: the load settles here.
             break;
         }
-        let (height, grad) = height_and_gradient(terrain, pos, top as f32);
+        let (height, grad) = here.height_and_gradient(pos, top as f32);
         dir = dir * s.inertia - grad * (1.0 - s.inertia);
         let len = dir.length();
         if len.is_nan() || len <= 1e-6 {
@@ -204,7 +259,9 @@ fn droplet(terrain: &mut Terrain<'_>, s: &HydraulicSettings, start: IVec2, rng: 
             carried = 0;
             break;
         }
-        let (next_height, _) = height_and_gradient(terrain, next, top as f32);
+        let mut ahead = Corners::around(terrain, next, &here);
+        let (next_height, _) = ahead.height_and_gradient(next, top as f32);
+        let edits = terrain_edits(terrain);
         let dh = next_height - height;
         let capacity = (-dh).max(s.min_slope) * speed * water * s.capacity;
         if carried as f32 > capacity || dh > 0.0 {
@@ -217,15 +274,13 @@ fn droplet(terrain: &mut Terrain<'_>, s: &HydraulicSettings, start: IVec2, rng: 
                 lay(terrain, s, cell, stats);
             }
         } else {
-            let here = terrain.get(glam::IVec3::new(cell.x, top, cell.y));
-            let hardness = terrain.properties(here).hardness;
+            let hardness = terrain.properties(surface.material).hardness;
             // Hardness scales what the step would take (after the per-step
             // cap, so that it matters at every speed).
             let amount = ((capacity - carried as f32) * s.erode_rate).min(-dh).min(s.max_erode_per_step as f32);
             let n = rng.round(amount * (1.0 - hardness)).min(s.max_erode_per_step);
             for _ in 0..n {
-                let Some(y) = terrain.surface(cell) else { break };
-                let m = terrain.get(glam::IVec3::new(cell.x, y, cell.y));
+                let Some(Surface { top: Some(y), material: m, .. }) = terrain.surface_of(cell) else { break };
                 if terrain.properties(m).hardness >= 1.0 {
                     break;
                 }
@@ -234,6 +289,11 @@ fn droplet(terrain: &mut Terrain<'_>, s: &HydraulicSettings, start: IVec2, rng: 
                 stats.eroded += 1;
             }
         }
+        if terrain_edits(terrain) != edits {
+            // Only `cell` changed.
+            ahead.forget(cell);
+        }
+        known = ahead;
         speed = (speed * speed - dh * s.gravity).max(0.0).sqrt();
         water *= 1.0 - s.evaporation;
         pos = next;

@@ -35,7 +35,9 @@ mod deposition;
 mod hydraulic;
 mod intrusion;
 mod process;
+mod queue;
 mod rng;
+mod slope;
 mod terrain;
 mod thermal;
 
@@ -43,7 +45,7 @@ pub use deposition::{Deposition, DepositionSettings, DepositionStats, settle_and
 pub use hydraulic::{HydraulicErosion, HydraulicSettings, HydraulicStats};
 pub use intrusion::{Intrusion, IntrusionSettings, IntrusionStats};
 #[cfg(feature = "plugin")]
-pub use process::{GeologyPlugin, GeologyPlugins, GeologyProcesses, ProcessEntry};
+pub use process::{GeologyPlugin, GeologyPlugins, GeologyProcesses, GeologyTimes, ProcessEntry, ProcessTime};
 pub use process::{GeologyProcess, GeologySystems};
 pub use terrain::{Terrain, Workspace};
 pub use thermal::{ThermalErosion, ThermalSettings, ThermalStats, relax_area, slopes_at_rest};

@@ -70,7 +70,7 @@ pub trait GeologyProcess: Send + Sync + 'static {
 }
 
 #[cfg(feature = "plugin")]
-pub use plugin::{GeologyPlugin, GeologyPlugins, GeologyProcesses, ProcessEntry};
+pub use plugin::{GeologyPlugin, GeologyPlugins, GeologyProcesses, GeologyTimes, ProcessEntry, ProcessTime};
 
 #[cfg(feature = "plugin")]
 mod plugin {
@@ -78,15 +78,19 @@ mod plugin {
     use crate::geology::terrain::{Terrain, Workspace};
     use crate::geology::{Deposition, HydraulicErosion, Intrusion, ThermalErosion};
     use crate::material::{MaterialUpdate, Palette};
-    use crate::plugin::DeltaOverlaySystems;
-    use crate::storage::DeltaStorage;
+    use crate::plugin::{DeltaOverlaySystems, PoolExecutor};
+    use crate::storage::{DeltaStorage, SurfaceBuild};
     use bevy::app::PluginGroupBuilder;
+    use bevy::diagnostic::{Diagnostic, DiagnosticPath, Diagnostics, RegisterDiagnostic};
     use bevy::ecs::component::Mutable;
     use bevy::ecs::schedule::{InternedScheduleLabel, ScheduleLabel};
     use bevy::prelude::*;
     use bevy::reflect::GetTypeRegistration;
+    use bevy::tasks::{AsyncComputeTaskPool, ComputeTaskPool, Task, futures::check_ready};
     use std::any::TypeId;
+    use std::collections::BTreeMap;
     use std::marker::PhantomData;
+    use std::time::{Duration, Instant};
 
     /// Runs the process `P` every frame in its [`GeologySystems`] set, with its
     /// settings as a reflectable resource (the app's own insert wins) and its
@@ -151,6 +155,44 @@ mod plugin {
         pub state: TypeId,
     }
 
+    /// Each process's main-thread time, by [`GeologyProcess::NAME`]: what the
+    /// debug panel shows. Each is also a Bevy diagnostic,
+    /// `geology/<name>`, in ms a frame.
+    #[derive(Resource, Clone, Debug, Default, PartialEq, Eq)]
+    pub struct GeologyTimes(pub BTreeMap<&'static str, ProcessTime>);
+
+    /// The main-thread time of one process's steps.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct ProcessTime {
+        /// The last step's.
+        pub last: Duration,
+        /// The longest step's.
+        pub max: Duration,
+        /// Every step's, summed.
+        pub total: Duration,
+        /// Steps timed.
+        pub steps: u64,
+    }
+
+    impl ProcessTime {
+        /// The mean of a step (zero before the first).
+        pub fn mean(&self) -> Duration {
+            self.total.checked_div(self.steps.max(1) as u32).unwrap_or_default()
+        }
+
+        fn record(&mut self, step: Duration) {
+            self.last = step;
+            self.max = self.max.max(step);
+            self.total += step;
+            self.steps += 1;
+        }
+    }
+
+    /// The diagnostic of process `P`'s time.
+    fn diagnostic_path<P: GeologyProcess>() -> DiagnosticPath {
+        DiagnosticPath::new(format!("geology/{}", P::NAME))
+    }
+
     impl<P> Plugin for GeologyPlugin<P>
     where
         P: GeologyProcess + Resource + Component<Mutability = Mutable> + GetTypeRegistration,
@@ -173,17 +215,27 @@ mod plugin {
             // In frame order whatever order the plugins were added in.
             let at = processes.0.partition_point(|e| (e.set, e.name) < (P::SET, P::NAME));
             processes.0.insert(at, entry);
-            app.add_systems(self.schedule, run::<P>.in_set(P::SET));
+            app.register_diagnostic(Diagnostic::new(diagnostic_path::<P>()).with_suffix("ms"))
+                .add_systems(self.schedule, run::<P>.in_set(P::SET));
+        }
+
+        fn finish(&self, app: &mut App) {
+            // The first process to finish builds it; the others find it built.
+            build_surfaces(app.world_mut());
         }
     }
 
-    /// One frame of `P`, when its settings enable it.
+    /// One frame of `P`, when its settings enable it, timed.
+    #[allow(clippy::too_many_arguments)]
     fn run<P>(
         storage: Res<DeltaStorage>,
         palette: Res<Palette>,
         mut workspace: ResMut<Workspace>,
         settings: Res<P::Settings>,
         mut process: ResMut<P>,
+        mut times: ResMut<GeologyTimes>,
+        mut diagnostics: Diagnostics,
+        mut path: Local<Option<DiagnosticPath>>,
     ) where
         P: GeologyProcess + Resource + Component<Mutability = Mutable>,
         P::Settings: Resource,
@@ -193,7 +245,12 @@ mod plugin {
             process.reseed(&settings);
         }
         if P::enabled(&settings) {
+            let start = Instant::now();
             process.step(&mut Terrain::new(&storage, &palette, &mut workspace), &settings);
+            let took = start.elapsed();
+            times.0.entry(P::NAME).or_default().record(took);
+            let path = path.get_or_insert_with(diagnostic_path::<P>);
+            diagnostics.add_measurement(path, || took.as_secs_f64() * 1e3);
         }
     }
 
@@ -214,6 +271,7 @@ mod plugin {
         app.insert_resource(GeologyShared)
             .init_resource::<Workspace>()
             .init_resource::<GeologyProcesses>()
+            .init_resource::<GeologyTimes>()
             .configure_sets(
                 schedule,
                 (Intrusion, Hydraulic, Thermal, Deposition, Custom, Flush).chain().before(DeltaOverlaySystems::Ingest),
@@ -221,11 +279,48 @@ mod plugin {
             .add_systems(schedule, (index_surfaces.before(Intrusion), flush.in_set(Flush)));
     }
 
+    /// Builds the storage's surface index as the app is built (as the world
+    /// is), on the compute pool's threads: the processes read everywhere at
+    /// once, and thousands of first reads would each build a tile in the
+    /// first frames.
+    fn build_surfaces(world: &mut World) {
+        let (Some(palette), Some(mut storage)) =
+            (world.get_resource::<Palette>().cloned(), world.get_resource_mut::<DeltaStorage>())
+        else {
+            return;
+        };
+        let storage = storage.bypass_change_detection();
+        if !storage.surfaces_indexed_with(&palette) {
+            storage.enable_surfaces(&palette);
+        }
+        if let Some(mut job) = storage.surface_build(None) {
+            job.run(&PoolExecutor(ComputeTaskPool::get_or_init(Default::default)));
+            storage.install_surfaces(job);
+        }
+    }
+
     /// Keeps the storage's surface index on, with the palette's classes: the
-    /// processes read every surface from it.
-    fn index_surfaces(mut storage: ResMut<DeltaStorage>, palette: Res<Palette>) {
+    /// processes read every surface from it. A new index (a new palette, a
+    /// world replaced) is built ahead on the async compute pool, its tiles
+    /// installed when done.
+    fn index_surfaces(
+        mut storage: ResMut<DeltaStorage>,
+        palette: Res<Palette>,
+        mut build: Local<Option<Task<SurfaceBuild>>>,
+    ) {
         if !storage.surfaces_indexed_with(&palette) {
             storage.bypass_change_detection().enable_surfaces(&palette);
+            if let Some(mut job) = storage.surface_build(None) {
+                let pool = AsyncComputeTaskPool::get();
+                *build = Some(pool.spawn(async move {
+                    job.run(&PoolExecutor(pool));
+                    job
+                }));
+            }
+        }
+        if let Some(done) = build.as_mut().and_then(check_ready) {
+            *build = None;
+            storage.bypass_change_detection().install_surfaces(done);
         }
     }
 

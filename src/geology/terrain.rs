@@ -17,7 +17,7 @@ use crate::coords::Aabb;
 use crate::hash::{FastMap, fast_map};
 use crate::material::{MaterialId, MaterialProperties, MaterialUpdate, Palette};
 use crate::storage::{DeltaStorage, Reader};
-use crate::surface::{Column, MaterialClass, Span, Surface, SurfaceChanges, SurfaceCursor};
+use crate::surface::{Column, MaterialClass, Span, Surface, SurfaceChanges, SurfaceCursor, SurfaceIndex, Tile};
 use glam::{IVec2, IVec3};
 
 /// The four horizontal neighbours of a column.
@@ -33,6 +33,13 @@ pub struct Workspace {
     edits: Vec<MaterialUpdate>,
     /// The surfaces of the columns pending edits touched.
     columns: FastMap<IVec2, Column>,
+    /// A bit per column of the world: set when the column is in `columns` (a
+    /// read of any other skips the map).
+    touched: Vec<u64>,
+    /// Columns along x of the world `touched` was sized for.
+    width: usize,
+    /// That world's smallest column.
+    origin: IVec2,
 }
 
 impl Default for Workspace {
@@ -50,22 +57,56 @@ impl std::fmt::Debug for Workspace {
 impl Workspace {
     /// A workspace with nothing pending.
     pub fn new() -> Self {
-        Self { pending: fast_map(), edits: Vec::new(), columns: fast_map() }
+        Self {
+            pending: fast_map(),
+            edits: Vec::new(),
+            columns: fast_map(),
+            touched: Vec::new(),
+            width: 0,
+            origin: IVec2::ZERO,
+        }
+    }
+
+    /// Sizes the column bits for a world of `bounds` (cleared when the world's
+    /// shape changed).
+    fn fit(&mut self, bounds: Aabb) {
+        let size = bounds.size();
+        let (x, z) = (size.x.max(0) as usize, size.z.max(0) as usize);
+        let words = (x * z).div_ceil(64);
+        let origin = IVec2::new(bounds.min.x, bounds.min.z);
+        if self.width != x || self.touched.len() != words || self.origin != origin {
+            self.width = x;
+            self.origin = origin;
+            self.touched = vec![0; words];
+            self.columns.clear();
+            self.pending.clear();
+        }
+    }
+
+    /// Forgets the pending edits' reads (not the edits).
+    fn forget(&mut self) {
+        self.pending.clear();
+        // Clear the bits set, not the whole world's.
+        for c in self.columns.keys() {
+            let (x, z) = ((c.x - self.origin.x) as usize, (c.y - self.origin.y) as usize);
+            if let Some(word) = self.touched.get_mut((x + self.width * z) / 64) {
+                *word = 0;
+            }
+        }
+        self.columns.clear();
     }
 
     /// Drains the edits made since the last call, in order: the batch to send
     /// (or to apply with `batch_update`).
     pub fn take_edits(&mut self) -> Vec<MaterialUpdate> {
-        self.pending.clear();
-        self.columns.clear();
+        self.forget();
         std::mem::take(&mut self.edits)
     }
 
     /// Drains the edits made since the last call, in order, keeping the
     /// buffer for the next frame.
     pub fn drain_edits(&mut self) -> std::vec::Drain<'_, MaterialUpdate> {
-        self.pending.clear();
-        self.columns.clear();
+        self.forget();
         self.edits.drain(..)
     }
 
@@ -84,9 +125,11 @@ pub struct Terrain<'w> {
     now: std::time::Duration,
     palette: &'w Palette,
     workspace: &'w mut Workspace,
-    /// The storage keeps a surface index of this palette's classes: its
-    /// surfaces are read; otherwise columns are scanned.
-    indexed: bool,
+    /// The storage's surface index, when it keeps one of this palette's
+    /// classes: its surfaces are read; otherwise columns are scanned.
+    index: Option<&'w SurfaceIndex>,
+    /// The tile of the index read last (reads come in neighbourhoods).
+    last: Option<(usize, &'w Tile)>,
 }
 
 impl<'w> Terrain<'w> {
@@ -95,7 +138,8 @@ impl<'w> Terrain<'w> {
     /// keeps one for this palette ([`DeltaStorage::enable_surfaces`]), and from
     /// scans of the column otherwise (exact, and slower).
     pub fn new(storage: &'w DeltaStorage, palette: &'w Palette, workspace: &'w mut Workspace) -> Self {
-        let indexed = storage.surfaces_indexed_with(palette);
+        let index = storage.surface_index().filter(|_| storage.surfaces_indexed_with(palette));
+        workspace.fit(storage.bounds());
         Self {
             storage,
             reader: storage.reader(),
@@ -103,7 +147,8 @@ impl<'w> Terrain<'w> {
             now: storage.now(),
             palette,
             workspace,
-            indexed,
+            index,
+            last: None,
         }
     }
 
@@ -138,6 +183,11 @@ impl<'w> Terrain<'w> {
         self.reader.get(p).unwrap_or(MaterialId::AIR)
     }
 
+    /// The palette the processes read.
+    pub fn palette(&self) -> &'w Palette {
+        self.palette
+    }
+
     /// The properties of a material.
     #[inline]
     pub fn properties(&self, m: MaterialId) -> &'w MaterialProperties {
@@ -163,14 +213,26 @@ impl<'w> Terrain<'w> {
         Span { bottom: self.bounds.min.y, ceiling: self.bounds.max.y - 1 }
     }
 
+    /// The bit of column `c` in the workspace's `touched` (`c` in the world).
+    #[inline]
+    fn column_bit(&self, c: IVec2) -> usize {
+        (c.x - self.bounds.min.x) as usize + self.workspace.width * (c.y - self.bounds.min.z) as usize
+    }
+
     /// Column `c`'s surface as the storage has it (no pending edit).
+    #[inline]
     fn stored_column(&mut self, c: IVec2) -> Column {
-        if self.indexed
-            && let Some(s) = self.storage.surface(c.x, c.y)
-        {
-            let bottom = self.bounds.min.y - 1;
-            let top = s.top.unwrap_or(bottom);
-            return Column { top, liquid: s.liquid.unwrap_or(top), material: s.material };
+        if let Some(index) = self.index {
+            let (slot, i) = index.locate(c.x, c.y);
+            let tile = match self.last {
+                Some((last, tile)) if last == slot => tile,
+                _ => {
+                    let tile = self.storage.surface_tile(index, slot);
+                    self.last = Some((slot, tile));
+                    tile
+                }
+            };
+            return tile.0[i];
         }
         let span = self.span();
         Column::scan(span, |y| {
@@ -182,10 +244,13 @@ impl<'w> Terrain<'w> {
     /// Column `c`'s surface, pending edits included (`c` in the world).
     #[inline]
     fn column(&mut self, c: IVec2) -> Column {
-        match self.workspace.columns.get(&c) {
-            Some(&column) => column,
-            None => self.stored_column(c),
+        let bit = self.column_bit(c);
+        if self.workspace.touched[bit / 64] & (1 << (bit % 64)) != 0
+            && let Some(&column) = self.workspace.columns.get(&c)
+        {
+            return column;
         }
+        self.stored_column(c)
     }
 
     /// Column `c`'s surface: its topmost terrain voxel and the liquid resting
@@ -229,38 +294,23 @@ impl<'w> Terrain<'w> {
             (self.class(m), m)
         });
         self.workspace.columns.insert(c, after);
-    }
-
-    /// Visits, in each of the four directions, the columns within `reach` of
-    /// `c` whose surface is lower than `h`, nearest first, up to the first that
-    /// is not (the way a voxel can slide over): `visit(distance, column,
-    /// surface)` returns whether to stop looking in that direction.
-    pub(crate) fn downhill(&mut self, c: IVec2, h: i32, reach: i32, mut visit: impl FnMut(i32, IVec2, i32) -> bool) {
-        for d in DIRECTIONS {
-            for k in 1..=reach.max(1) {
-                let n = c + d * k;
-                if !self.has_column(n) {
-                    break;
-                }
-                let hn = self.surface(n).unwrap_or(self.bounds.min.y - 1);
-                if hn >= h || visit(k, n, hn) {
-                    break;
-                }
-            }
-        }
+        let bit = self.column_bit(c);
+        self.workspace.touched[bit / 64] |= 1 << (bit % 64);
     }
 
     /// Removes the top voxel of column `c` (at height `y`): it becomes the
     /// fluid above it, or air. Returns what was removed.
     pub fn remove_top(&mut self, c: IVec2, y: i32) -> MaterialId {
         let p = IVec3::new(c.x, y, c.y);
-        let removed = self.get(p);
-        let above = self.get(p + IVec3::Y);
-        let fill = if y + 1 < self.bounds.max.y && self.class(above) == MaterialClass::Liquid {
-            above
+        let column = self.column(c);
+        let (removed, submerged) = if column.top == y {
+            // The record says it: the top's material, liquid above or not.
+            (column.material, column.liquid > y)
         } else {
-            MaterialId::AIR
+            let above = self.get(p + IVec3::Y);
+            (self.get(p), y + 1 < self.bounds.max.y && self.class(above) == MaterialClass::Liquid)
         };
+        let fill = if submerged { self.get(p + IVec3::Y) } else { MaterialId::AIR };
         self.set(p, fill);
         removed
     }
@@ -279,6 +329,12 @@ impl<'w> Terrain<'w> {
     /// Whether the voxel above column `c`'s surface `y` is a liquid (the
     /// column is under water).
     pub fn submerged(&mut self, c: IVec2, y: i32) -> bool {
+        if self.has_column(c) {
+            let column = self.column(c);
+            if column.top == y {
+                return column.liquid > y;
+            }
+        }
         let above = self.get(IVec3::new(c.x, y + 1, c.y));
         y + 1 < self.bounds.max.y && self.class(above) == MaterialClass::Liquid
     }

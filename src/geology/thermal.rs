@@ -11,35 +11,40 @@
 //! whatever the material, so a resting slope is its angle within one voxel,
 //! measured over up to `reach` columns.
 //!
-//! Driven by change: a frame checks the columns whose surface changed since
-//! the last (from the storage's surface log: a column whose top fell, and the
-//! columns within `reach` that could now slide onto it; a column whose top
-//! rose), the columns next to this process's own slides, and a small random
-//! trickle that finds what no change pointed at.
+//! Driven by change: the columns whose surface changed since the last frame
+//! (from the storage's surface log: a column whose top rose, a column whose
+//! top fell and the columns within `reach` that could now slide onto it) are
+//! queued, each once; a frame checks at most `checks_per_frame` of them,
+//! oldest first, and a small random trickle that finds what no change pointed
+//! at (the log follows the tiles of the surface index that were read). A slide
+//! changes two surfaces: the log brings their neighbours to the next frame's
+//! queue, so a landslide spreads a ring a frame.
 
 use super::process::{GeologyProcess, GeologySystems};
+use super::queue::ColumnQueue;
 use super::rng::Rng;
-use super::terrain::{DIRECTIONS, Terrain};
+use super::slope::{Around, UphillQueue, least_repose_slope, slide_target};
+use super::terrain::Terrain;
 use crate::material::Form;
 use crate::surface::SurfaceCursor;
 #[cfg(feature = "plugin")]
 use bevy::prelude::ReflectResource;
 use glam::IVec2;
-use std::collections::VecDeque;
 
 /// How loose slopes relax. A reflectable resource with the plugin.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
 #[cfg_attr(feature = "plugin", reflect(Resource))]
 pub struct ThermalSettings {
-    /// Random columns checked per frame, besides the changed ones and those
-    /// queued by slides: a trickle. Default 32.
+    /// Random columns checked per frame, besides the queued ones: a trickle.
+    /// Default 32.
     pub columns_per_frame: u32,
-    /// Columns queued for a check because a neighbour changed, at most
-    /// (oldest dropped past it). Default 65,536.
+    /// Columns queued for a check, at most (the oldest dropped past it, and
+    /// counted). Default 65,536.
     pub queue_cap: usize,
-    /// Queued columns checked per frame, at most. Default 4,000.
-    pub queued_per_frame: u32,
+    /// Queued columns checked per frame, at most: the frame's budget. Default
+    /// 2,000.
+    pub checks_per_frame: u32,
     /// Voxels one column may shed per check. Default 4.
     pub max_slides_per_column: u32,
     /// Columns over which a slope is measured. Default 3.
@@ -55,7 +60,7 @@ impl Default for ThermalSettings {
         Self {
             columns_per_frame: 32,
             queue_cap: 1 << 16,
-            queued_per_frame: 4000,
+            checks_per_frame: 2000,
             max_slides_per_column: 4,
             reach: 3,
             enabled: true,
@@ -75,6 +80,9 @@ pub struct ThermalStats {
     pub slid: u64,
     /// Queued checks dropped because the queue was full.
     pub dropped: u64,
+    /// Surface changes the process missed: dropped from the storage's log
+    /// before it read them (the process was disabled, or fell behind).
+    pub missed: u64,
     /// Columns queued for a check now.
     pub queued: u64,
     /// Edits written.
@@ -94,7 +102,7 @@ pub struct ThermalErosion {
     #[cfg_attr(feature = "plugin", reflect(ignore))]
     seed: u64,
     #[cfg_attr(feature = "plugin", reflect(ignore))]
-    queue: VecDeque<IVec2>,
+    queue: ColumnQueue,
     /// Where it is in the storage's surface log.
     cursor: SurfaceCursor,
     /// What the process did, since it started.
@@ -117,7 +125,7 @@ impl GeologyProcess for ThermalErosion {
         Self {
             rng: Rng::new(settings.seed ^ 0x7468_6572),
             seed: settings.seed,
-            queue: VecDeque::new(),
+            queue: ColumnQueue::default(),
             cursor: SurfaceCursor::default(),
             stats: ThermalStats::default(),
         }
@@ -141,64 +149,83 @@ impl GeologyProcess for ThermalErosion {
     }
 }
 
-/// One frame of slides: the changed columns, the queued ones, then random ones.
+/// A queued column's check: whether its top slides.
+const CHECK: u8 = 1;
+/// ... and whether a neighbour's slides onto it (its top fell).
+const FELL: u8 = 2;
+
+/// One frame of slides: the changed columns queued, then the queue's oldest
+/// checked (up to the budget), then random ones.
 fn slides(terrain: &mut Terrain<'_>, settings: &ThermalSettings, state: &mut ThermalErosion) {
     let before = terrain.edit_count();
     let b = terrain.bounds();
+    let cap = settings.queue_cap;
     let mut cursor = state.cursor;
-    for change in terrain.surface_changes(&mut cursor) {
-        let c = change.column;
-        relax_column(terrain, settings, c, state);
-        if change.after < change.before {
-            // A fallen top: what stood within reach may slide onto it now.
-            for d in DIRECTIONS {
-                for k in 1..=settings.reach.max(1) {
-                    relax_column(terrain, settings, c + d * k, state);
-                }
-            }
-        }
+    let changes = terrain.surface_changes(&mut cursor);
+    state.stats.missed += changes.missed;
+    for change in changes {
+        // A fallen top: what stands within reach may slide onto it now.
+        let mark = if change.after < change.before { CHECK | FELL } else { CHECK };
+        state.queue.push(change.column, mark, cap);
     }
     state.cursor = cursor;
-    for _ in 0..settings.queued_per_frame {
-        let Some(c) = state.queue.pop_front() else { break };
-        relax_column(terrain, settings, c, state);
+    let least = least_repose_slope(terrain);
+    for _ in 0..settings.checks_per_frame {
+        let Some((c, mark)) = state.queue.pop() else { break };
+        relax_column(terrain, settings, c, (mark & FELL != 0).then_some(least), state);
     }
     for _ in 0..settings.columns_per_frame {
         let c = state.rng.column(b);
-        relax_column(terrain, settings, c, state);
+        relax_column(terrain, settings, c, None, state);
     }
     state.stats.edits += (terrain.edit_count() - before) as u64;
     state.stats.queued = state.queue.len() as u64;
+    state.stats.dropped = state.queue.dropped;
 }
 
 /// Checks column `c` and lets its top slide while it is steeper than its
-/// angle of repose; queues the neighbours of every slide.
-fn relax_column(terrain: &mut Terrain<'_>, s: &ThermalSettings, c: IVec2, state: &mut ThermalErosion) {
+/// angle of repose (at most `max_slides_per_column` voxels). With `uphill`
+/// (its top fell), first queues the neighbours that may now slide onto it on
+/// a slope of `uphill` or more, from the same reads.
+fn relax_column(
+    terrain: &mut Terrain<'_>,
+    s: &ThermalSettings,
+    c: IVec2,
+    uphill: Option<f32>,
+    state: &mut ThermalErosion,
+) {
     state.stats.columns += 1;
+    let Some(surface) = terrain.surface_of(c) else { return };
+    let floor = terrain.bounds().min.y - 1;
+    let props = terrain.properties(surface.material);
+    let loose = props.form == Form::Loose && surface.top.is_some();
+    let mut first = None;
+    if let Some(least) = uphill {
+        let around = Around::read(terrain, c, s.reach);
+        let h = surface.top.unwrap_or(floor);
+        let queue = UphillQueue { queue: &mut state.queue, mark: CHECK, cap: s.queue_cap };
+        around.queue_uphill(terrain, h, least, false, queue);
+        first = loose.then(|| around.slide_target(h, props.repose_slope)).flatten();
+    } else if loose {
+        first = slide_target(terrain, c, surface.top.unwrap_or(floor), props.repose_slope, s.reach);
+    }
+    let mut to = first;
     for _ in 0..s.max_slides_per_column {
-        let Some(to) = steepest_unstable(terrain, c, s.reach) else { return };
+        let Some(target) = to else { return };
         let Some(y) = terrain.surface(c) else { return };
         let m = terrain.remove_top(c, y);
-        if !terrain.lay(to, m) {
+        if !terrain.lay(target, m) {
             // Cannot happen (the neighbour is lower), but never lose a voxel.
             terrain.lay(c, m);
             return;
         }
         state.stats.slid += 1;
-        for n in [c, to].into_iter().flat_map(|p| DIRECTIONS.map(|d| p + d)) {
-            if state.queue.len() >= s.queue_cap {
-                state.queue.pop_front();
-                state.stats.dropped += 1;
-            }
-            state.queue.push_back(n);
-        }
+        to = steepest_unstable(terrain, c, s.reach);
     }
 }
 
-/// Where a loose top voxel of `c` slides to, if it is unstable: along the
-/// direction where the slope exceeds the angle the most, to the nearest column
-/// where it does (the voxel passes over the lower columns between; a column as
-/// high as `c` blocks the way). It lands lower than it was, so slides end.
+/// Where a loose top voxel of `c` slides to, if it is unstable (see the
+/// module docs).
 fn steepest_unstable(terrain: &mut Terrain<'_>, c: IVec2, reach: i32) -> Option<IVec2> {
     let surface = terrain.surface_of(c)?;
     let h = surface.top?;
@@ -206,16 +233,7 @@ fn steepest_unstable(terrain: &mut Terrain<'_>, c: IVec2, reach: i32) -> Option<
     if props.form != Form::Loose {
         return None;
     }
-    let mut best: Option<(f32, IVec2)> = None;
-    let repose = props.repose_slope;
-    terrain.downhill(c, h, reach, |k, n, hn| {
-        let excess = (h - hn) as f32 - (repose * k as f32 + 1.0);
-        if excess > 0.0 && best.is_none_or(|(e, _)| excess > e) {
-            best = Some((excess, n));
-        }
-        excess > 0.0
-    });
-    best.map(|(_, to)| to)
+    slide_target(terrain, c, h, props.repose_slope, reach)
 }
 
 /// Whether every loose top in `area` (columns `lo..hi`) rests at or below its
@@ -239,7 +257,7 @@ pub fn relax_area(
         let slid = state.stats.slid;
         for x in lo.x..hi.x {
             for z in lo.y..hi.y {
-                relax_column(terrain, settings, IVec2::new(x, z), state);
+                relax_column(terrain, settings, IVec2::new(x, z), None, state);
             }
         }
         state.queue.clear();

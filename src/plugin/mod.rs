@@ -27,6 +27,7 @@ pub use stats::{DeltaOverlayDiagnostics, DeltaStats};
 pub(crate) use channel::DeltaReceiver;
 #[cfg(all(test, feature = "replication"))]
 pub(crate) use source::placeholder;
+pub(crate) use systems::PoolExecutor;
 
 use crate::consolidation::{ConsolidationOutput, DeltaConfig};
 use crate::material::MaterialUpdate;
@@ -193,6 +194,7 @@ impl ConsolidationTask {
 pub(crate) struct IngestCounts {
     pub updates: u64,
     pub rejects: u64,
+    pub time: std::time::Duration,
 }
 
 impl Plugin for DeltaOverlayPlugin {

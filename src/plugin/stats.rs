@@ -20,6 +20,9 @@ pub struct DeltaStats {
     pub updates_this_frame: u64,
     /// Updates refused this frame.
     pub rejects_this_frame: u64,
+    /// Main-thread time of this frame's ingest (the updates applied, the
+    /// surface index kept).
+    pub ingest_time: std::time::Duration,
     /// Channel batches still waiting after this frame's ingest.
     pub channel_backlog: usize,
     /// True while a consolidation task runs on the async compute pool.
@@ -41,6 +44,8 @@ impl DeltaOverlayDiagnostics {
     pub const UPDATES_PER_FRAME: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/updates_per_frame");
     /// Updates refused per frame.
     pub const REJECTS_PER_FRAME: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/rejects_per_frame");
+    /// Main-thread time of the frame's ingest, in ms.
+    pub const INGEST_MS: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/ingest_ms");
     /// Begin, run and finish time of the last consolidation, in ms.
     pub const CONSOLIDATION_MS: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/consolidation_ms");
     /// Main-thread stall of the last consolidation (begin plus finish), in ms.
@@ -55,6 +60,7 @@ impl DeltaOverlayDiagnostics {
             .register_diagnostic(Diagnostic::new(Self::UTILIZATION).with_suffix("%"))
             .register_diagnostic(Diagnostic::new(Self::UPDATES_PER_FRAME))
             .register_diagnostic(Diagnostic::new(Self::REJECTS_PER_FRAME))
+            .register_diagnostic(Diagnostic::new(Self::INGEST_MS).with_suffix("ms"))
             .register_diagnostic(Diagnostic::new(Self::CONSOLIDATION_MS).with_suffix("ms"))
             .register_diagnostic(Diagnostic::new(Self::STALL_MS).with_suffix("ms"))
             .register_diagnostic(Diagnostic::new(Self::SEQUENCE))
@@ -77,6 +83,7 @@ pub(crate) fn update_stats(
     diagnostics.add_measurement(&DeltaOverlayDiagnostics::UTILIZATION, || f64::from(overlay.utilization) * 100.0);
     diagnostics.add_measurement(&DeltaOverlayDiagnostics::UPDATES_PER_FRAME, || counts.updates as f64);
     diagnostics.add_measurement(&DeltaOverlayDiagnostics::REJECTS_PER_FRAME, || counts.rejects as f64);
+    diagnostics.add_measurement(&DeltaOverlayDiagnostics::INGEST_MS, || counts.time.as_secs_f64() * 1e3);
     diagnostics.add_measurement(&DeltaOverlayDiagnostics::OVERLAY_KIB, || overlay.overlay_bytes as f64 / 1024.0);
     diagnostics.add_measurement(&DeltaOverlayDiagnostics::SEQUENCE, || overlay.sequence as f64);
     if let Some(last) = last {
@@ -91,6 +98,7 @@ pub(crate) fn update_stats(
         hard_cap: storage.config().hard_cap,
         updates_this_frame: counts.updates,
         rejects_this_frame: counts.rejects,
+        ingest_time: counts.time,
         channel_backlog: receiver.rx.len(),
         task_running: task.is_running(),
         frame,

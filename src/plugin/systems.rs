@@ -57,7 +57,7 @@ impl RejectLog {
 
 /// Applies this frame's `MaterialUpdate` messages as one batch (in message
 /// order, the last write to a voxel wins), then up to `max_batches_per_frame`
-/// channel batches. Never gated: unread messages are dropped after two updates.
+/// channel batches. Not run on a replica ([`ApplyUpdates`](super::ApplyUpdates)).
 pub(crate) fn ingest(
     mut storage: ResMut<DeltaStorage>,
     mut updates: MessageReader<MaterialUpdate>,
@@ -68,6 +68,7 @@ pub(crate) fn ingest(
     mut log: Local<RejectLog>,
 ) {
     let _span = info_span!("delta_overlay::ingest").entered();
+    let start = Instant::now();
     let before = storage.sequence();
     let world = storage.bypass_change_detection();
     let mut reject = |r: RejectedUpdate, counts: &mut IngestCounts| {
@@ -92,6 +93,7 @@ pub(crate) fn ingest(
     if storage.sequence() != before {
         storage.set_changed();
     }
+    counts.time += start.elapsed();
 }
 
 /// Drains the change feed into [`FrameChanges`] and writes [`VoxelsChanged`]
@@ -169,7 +171,7 @@ pub(crate) fn publish_consolidations(
 /// Runs a consolidation's pieces on a Bevy task pool, the calling task's thread
 /// included: as many at once as the pool has threads (`TaskPoolPlugin` sets how
 /// many the async compute pool gets).
-struct PoolExecutor(&'static TaskPool);
+pub(crate) struct PoolExecutor(pub &'static TaskPool);
 
 impl Executor for PoolExecutor {
     fn width(&self) -> usize {

@@ -17,12 +17,14 @@ mod snapshot;
 mod spatial;
 mod stats;
 mod surface;
+mod surface_build;
 
 pub use feed::{ChangeBatch, FeedError, FinishedConsolidation};
 pub use reader::Reader;
 pub use snapshot::{SnapshotNode, WorldSnapshot};
 pub use spatial::DeltaEntry;
 pub use stats::OverlayStats;
+pub use surface_build::SurfaceBuild;
 
 use crate::base::{BaseIndex, Region};
 use crate::consolidation::{Consolidator, DeltaConfig};

@@ -125,6 +125,16 @@ impl WorldSnapshot {
         Ok(())
     }
 
+    /// The overlay's layers, top first.
+    pub(crate) fn layers(&self) -> impl Iterator<Item = &Layer> {
+        self.layers.iter().map(|l| &**l)
+    }
+
+    /// The base's content of the brick at local brick coordinates `b`.
+    pub(crate) fn base_brick(&self, b: IVec3) -> crate::base::BrickContent {
+        self.base.brick(b)
+    }
+
     /// The world's digest, as [`DeltaStorage::digest`] gives it.
     pub fn digest(&self) -> u64 {
         let layers: Vec<&Layer> = self.layers.iter().map(|l| &**l).collect();

@@ -4,6 +4,7 @@
 
 use super::DeltaStorage;
 use crate::base::BrickView;
+use crate::coords::Aabb;
 use crate::coords::brick::{BRICK_LOG2, BRICK_SIZE, BRICK_VOLUME, BrickKey, voxel_index};
 use crate::material::{MaterialId, Palette};
 use crate::surface::{
@@ -85,6 +86,18 @@ impl DeltaStorage {
         Some(Surface::of(column, b.min.y))
     }
 
+    /// The surface index, for the processes' reads.
+    #[inline]
+    pub(crate) fn surface_index(&self) -> Option<&SurfaceIndex> {
+        self.surfaces.as_deref()
+    }
+
+    /// Tile `slot` of `index` (this storage's), built on first use.
+    #[inline]
+    pub(crate) fn surface_tile<'a>(&'a self, index: &'a SurfaceIndex, slot: usize) -> &'a Tile {
+        index.tile(slot, || self.build_tile(index, slot))
+    }
+
     /// The surface changes since `cursor` (and moves it past them): columns
     /// whose top or liquid changed, in order. Only columns of tiles built (read
     /// at least once) are followed; the log keeps the last 65,536 changes, and a
@@ -103,62 +116,9 @@ impl DeltaStorage {
         self.surfaces.as_deref().map_or(0, SurfaceIndex::built_tiles)
     }
 
-    /// Builds tile `slot` brick by brick, from the top of the world down: a
-    /// uniform brick settles its sixteen voxels of every column at once, a
-    /// dense one (with its deltas applied) is read voxel by voxel, and the walk
-    /// stops once every column has found its terrain.
+    /// Builds tile `slot` from the world as it is now (see [`build_tile`]).
     fn build_tile(&self, index: &SurfaceIndex, slot: usize) -> Tile {
-        let span = index.span();
-        let area = index.tile_box(slot);
-        let origin = self.bounds().min;
-        let blank = Column { top: span.bottom - 1, liquid: span.bottom - 1, material: MaterialId::AIR };
-        let mut tile = Tile(Box::new([blank; (TILE * TILE) as usize]));
-        // Per column: found its top, and the top of the liquid run just above.
-        let mut found = [false; (TILE * TILE) as usize];
-        let mut run: [Option<i32>; (TILE * TILE) as usize] = [None; (TILE * TILE) as usize];
-        let size = (area.max - area.min).as_uvec3();
-        let mut left = (size.x * size.z) as usize;
-        let mut buffer = Box::new([MaterialId::AIR; BRICK_VOLUME]);
-        let corner = area.min - origin;
-        for by in (0..=(self.bounds().size().y - 1) >> BRICK_LOG2).rev() {
-            let q = IVec3::new(corner.x, by << BRICK_LOG2, corner.z);
-            let view = self.brick_view(q, &mut buffer);
-            let (y0, y1) = (origin.y + q.y, (origin.y + q.y + BRICK_SIZE).min(area.max.y));
-            for i in 0..(TILE * TILE) as usize {
-                let (x, z) = (i as u32 & (TILE as u32 - 1), i as u32 >> TILE_LOG2);
-                if found[i] || x >= size.x || z >= size.z {
-                    continue;
-                }
-                for y in (y0..y1).rev() {
-                    let m = view.get(voxel_index(x as usize, (y - y0) as usize, z as usize));
-                    match index.classes.get(m) {
-                        MaterialClass::Gas => run[i] = None,
-                        MaterialClass::Liquid => run[i] = run[i].or(Some(y)),
-                        MaterialClass::Terrain => {
-                            tile.0[i] = Column { top: y, liquid: run[i].unwrap_or(y), material: m };
-                            found[i] = true;
-                            left -= 1;
-                            break;
-                        }
-                    }
-                    if matches!(view, BrickView::Uniform(_)) && !found[i] {
-                        // The whole brick is this one class: its lowest voxel
-                        // leaves the column as its highest did.
-                        break;
-                    }
-                }
-            }
-            if left == 0 {
-                break;
-            }
-        }
-        // Columns without terrain: liquid from the floor, if the run reaches it.
-        for i in 0..(TILE * TILE) as usize {
-            if !found[i] {
-                tile.0[i].liquid = run[i].unwrap_or(span.bottom - 1);
-            }
-        }
-        tile
+        build_tile(self, index, self.bounds(), slot)
     }
 
     /// The brick at local corner `q` (in the world) with its deltas applied:
@@ -184,10 +144,15 @@ impl DeltaStorage {
     /// column's tile is built (others are built from the world when read).
     #[inline]
     pub(super) fn note_surface(&mut self, q: IVec3) {
-        let Some(index) = self.surfaces.as_deref() else { return };
+        let sequence = self.sequence();
         let b = self.bounds();
-        if index.built(index.locate(b.min.x + q.x, b.min.z + q.z).0).is_some() {
+        let Some(index) = self.surfaces.as_deref_mut() else { return };
+        let slot = index.locate(b.min.x + q.x, b.min.z + q.z).0;
+        if index.built(slot).is_some() {
             self.surface_dirty.push((q.x as u64) << (2 * Y_BITS) | (q.z as u64) << Y_BITS | q.y as u64);
+        } else {
+            // Past this write's number, whether or not it was counted yet.
+            index.note_unbuilt_write(slot, sequence + 1);
         }
     }
 
@@ -245,4 +210,76 @@ impl DeltaStorage {
         self.surface_dirty = dirty;
         self.surfaces = Some(index);
     }
+}
+
+/// Where a tile's bricks are read from: the storage, or a snapshot of it.
+pub(super) trait BrickSource {
+    /// The brick at local corner `q` (in the world) with its deltas applied:
+    /// a view of the base's brick when no delta falls in it, else a copy in
+    /// `buffer`.
+    fn brick_view<'a>(&'a self, q: IVec3, buffer: &'a mut [MaterialId; BRICK_VOLUME]) -> BrickView<'a>;
+}
+
+impl BrickSource for DeltaStorage {
+    fn brick_view<'a>(&'a self, q: IVec3, buffer: &'a mut [MaterialId; BRICK_VOLUME]) -> BrickView<'a> {
+        DeltaStorage::brick_view(self, q, buffer)
+    }
+}
+
+/// Builds tile `slot` of `index` (over the world `world`) from `source`, brick by brick, from the top of the world down: a
+/// uniform brick settles its sixteen voxels of every column at once, a
+/// dense one (with its deltas applied) is read voxel by voxel, and the walk
+/// stops once every column has found its terrain.
+pub(super) fn build_tile(source: &impl BrickSource, index: &SurfaceIndex, world: Aabb, slot: usize) -> Tile {
+    let span = index.span();
+    let area = index.tile_box(slot);
+    let origin = world.min;
+    let blank = Column { top: span.bottom - 1, liquid: span.bottom - 1, material: MaterialId::AIR };
+    let mut tile = Tile(Box::new([blank; (TILE * TILE) as usize]));
+    // Per column: found its top, and the top of the liquid run just above.
+    let mut found = [false; (TILE * TILE) as usize];
+    let mut run: [Option<i32>; (TILE * TILE) as usize] = [None; (TILE * TILE) as usize];
+    let size = (area.max - area.min).as_uvec3();
+    let mut left = (size.x * size.z) as usize;
+    let mut buffer = Box::new([MaterialId::AIR; BRICK_VOLUME]);
+    let corner = area.min - origin;
+    for by in (0..=(world.size().y - 1) >> BRICK_LOG2).rev() {
+        let q = IVec3::new(corner.x, by << BRICK_LOG2, corner.z);
+        let view = source.brick_view(q, &mut buffer);
+        let (y0, y1) = (origin.y + q.y, (origin.y + q.y + BRICK_SIZE).min(area.max.y));
+        for i in 0..(TILE * TILE) as usize {
+            let (x, z) = (i as u32 & (TILE as u32 - 1), i as u32 >> TILE_LOG2);
+            if found[i] || x >= size.x || z >= size.z {
+                continue;
+            }
+            for y in (y0..y1).rev() {
+                let m = view.get(voxel_index(x as usize, (y - y0) as usize, z as usize));
+                match index.classes.get(m) {
+                    MaterialClass::Gas => run[i] = None,
+                    MaterialClass::Liquid => run[i] = run[i].or(Some(y)),
+                    MaterialClass::Terrain => {
+                        tile.0[i] = Column { top: y, liquid: run[i].unwrap_or(y), material: m };
+                        found[i] = true;
+                        left -= 1;
+                        break;
+                    }
+                }
+                if matches!(view, BrickView::Uniform(_)) && !found[i] {
+                    // The whole brick is this one class: its lowest voxel
+                    // leaves the column as its highest did.
+                    break;
+                }
+            }
+        }
+        if left == 0 {
+            break;
+        }
+    }
+    // Columns without terrain: liquid from the floor, if the run reaches it.
+    for i in 0..(TILE * TILE) as usize {
+        if !found[i] {
+            tile.0[i].liquid = run[i].unwrap_or(span.bottom - 1);
+        }
+    }
+    tile
 }

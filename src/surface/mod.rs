@@ -119,6 +119,12 @@ impl Surface {
     }
 }
 
+/// A number no other index of this process has.
+fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Columns per tile side, log2: a tile is a brick's footprint.
 pub(crate) const TILE_LOG2: u32 = BRICK_LOG2;
 /// Columns per tile side.
@@ -136,6 +142,12 @@ pub(crate) struct SurfaceIndex {
     /// Tiles per axis (x, z).
     dims: IVec2,
     tiles: Vec<OnceLock<Tile>>,
+    /// Per tile not built: past the sequence number of the last write to one
+    /// of its columns (0: none). A tile built elsewhere from a snapshot older
+    /// than that misses the write, and is not installed.
+    unbuilt_writes: Vec<u64>,
+    /// Tells this index from any other (a build for another is refused).
+    pub id: u64,
     pub log: SurfaceLog,
 }
 
@@ -146,6 +158,8 @@ impl Clone for SurfaceIndex {
             bounds: self.bounds,
             dims: self.dims,
             tiles: self.tiles.iter().map(|t| t.get().cloned().map(OnceLock::from).unwrap_or_default()).collect(),
+            unbuilt_writes: self.unbuilt_writes.clone(),
+            id: next_id(),
             log: self.log.clone(),
         }
     }
@@ -157,7 +171,37 @@ impl SurfaceIndex {
         let size = bounds.size();
         let dims = IVec2::new(size.x, size.z).map(|v| (v + TILE - 1) >> TILE_LOG2);
         let count = dims.x as usize * dims.y as usize;
-        Self { classes, bounds, dims, tiles: (0..count).map(|_| OnceLock::new()).collect(), log: SurfaceLog::default() }
+        Self {
+            classes,
+            bounds,
+            dims,
+            tiles: (0..count).map(|_| OnceLock::new()).collect(),
+            unbuilt_writes: vec![0; count],
+            id: next_id(),
+            log: SurfaceLog::default(),
+        }
+    }
+
+    /// Tiles in the index.
+    pub fn len(&self) -> usize {
+        self.tiles.len()
+    }
+
+    /// Notes a write at `sequence` (or later) to a column of tile `slot`,
+    /// when the tile is not built.
+    #[inline]
+    pub fn note_unbuilt_write(&mut self, slot: usize, sequence: u64) {
+        self.unbuilt_writes[slot] = sequence;
+    }
+
+    /// Installs `tile` at `slot`, built from the world as of `sequence`, unless
+    /// the tile is built already or a write reached it after `sequence`.
+    pub fn install(&mut self, slot: usize, tile: Tile, sequence: u64) -> bool {
+        if self.unbuilt_writes[slot] > sequence || self.tiles[slot].get().is_some() {
+            return false;
+        }
+        self.tiles[slot] = OnceLock::from(tile);
+        true
     }
 
     /// The heights of every column.
