@@ -264,31 +264,7 @@ fn droplet(terrain: &mut Terrain<'_>, s: &HydraulicSettings, start: IVec2, rng: 
         let edits = terrain_edits(terrain);
         let dh = next_height - height;
         let capacity = (-dh).max(s.min_slope) * speed * water * s.capacity;
-        if carried as f32 > capacity || dh > 0.0 {
-            // Uphill: fill the pit behind, at most what it takes; otherwise
-            // drop a share of the excess.
-            let amount = if dh > 0.0 { dh.min(carried as f32) } else { (carried as f32 - capacity) * s.deposit_rate };
-            let n = rng.round(amount).min(carried);
-            for _ in 0..n {
-                carried -= 1;
-                lay(terrain, s, cell, stats);
-            }
-        } else {
-            let hardness = terrain.properties(surface.material).hardness;
-            // Hardness scales what the step would take (after the per-step
-            // cap, so that it matters at every speed).
-            let amount = ((capacity - carried as f32) * s.erode_rate).min(-dh).min(s.max_erode_per_step as f32);
-            let n = rng.round(amount * (1.0 - hardness)).min(s.max_erode_per_step);
-            for _ in 0..n {
-                let Some(Surface { top: Some(y), material: m, .. }) = terrain.surface_of(cell) else { break };
-                if terrain.properties(m).hardness >= 1.0 {
-                    break;
-                }
-                terrain.remove_top(cell, y);
-                carried += 1;
-                stats.eroded += 1;
-            }
-        }
+        carried = exchange(terrain, s, (cell, surface), (dh, capacity), carried, rng, stats);
         if terrain_edits(terrain) != edits {
             // Only `cell` changed.
             ahead.forget(cell);
@@ -303,6 +279,46 @@ fn droplet(terrain: &mut Terrain<'_>, s: &HydraulicSettings, start: IVec2, rng: 
         lay(terrain, s, last, stats);
     }
     stats.edits += (terrain_edits(terrain) - before) as u64;
+}
+
+/// What a step of a droplet over `cell` (its surface as read) leaves or
+/// takes, given the drop `dh` to the next position and the droplet's
+/// `capacity`: returns its new load.
+fn exchange(
+    terrain: &mut Terrain<'_>,
+    s: &HydraulicSettings,
+    (cell, surface): (IVec2, Surface),
+    (dh, capacity): (f32, f32),
+    mut carried: u32,
+    rng: &mut Rng,
+    stats: &mut HydraulicStats,
+) -> u32 {
+    if carried as f32 > capacity || dh > 0.0 {
+        // Uphill: fill the pit behind, at most what it takes; otherwise drop a
+        // share of the excess.
+        let amount = if dh > 0.0 { dh.min(carried as f32) } else { (carried as f32 - capacity) * s.deposit_rate };
+        let n = rng.round(amount).min(carried);
+        for _ in 0..n {
+            carried -= 1;
+            lay(terrain, s, cell, stats);
+        }
+    } else {
+        let hardness = terrain.properties(surface.material).hardness;
+        // Hardness scales what the step would take (after the per-step cap,
+        // so that it matters at every speed).
+        let amount = ((capacity - carried as f32) * s.erode_rate).min(-dh).min(s.max_erode_per_step as f32);
+        let n = rng.round(amount * (1.0 - hardness)).min(s.max_erode_per_step);
+        for _ in 0..n {
+            let Some(Surface { top: Some(y), material: m, .. }) = terrain.surface_of(cell) else { break };
+            if terrain.properties(m).hardness >= 1.0 {
+                break;
+            }
+            terrain.remove_top(cell, y);
+            carried += 1;
+            stats.eroded += 1;
+        }
+    }
+    carried
 }
 
 fn lay(terrain: &mut Terrain<'_>, s: &HydraulicSettings, cell: IVec2, stats: &mut HydraulicStats) {
