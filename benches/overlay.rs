@@ -368,8 +368,10 @@ fn queries(c: &mut Criterion) {
     drop(job);
 }
 
-/// Sweeps of single reads over a 32³ box (x fastest), 10% of it holding deltas:
-/// `query` per voxel, a `Reader` (caches the last brick), and the naive map.
+/// Sweeps over a 32³ box of whole bricks (x fastest), 10% of it holding
+/// deltas: `query` per voxel, a `Reader` (caches the last brick), the naive
+/// map, and region reads into one reused buffer, from the storage and from a
+/// snapshot (what a mesher on another thread does). Throughput in voxels.
 fn sweeps(c: &mut Criterion) {
     let base = world();
     let region = Aabb::from_min_size(IVec3::new(496, 128, 496), IVec3::splat(32));
@@ -388,6 +390,7 @@ fn sweeps(c: &mut Criterion) {
         })
         .collect();
     let mut group = c.benchmark_group("query_sweep_32k");
+    group.throughput(criterion::Throughput::Elements(region.volume()));
     group.bench_function("overlay", |b| b.iter(|| voxels.iter().map(|&p| s.query(p).unwrap().0 as u64).sum::<u64>()));
     group.bench_function("overlay_reader", |b| {
         b.iter(|| {
@@ -397,6 +400,20 @@ fn sweeps(c: &mut Criterion) {
     });
     group.bench_function("naive", |b| {
         b.iter(|| voxels.iter().map(|&p| naive.query(base, p).unwrap().0 as u64).sum::<u64>())
+    });
+    let mut out = bevy_delta_overlay::base::Region::default();
+    group.bench_function("read_region", |b| {
+        b.iter(|| {
+            s.read_region(black_box(region), &mut out).unwrap();
+            out.as_slice()[0].0
+        })
+    });
+    let snapshot = s.snapshot();
+    group.bench_function("snapshot_read_region", |b| {
+        b.iter(|| {
+            snapshot.read_region(black_box(region), &mut out).unwrap();
+            out.as_slice()[0].0
+        })
     });
     group.finish();
 }

@@ -55,6 +55,8 @@ struct Capture {
     frame: u32,
     requested: bool,
     saved: bool,
+    /// The mesher's main-thread time of every frame, ms (printed on exit).
+    read_ms: Vec<f64>,
 }
 
 /// The 3D view or the 2D section.
@@ -315,8 +317,20 @@ fn screenshot(
 ) {
     let Some(path) = capture.path.clone() else { return };
     capture.frame += 1;
+    capture.read_ms.push(stats.read_time.as_secs_f64() * 1e3);
     let ready = capture.frame >= capture.after_frames && stats.meshed > 0 && stats.unmeshed == 0;
     if capture.saved {
+        let mut ms = std::mem::take(&mut capture.read_ms);
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| ms.get(((ms.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
+        println!(
+            "mesher main-thread read: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms over {} frames ({} chunks meshed)",
+            at(0.5),
+            at(0.99),
+            at(1.0),
+            ms.len(),
+            stats.meshed
+        );
         exit.write(AppExit::Success);
     } else if !capture.requested && ready {
         capture.requested = true;

@@ -4,9 +4,11 @@
 //! untouched. Flips and truncations of a saved file never panic and never load
 //! a wrong world.
 
+mod common;
+
 use bevy_delta_overlay::{
-    Aabb, DeltaStorage, MaterialId, WorldGen, persistence::Durability, persistence::Opened, persistence::Record,
-    persistence::StoreError, persistence::StoreOptions, persistence::WorldStore,
+    Aabb, DeltaStorage, MaterialId, Palette, WorldGen, persistence::Durability, persistence::Opened,
+    persistence::Record, persistence::StoreError, persistence::StoreOptions, persistence::WorldStore,
 };
 use glam::IVec3;
 use proptest::prelude::*;
@@ -112,6 +114,25 @@ fn a_world_comes_back_exactly_through_log_checkpoints_and_snapshots() {
     assert!(matches!(opened, Opened::Loaded { replayed: 0, .. }), "{opened:?}");
     assert_eq!((world5.sequence(), world5.digest()), (world4.sequence(), digest));
     let _ = world;
+}
+
+/// A world loaded from a file (log replayed onto a checkpoint) keeps an exact
+/// surface index, before and after more writes.
+#[test]
+fn a_loaded_world_keeps_an_exact_surface_index() {
+    let d = dir("surfaces");
+    let path = d.join("world.redb");
+    let small = StoreOptions { checkpoint_every: 700, ..options() };
+    let (mut store, mut world, _) = WorldStore::open(&path, small.clone()).unwrap();
+    run(&mut store, &mut world, 12, 300, 5);
+    drop(store);
+    let (_, mut loaded, opened) = reopen(&path, small);
+    assert!(matches!(opened, Opened::Loaded { .. }), "{opened:?}");
+    let palette = Palette::shipped();
+    loaded.enable_surfaces(&palette);
+    common::assert_surfaces_exact(&loaded, &palette);
+    loaded.batch_update(updates(2000, 77, loaded.bounds()));
+    common::assert_surfaces_exact(&loaded, &palette);
 }
 
 #[test]

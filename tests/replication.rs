@@ -3,6 +3,8 @@
 //! client's world with the server's, voxel for voxel through the digest and at
 //! sampled positions.
 
+mod common;
+
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy_delta_overlay::{
@@ -313,4 +315,42 @@ fn a_client_world_written_directly_is_resynced() {
     settle(&mut server, &mut clients);
     assert_converged(&server, &clients, &mut rng);
     assert_eq!(clients[0].world().resource::<Seen>().received.len(), 2, "joined, then resynced");
+}
+
+/// A client that keeps a surface index of its replica (for its own reads)
+/// finds it exact after the server's changes, and after a resync replaces its
+/// world (the index is carried over to the new world).
+#[test]
+fn a_client_surface_index_stays_exact_through_changes_and_a_resync() {
+    let palette = bevy_delta_overlay::Palette::shipped();
+    let mut server = server(ReplicationSettings::default());
+    let mut clients = vec![client()];
+    server.connect_client(&mut clients[0]);
+    settle(&mut server, &mut clients);
+    clients[0].world_mut().resource_mut::<DeltaStorage>().enable_surfaces(&palette);
+    common::assert_surfaces_exact(storage(&clients[0]), &palette);
+    let bounds = storage(&server).bounds();
+    let mut rng = Rng(21);
+    for _ in 0..4 {
+        let edits = rng.edits(300, bounds);
+        write(&mut server, &edits);
+        step(&mut server, &mut clients);
+    }
+    settle(&mut server, &mut clients);
+    common::assert_surfaces_exact(storage(&clients[0]), &palette);
+    // Written behind the server's back: the client resyncs to a new world.
+    let p = bounds.min + IVec3::splat(2);
+    let was = storage(&clients[0]).query(p).unwrap();
+    let other = MaterialId(if was == MaterialId(9) { 8 } else { 9 });
+    clients[0].world_mut().resource_mut::<DeltaStorage>().update(p, other).unwrap();
+    for _ in 0..3 {
+        let edits = rng.edits(200, bounds);
+        write(&mut server, &edits);
+        step(&mut server, &mut clients);
+    }
+    settle(&mut server, &mut clients);
+    assert_eq!(clients[0].world().resource::<Seen>().received.len(), 2, "joined, then resynced");
+    assert!(storage(&clients[0]).surfaces_enabled(), "the index was carried to the new world");
+    common::assert_surfaces_exact(storage(&clients[0]), &palette);
+    assert_converged(&server, &clients, &mut rng);
 }

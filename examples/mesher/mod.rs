@@ -7,10 +7,12 @@
 //! (its delta tint clears). Chunks wait in a queue, newest edits first (one
 //! in four is the chunk waiting longest, so none starves); at
 //! most `budget` start per frame and at most `max_in_flight` mesh at once, on
-//! the async compute pool, so no frame waits for a mesh. The voxels are read
-//! on the main thread (one `query_region` of the chunk and its one-voxel
-//! border, and the deltas in it, counted in `MesherStats::read_time`); the
-//! greedy meshing (`binary-greedy-meshing`) runs in the task.
+//! the async compute pool, so no frame waits for a mesh. The main thread only
+//! takes a snapshot of the world (`DeltaStorage::snapshot`, O(layers)) and
+//! hands it to the frame's tasks (counted in `MesherStats::read_time`); each
+//! task reads its chunk and one-voxel border from the snapshot
+//! (`WorldSnapshot::read_region` into its own buffer, and the deltas in it)
+//! and greedy-meshes it (`binary-greedy-meshing`).
 //!
 //! Output is plain vertex arrays in [`ChunkMeshed`] messages (opaque terrain
 //! and translucent water apart); the demo turns them into Bevy meshes. Nothing
@@ -23,7 +25,7 @@
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
 use bevy_delta_overlay::prelude::*;
-use bevy_delta_overlay::{Palette, material::Form, plugin::FrameChanges};
+use bevy_delta_overlay::{Palette, WorldSnapshot, material::Form, plugin::FrameChanges};
 use binary_greedy_meshing as bgm;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -68,7 +70,8 @@ pub struct MesherStats {
     pub unmeshed: usize,
     /// Time spent meshing on the pool, since the start.
     pub mesh_time: Duration,
-    /// Main-thread time reading voxels this frame.
+    /// Main-thread time this frame: the snapshot and the tasks started (the
+    /// voxels are read in the tasks).
     pub read_time: Duration,
     /// Meshings per chunk since the start (for tests and the curious).
     pub per_chunk: HashMap<IVec3, u32>,
@@ -287,13 +290,17 @@ fn start(
     }
     let Some(palette) = shared.clone() else { return };
     let region = settings.region.intersection(&storage.bounds());
+    let cut_z = settings.cut_z;
+    // One snapshot for the frame's tasks, taken only when one starts.
+    let mut snapshot: Option<Arc<WorldSnapshot>> = None;
     let mut started = 0;
     while started < settings.budget && queue.in_flight.len() < settings.max_in_flight {
         let Some(corner) = queue.pop() else { break };
-        let voxels = read_chunk(&storage, region, corner, settings.cut_z);
+        let world = Arc::clone(snapshot.get_or_insert_with(|| Arc::new(storage.snapshot())));
         let palette = Arc::clone(&palette);
         let task = AsyncComputeTaskPool::get().spawn(async move {
             let t = Instant::now();
+            let voxels = read_chunk(&world, region, corner, cut_z);
             let meshed = mesh_chunk(corner, &voxels, &palette);
             (meshed, t.elapsed())
         });
@@ -327,8 +334,8 @@ fn collect(mut queue: ResMut<Queue>, mut stats: ResMut<MesherStats>, mut out: Me
 
 /// The chunk and its one-voxel border, padded as the mesher wants it
 /// (`pad_linearize` order), air outside the region or beyond the cut;
-/// voxels holding a delta marked with [`TINT`].
-fn read_chunk(storage: &DeltaStorage, region: Aabb, corner: IVec3, cut_z: Option<i32>) -> Vec<u16> {
+/// voxels holding a delta marked with [`TINT`]. On any thread.
+fn read_chunk(world: &WorldSnapshot, region: Aabb, corner: IVec3, cut_z: Option<i32>) -> Vec<u16> {
     let mut voxels = vec![0u16; Mesher::CS_P3];
     let padded = Aabb::new(corner - IVec3::ONE, corner + IVec3::splat(CHUNK + 1)).intersection(&region);
     let padded = match cut_z {
@@ -338,7 +345,10 @@ fn read_chunk(storage: &DeltaStorage, region: Aabb, corner: IVec3, cut_z: Option
     if padded.size().cmple(IVec3::ZERO).any() {
         return voxels;
     }
-    let Ok(cells) = storage.query_region(padded, 0) else { return voxels };
+    let mut cells = bevy_delta_overlay::base::Region::default();
+    if world.read_region(padded, &mut cells).is_err() {
+        return voxels;
+    }
     let size = padded.size();
     let index = |p: IVec3| {
         let l = p - corner + IVec3::ONE;
@@ -354,7 +364,7 @@ fn read_chunk(storage: &DeltaStorage, region: Aabb, corner: IVec3, cut_z: Option
             }
         }
     }
-    for d in storage.deltas_in(padded) {
+    for d in world.deltas_in(padded) {
         let i = index(d.position);
         if voxels[i] != 0 {
             voxels[i] |= TINT;

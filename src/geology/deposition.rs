@@ -40,8 +40,8 @@ pub struct DepositionSettings {
     /// Queued columns checked per frame, at most: the frame's budget. Default
     /// 2,000.
     pub checks_per_frame: u32,
-    /// The steepest slope loose material rests at under water, in degrees.
-    /// Default 30.
+    /// The steepest slope loose material rests at under water, in degrees,
+    /// taken in `0..=90` (90: every slope stands; NaN counts as 0). Default 30.
     pub underwater_angle: f32,
     /// Columns over which an underwater slope is measured. Default 4.
     pub reach: i32,
@@ -166,7 +166,7 @@ fn settle(terrain: &mut Terrain<'_>, settings: &DepositionSettings, state: &mut 
     let before = terrain.edit_count();
     let b = terrain.bounds();
     let (cap, reach) = (settings.queue_cap, settings.reach.max(1));
-    let slope = settings.underwater_angle.to_radians().tan();
+    let slope = slope_of(settings.underwater_angle);
     let mut cursor = state.cursor;
     let changes = terrain.surface_changes(&mut cursor);
     state.stats.missed += changes.missed;
@@ -213,8 +213,21 @@ fn settle(terrain: &mut Terrain<'_>, settings: &DepositionSettings, state: &mut 
 /// Settles the submerged loose top of column `c`, then compacts what is
 /// buried in it.
 pub fn settle_and_compact(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, stats: &mut DepositionStats) {
-    settle_column(terrain, s, s.underwater_angle.to_radians().tan(), c, stats);
-    compact_column(terrain, s, c, s.compaction_scan.max(0) + 1, stats);
+    settle_column(terrain, s, slope_of(s.underwater_angle), c, stats);
+    compact_column(terrain, s, c, s.compaction_scan.max(0).saturating_add(1), stats);
+}
+
+/// The slope (rise over run) of an angle of repose in degrees, the angle taken
+/// in `0..=90`: 90 and above stand vertical (infinite), NaN and below 0 lie
+/// flat.
+fn slope_of(degrees: f32) -> f32 {
+    if degrees >= 90.0 {
+        f32::INFINITY
+    } else if degrees > 0.0 {
+        degrees.to_radians().tan()
+    } else {
+        0.0
+    }
 }
 
 /// Moves the loose top of column `c`, while it is under water and steeper
@@ -247,8 +260,14 @@ fn compact_column(
     stats: &mut DepositionStats,
 ) {
     let Some(h) = terrain.surface(c) else { return };
-    let from = h - s.burial_depth.max(1);
-    for y in (from - depth + 1..=from).rev() {
+    // Both settings are live and any size: clamp to the world's height.
+    let floor = terrain.bounds().min.y;
+    let from = h.saturating_sub(s.burial_depth.max(1));
+    if from < floor {
+        return;
+    }
+    let lowest = from.saturating_sub(depth.max(1) - 1).max(floor);
+    for y in (lowest..=from).rev() {
         let p = IVec3::new(c.x, y, c.y);
         if !terrain.bounds().contains(p) {
             break;

@@ -39,19 +39,26 @@ impl ColumnQueue {
     /// Queues `column` with `mark` (or adds `mark` to it where it is queued);
     /// past `cap` columns the oldest is dropped.
     pub fn push(&mut self, column: IVec2, mark: u8, cap: usize) {
+        let cap = cap.max(1);
+        // The cap may have been lowered since the last push.
+        self.trim(cap);
         if let Some(m) = self.marks.get_mut(&column) {
             *m |= mark;
             return;
         }
-        if self.order.len() >= cap.max(1) {
-            if let Some(old) = self.order.pop_front() {
-                self.marks.remove(&old);
-            }
-            self.dropped += 1;
-        }
+        self.trim(cap - 1);
         self.marks.insert(column, mark);
         self.order.push_back(column);
         debug_assert_eq!(self.order.len(), self.marks.len(), "ONCE");
+    }
+
+    /// Drops the oldest columns past `len`.
+    fn trim(&mut self, len: usize) {
+        while self.order.len() > len {
+            let Some(old) = self.order.pop_front() else { break };
+            self.marks.remove(&old);
+            self.dropped += 1;
+        }
     }
 
     /// The oldest column and its mark.
@@ -91,5 +98,16 @@ mod tests {
         assert_eq!(order, [(IVec2::new(2, 0), 0), (IVec2::new(3, 0), 0), (IVec2::new(4, 0), 0)]);
         q.push(IVec2::new(1, 0), 4, 3);
         assert_eq!(q.pop(), Some((IVec2::new(1, 0), 4)), "a dropped column's marks were forgotten");
+    }
+
+    #[test]
+    fn a_lowered_cap_bounds_the_queue_at_the_next_push() {
+        let mut q = ColumnQueue::default();
+        for x in 0..50 {
+            q.push(IVec2::new(x, 0), 0, 100);
+        }
+        q.push(IVec2::new(99, 0), 0, 10);
+        assert_eq!((q.len(), q.dropped), (10, 41));
+        assert_eq!(q.pop(), Some((IVec2::new(41, 0), 0)), "the oldest were dropped");
     }
 }

@@ -67,14 +67,16 @@ impl Workspace {
         }
     }
 
-    /// Sizes the column bits for a world of `bounds` (cleared when the world's
-    /// shape changed).
+    /// Sizes the column bits for a world of `bounds`; when the world's shape
+    /// changed, drops everything pending (it was for the last world).
     fn fit(&mut self, bounds: Aabb) {
         let size = bounds.size();
         let (x, z) = (size.x.max(0) as usize, size.z.max(0) as usize);
         let words = (x * z).div_ceil(64);
         let origin = IVec2::new(bounds.min.x, bounds.min.z);
         if self.width != x || self.touched.len() != words || self.origin != origin {
+            // Another world: what was pending was for the last one.
+            self.edits.clear();
             self.width = x;
             self.origin = origin;
             self.touched = vec![0; words];
@@ -136,7 +138,10 @@ impl<'w> Terrain<'w> {
     /// A view of `storage` with `palette`'s material properties; edits go to
     /// `workspace`. Surfaces come from the storage's surface index when it
     /// keeps one for this palette ([`DeltaStorage::enable_surfaces`]), and from
-    /// scans of the column otherwise (exact, and slower).
+    /// scans of the column otherwise (exact, and slower). The change-driven
+    /// processes (thermal erosion, deposition) learn what changed from the
+    /// index's log: without an index they see only their random trickle, so
+    /// keep one (the plugins do) for the world the processes are built for.
     pub fn new(storage: &'w DeltaStorage, palette: &'w Palette, workspace: &'w mut Workspace) -> Self {
         let index = storage.surface_index().filter(|_| storage.surfaces_indexed_with(palette));
         workspace.fit(storage.bounds());

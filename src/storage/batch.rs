@@ -208,6 +208,7 @@ impl DeltaStorage {
     ) -> BatchOutcome {
         let mut scratch = std::mem::take(&mut self.batch);
         let outcome = self.validate(updates, &mut scratch.items);
+        self.build_surface_tiles_of(scratch.items.iter().map(|item| item.key.position(item.local)));
         let origin = self.bounds().min;
         scratch.changed.clear();
         scratch.changed.resize(scratch.items.len().div_ceil(64), 0);

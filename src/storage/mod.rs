@@ -102,6 +102,8 @@ pub struct DeltaStorage {
     batch: BatchScratch,
     /// The surface index, when kept (see `surface.rs`).
     surfaces: Option<Box<SurfaceIndex>>,
+    /// The surface log's next number while no index is kept.
+    surface_log_next: u64,
     /// Changed positions of built surface columns, packed, to settle.
     surface_dirty: Vec<u64>,
 }
@@ -130,6 +132,7 @@ impl DeltaStorage {
             feed,
             batch: BatchScratch::default(),
             surfaces: None,
+            surface_log_next: 0,
             surface_dirty: Vec::new(),
         }
     }
@@ -244,6 +247,7 @@ impl DeltaStorage {
             }
         };
         self.counters.updates += 1;
+        self.build_surface_tiles_of(std::iter::once(q));
         let (key, local) = BrickKey::split(q);
         if self.write(key, local, m).changed() {
             self.feed.push(p, m);

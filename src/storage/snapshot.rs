@@ -2,10 +2,12 @@
 //! as a stream of nodes any thread can read.
 //!
 //! A file is the world at a sequence number plus the changes after it; so is a
-//! network peer joining. [`WorldSnapshot`] is that world: taken in O(1) (the
-//! active layer is sealed; the layers and the base tree are shared by `Arc`),
-//! then walked on any thread, node by node: uniform nodes at any level where no
-//! delta falls, bricks with their deltas applied elsewhere.
+//! network peer joining. [`WorldSnapshot`] is that world: taken in O(layers)
+//! (the base tree and every layer, the active one included, are shared by
+//! `Arc`; the storage's next write copies the active layer while a snapshot
+//! holds it, or seals it past 16K deltas), then read on any thread: regions,
+//! the deltas in a box, or node by node (uniform nodes at any level where no
+//! delta falls, bricks with their deltas applied elsewhere).
 
 use super::DeltaStorage;
 use crate::base::{BaseSnapshot, BrickView, Region, for_each_brick_in};
@@ -34,7 +36,7 @@ pub struct SnapshotNode<'a> {
 
 /// The world of a [`DeltaStorage`] as of one sequence number, overlay applied,
 /// readable on any thread while the storage goes on. Taken by
-/// [`DeltaStorage::snapshot`] in O(1).
+/// [`DeltaStorage::snapshot`] in O(layers).
 ///
 /// ```
 /// use bevy_delta_overlay::{Aabb, BaseIndex, DeltaConfig, DeltaStorage, MaterialId};
@@ -123,6 +125,28 @@ impl WorldSnapshot {
         let layers: Vec<&Layer> = self.layers.iter().map(|l| &**l).collect();
         apply_to_region(&layers, self.bounds.min, bounds, out);
         Ok(())
+    }
+
+    /// Every delta inside `bounds` (clipped to the world) that the snapshot's
+    /// overlay holds (voxels written and not yet consolidated when it was
+    /// taken), as [`DeltaStorage::deltas_in`] lists them; on any thread.
+    pub fn deltas_in(&self, bounds: Aabb) -> Vec<super::DeltaEntry> {
+        let clipped = bounds.intersection(&self.bounds);
+        let mut out = Vec::new();
+        if clipped.is_empty() {
+            return out;
+        }
+        let local = Aabb::new(clipped.min - self.bounds.min, clipped.max - self.bounds.min);
+        let layers: smallvec::SmallVec<[&Layer; 4]> = self.layers().collect();
+        crate::overlay::bricks_in(&layers, &local, |key, stack| {
+            for d in stack.visible() {
+                let position = self.bounds.min + key.position(d.local);
+                if clipped.contains(position) {
+                    out.push(super::DeltaEntry::new(position, d));
+                }
+            }
+        });
+        out
     }
 
     /// The overlay's layers, top first.

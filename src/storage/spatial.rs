@@ -24,7 +24,7 @@ pub struct DeltaEntry {
 }
 
 impl DeltaEntry {
-    fn new(position: IVec3, d: &Delta) -> Self {
+    pub(super) fn new(position: IVec3, d: &Delta) -> Self {
         Self {
             position,
             material: d.material,

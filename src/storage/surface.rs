@@ -22,14 +22,21 @@ impl DeltaStorage {
     /// on [`surface`](Self::surface) answers in two indexes, and
     /// [`surface_changes`](Self::surface_changes) says which columns' surfaces
     /// changed. Columns are built a tile at a time on first use; enabling it
-    /// again with another palette starts over, with the same palette does
-    /// nothing.
+    /// again with another palette starts over (the log goes on numbering, with
+    /// nothing logged for the change of classes itself), with the same
+    /// palette does nothing.
     pub fn enable_surfaces(&mut self, palette: &Palette) {
         let classes = Classes::of(palette);
         if self.surfaces.as_ref().is_some_and(|s| s.classes == classes) {
             return;
         }
-        self.surfaces = Some(Box::new(SurfaceIndex::new(self.bounds(), classes)));
+        let start = self.surface_log_end();
+        self.surfaces = Some(Box::new(SurfaceIndex::new(self.bounds(), classes, start)));
+    }
+
+    /// Where the surface log's numbering stands.
+    fn surface_log_end(&self) -> u64 {
+        self.surfaces.as_deref().map_or(self.surface_log_next, |s| s.log.end())
     }
 
     /// True while a surface index is kept with the classes of `palette`.
@@ -42,12 +49,14 @@ impl DeltaStorage {
     #[cfg(feature = "replication")]
     pub(crate) fn carry_surfaces_to(&self, other: &mut DeltaStorage) {
         if let Some(index) = &self.surfaces {
-            other.surfaces = Some(Box::new(SurfaceIndex::new(other.bounds(), index.classes.clone())));
+            let start = index.log.end();
+            other.surfaces = Some(Box::new(SurfaceIndex::new(other.bounds(), index.classes.clone(), start)));
         }
     }
 
     /// Drops the surface index (and its memory).
     pub fn disable_surfaces(&mut self) {
+        self.surface_log_next = self.surface_log_end();
         self.surfaces = None;
     }
 
@@ -88,26 +97,29 @@ impl DeltaStorage {
 
     /// The surface index, for the processes' reads.
     #[inline]
+    #[cfg_attr(not(feature = "geology"), allow(dead_code))]
     pub(crate) fn surface_index(&self) -> Option<&SurfaceIndex> {
         self.surfaces.as_deref()
     }
 
     /// Tile `slot` of `index` (this storage's), built on first use.
     #[inline]
+    #[cfg_attr(not(feature = "geology"), allow(dead_code))]
     pub(crate) fn surface_tile<'a>(&'a self, index: &'a SurfaceIndex, slot: usize) -> &'a Tile {
         index.tile(slot, || self.build_tile(index, slot))
     }
 
     /// The surface changes since `cursor` (and moves it past them): columns
-    /// whose top or liquid changed, in order. Only columns of tiles built (read
-    /// at least once) are followed; the log keeps the last 65,536 changes, and a
-    /// reader that fell further behind is told how many it missed. Empty
-    /// without a surface index.
+    /// whose top, liquid or top material changed, in order, every change since
+    /// the index was kept (a write builds its column's tile first). The log
+    /// keeps the last 65,536 changes, and a reader that fell further behind is
+    /// told how many it missed. Without a surface index: none, and a cursor
+    /// behind the last change logged before the index was dropped is told
+    /// what it missed.
     pub fn surface_changes(&self, cursor: &mut SurfaceCursor) -> SurfaceChanges<'_> {
-        static EMPTY: SurfaceLog = SurfaceLog::EMPTY;
         match self.surfaces.as_deref() {
             Some(index) => index.log.since(cursor),
-            None => EMPTY.since(cursor),
+            None => SurfaceLog::nothing_since(cursor, self.surface_log_next),
         }
     }
 
@@ -140,20 +152,33 @@ impl DeltaStorage {
         BrickView::Voxels(buffer)
     }
 
-    /// Notes a change at local position `q` for the surface index, when its
-    /// column's tile is built (others are built from the world when read).
+    /// Builds the unbuilt tiles of the columns of local positions `written`
+    /// from the world as it is, before those writes are applied: every write
+    /// then lands in a built tile, so the log lists every change of a surface
+    /// whatever was read before (the processes' behaviour does not depend on
+    /// which tiles were built).
+    pub(super) fn build_surface_tiles_of(&self, written: impl Iterator<Item = IVec3>) {
+        let Some(index) = self.surfaces.as_deref() else { return };
+        let b = self.bounds();
+        for q in written {
+            let slot = index.locate(b.min.x + q.x, b.min.z + q.z).0;
+            if index.built(slot).is_none() {
+                index.tile(slot, || self.build_tile(index, slot));
+            }
+        }
+    }
+
+    /// Notes a change at local position `q` for the surface index (its tile
+    /// is built: [`build_surface_tiles_of`](Self::build_surface_tiles_of)).
     #[inline]
     pub(super) fn note_surface(&mut self, q: IVec3) {
-        let sequence = self.sequence();
+        let Some(index) = self.surfaces.as_deref() else { return };
         let b = self.bounds();
-        let Some(index) = self.surfaces.as_deref_mut() else { return };
-        let slot = index.locate(b.min.x + q.x, b.min.z + q.z).0;
-        if index.built(slot).is_some() {
-            self.surface_dirty.push((q.x as u64) << (2 * Y_BITS) | (q.z as u64) << Y_BITS | q.y as u64);
-        } else {
-            // Past this write's number, whether or not it was counted yet.
-            index.note_unbuilt_write(slot, sequence + 1);
-        }
+        debug_assert!(
+            index.built(index.locate(b.min.x + q.x, b.min.z + q.z).0).is_some(),
+            "a write to an unbuilt tile"
+        );
+        self.surface_dirty.push((q.x as u64) << (2 * Y_BITS) | (q.z as u64) << Y_BITS | q.y as u64);
     }
 
     /// Brings every column noted since the last call up to date, reading the

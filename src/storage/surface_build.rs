@@ -4,9 +4,9 @@
 //! The first read of a tile builds it (about 13 µs for `16 x 256 x 16`
 //! voxels); a simulation that reads everywhere at once (rain falls anywhere)
 //! would pay thousands of them in its first frames. A [`SurfaceBuild`] builds
-//! them ahead, on any thread, while the storage goes on: a tile a write
-//! reached after the build's snapshot is left to be built on first use, so the
-//! index stays exact.
+//! them ahead, on any thread, while the storage goes on: a write after the
+//! build's snapshot builds its tile first, from the world as it is, and the
+//! build's copy of that tile is not installed, so the index stays exact.
 
 use super::DeltaStorage;
 use super::snapshot::WorldSnapshot;
@@ -71,13 +71,13 @@ impl DeltaStorage {
         if slots.is_empty() {
             return None;
         }
-        let shape = SurfaceIndex::new(self.bounds(), index.classes.clone());
+        let shape = SurfaceIndex::new(self.bounds(), index.classes.clone(), 0);
         Some(SurfaceBuild { snapshot: self.snapshot(), shape, target: index.id, slots, tiles: Vec::new() })
     }
 
     /// Installs the tiles of a build that ran: each one unless its tile was
-    /// built meanwhile or a write reached one of its columns after the build's
-    /// snapshot (that tile is built on first read, as any other). A build for
+    /// built meanwhile (a read, or a write to one of its columns after the
+    /// build's snapshot, builds it from the world as it is). A build for
     /// another index (a new one was enabled, or another storage's) installs
     /// nothing. Returns the tiles installed.
     pub fn install_surfaces(&mut self, build: SurfaceBuild) -> usize {
@@ -85,9 +85,11 @@ impl DeltaStorage {
         if index.id != build.target || build.tiles.len() != build.slots.len() {
             return 0;
         }
-        let sequence = build.snapshot.sequence();
-        let tiles = build.slots.into_iter().zip(build.tiles);
-        tiles.filter(|(slot, tile)| index.install(*slot, tile.clone(), sequence)).count()
+        let mut installed = 0;
+        for (slot, tile) in build.slots.into_iter().zip(build.tiles) {
+            installed += usize::from(index.install(slot, tile));
+        }
+        installed
     }
 }
 

@@ -37,6 +37,18 @@ impl SurfaceLog {
     /// A log with nothing in it.
     pub const EMPTY: SurfaceLog = SurfaceLog { first: 0, changes: VecDeque::new() };
 
+    /// An empty log whose first change will be number `first`: a new index
+    /// goes on numbering where the one it replaces stopped, so readers'
+    /// cursors stay valid.
+    pub fn starting_at(first: u64) -> Self {
+        Self { first, changes: VecDeque::new() }
+    }
+
+    /// The number the next change will get.
+    pub fn end(&self) -> u64 {
+        self.first + self.changes.len() as u64
+    }
+
     /// Appends a change, dropping the oldest past the capacity.
     pub fn push(&mut self, change: SurfaceChange) {
         if self.changes.len() == Self::CAPACITY {
@@ -44,6 +56,16 @@ impl SurfaceLog {
             self.first += 1;
         }
         self.changes.push_back(change);
+    }
+
+    /// No changes, for a reader at `cursor` when no log is kept and the last
+    /// one ended at `end`: it missed what it had not read of that one, and its
+    /// cursor moves to `end` (never back).
+    pub fn nothing_since(cursor: &mut SurfaceCursor, end: u64) -> SurfaceChanges<'static> {
+        static EMPTY: SurfaceLog = SurfaceLog::EMPTY;
+        let missed = end.saturating_sub(cursor.0);
+        cursor.0 = cursor.0.max(end);
+        SurfaceChanges { changes: EMPTY.changes.range(..), missed }
     }
 
     /// The changes from `cursor` on, and moves the cursor past them.

@@ -14,9 +14,12 @@
 //!   applied (single writes, batches, `apply_changes`), with the rule of
 //!   `Column::after`.
 //! - `LAZY`: columns are built a tile (`16 x 16` columns) at a time, on first
-//!   use, from a read of the tile's voxels; a tile never read costs a pointer.
-//! - `LOGGED`: every change of a built column's surface is appended to a
-//!   bounded log, in order; readers follow it with a cursor.
+//!   use (a read, or a write to one of its columns, which builds it first from
+//!   the world as it was), or ahead from a snapshot; a tile never used costs a
+//!   pointer.
+//! - `LOGGED`: every change of a column's surface while the index is kept is
+//!   appended to a bounded log, in order (a written column's tile is built);
+//!   readers follow it with a cursor.
 //!
 //! # Costs
 //!
@@ -142,10 +145,6 @@ pub(crate) struct SurfaceIndex {
     /// Tiles per axis (x, z).
     dims: IVec2,
     tiles: Vec<OnceLock<Tile>>,
-    /// Per tile not built: past the sequence number of the last write to one
-    /// of its columns (0: none). A tile built elsewhere from a snapshot older
-    /// than that misses the write, and is not installed.
-    unbuilt_writes: Vec<u64>,
     /// Tells this index from any other (a build for another is refused).
     pub id: u64,
     pub log: SurfaceLog,
@@ -158,7 +157,6 @@ impl Clone for SurfaceIndex {
             bounds: self.bounds,
             dims: self.dims,
             tiles: self.tiles.iter().map(|t| t.get().cloned().map(OnceLock::from).unwrap_or_default()).collect(),
-            unbuilt_writes: self.unbuilt_writes.clone(),
             id: next_id(),
             log: self.log.clone(),
         }
@@ -166,8 +164,9 @@ impl Clone for SurfaceIndex {
 }
 
 impl SurfaceIndex {
-    /// An index of the world `bounds` with no tile built.
-    pub fn new(bounds: Aabb, classes: Classes) -> Self {
+    /// An index of the world `bounds` with no tile built, its log numbering
+    /// changes from `log_start`.
+    pub fn new(bounds: Aabb, classes: Classes, log_start: u64) -> Self {
         let size = bounds.size();
         let dims = IVec2::new(size.x, size.z).map(|v| (v + TILE - 1) >> TILE_LOG2);
         let count = dims.x as usize * dims.y as usize;
@@ -176,9 +175,8 @@ impl SurfaceIndex {
             bounds,
             dims,
             tiles: (0..count).map(|_| OnceLock::new()).collect(),
-            unbuilt_writes: vec![0; count],
             id: next_id(),
-            log: SurfaceLog::default(),
+            log: SurfaceLog::starting_at(log_start),
         }
     }
 
@@ -187,17 +185,11 @@ impl SurfaceIndex {
         self.tiles.len()
     }
 
-    /// Notes a write at `sequence` (or later) to a column of tile `slot`,
-    /// when the tile is not built.
-    #[inline]
-    pub fn note_unbuilt_write(&mut self, slot: usize, sequence: u64) {
-        self.unbuilt_writes[slot] = sequence;
-    }
-
-    /// Installs `tile` at `slot`, built from the world as of `sequence`, unless
-    /// the tile is built already or a write reached it after `sequence`.
-    pub fn install(&mut self, slot: usize, tile: Tile, sequence: u64) -> bool {
-        if self.unbuilt_writes[slot] > sequence || self.tiles[slot].get().is_some() {
+    /// Installs `tile` at `slot` unless the tile is built already (a write
+    /// builds a tile before it lands, so an unbuilt tile was not written since
+    /// any earlier snapshot).
+    pub fn install(&mut self, slot: usize, tile: Tile) -> bool {
+        if self.tiles[slot].get().is_some() {
             return false;
         }
         self.tiles[slot] = OnceLock::from(tile);

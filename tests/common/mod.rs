@@ -67,3 +67,26 @@ pub fn pyramid_get(pyramid: &[(IVec3, Vec<MaterialId>)], origin: IVec3, p: IVec3
     let c = (p - origin) >> i32::from(lod);
     cells[(c.x + size.x * (c.y + size.y * c.z)) as usize]
 }
+
+/// Asserts that every column's surface, as `world`'s index gives it, equals a
+/// top-down scan of the world's voxels (read with `query_region`).
+pub fn assert_surfaces_exact(world: &bevy_delta_overlay::DeltaStorage, palette: &bevy_delta_overlay::Palette) {
+    use bevy_delta_overlay::surface::{MaterialClass, Surface};
+    let b = world.bounds();
+    let voxels = world.query_region(b, 0).expect("the whole world reads");
+    let dense = Dense { bounds: b, cells: voxels.as_slice().to_vec() };
+    for x in b.min.x..b.max.x {
+        for z in b.min.z..b.max.z {
+            let class = |y: i32| MaterialClass::from(palette.properties(dense.get(IVec3::new(x, y, z))).form);
+            let top = (b.min.y..b.max.y).rev().find(|&y| class(y) == MaterialClass::Terrain);
+            let material = top.map_or(MaterialId::AIR, |y| dense.get(IVec3::new(x, y, z)));
+            let mut liquid = None;
+            let mut y = top.map_or(b.min.y, |t| t + 1);
+            while y < b.max.y && class(y) == MaterialClass::Liquid {
+                liquid = Some(y);
+                y += 1;
+            }
+            assert_eq!(world.surface(x, z), Some(Surface { top, material, liquid }), "column ({x}, {z})");
+        }
+    }
+}
