@@ -52,6 +52,8 @@ struct Figures {
     frame_process_max: Duration,
     /// Consolidation's time (off the frame with the plugin).
     consolidation: Duration,
+    /// Each process's own time: intrusion, hydraulic, thermal, deposition.
+    each: [Duration; 4],
 }
 
 fn run(base: &bevy_delta_overlay::BaseIndex, which: Which, frames: u32) -> Figures {
@@ -81,22 +83,28 @@ fn run(base: &bevy_delta_overlay::BaseIndex, which: Which, frames: u32) -> Figur
         frame_ingest_max: Duration::ZERO,
         frame_process_max: Duration::ZERO,
         consolidation: Duration::ZERO,
+        each: [Duration::ZERO; 4],
     };
     for _ in 0..frames {
         let start = Instant::now();
         {
             let mut terrain = Terrain::new(&storage, &palette, &mut workspace);
+            let mut timed = |k: usize, run: &mut dyn FnMut(&mut Terrain<'_>)| {
+                let start = Instant::now();
+                run(&mut terrain);
+                f.each[k] += start.elapsed();
+            };
             if matches!(which, Which::Intrusion | Which::All) {
-                i.step(&mut terrain, &is);
+                timed(0, &mut |t| i.step(t, &is));
             }
             if matches!(which, Which::Hydraulic | Which::All) {
-                h.step(&mut terrain, &hs);
+                timed(1, &mut |t| h.step(t, &hs));
             }
             if matches!(which, Which::Thermal | Which::All) {
-                t.step(&mut terrain, &ts);
+                timed(2, &mut |tr| t.step(tr, &ts));
             }
             if matches!(which, Which::Deposition | Which::All) {
-                d.step(&mut terrain, &ds);
+                timed(3, &mut |t| d.step(t, &ds));
             }
         }
         let edits = workspace.take_edits();
@@ -152,12 +160,16 @@ fn main() {
         "consol. ms/f"
     );
     let mut json = String::from("{\n");
+    let mut all_four: Option<[Duration; 4]> = None;
     let all = [Which::Hydraulic, Which::Thermal, Which::Intrusion, Which::Deposition, Which::All];
     for (k, which) in all.into_iter().enumerate() {
         if only.as_deref().is_some_and(|o| !which.name().starts_with(o)) {
             continue;
         }
         let f = run(&base, which, frames);
+        if which == Which::All {
+            all_four = Some(f.each);
+        }
         let per_second = f.updates as f64 / f.process.as_secs_f64().max(1e-9);
         let ns_per_update = f.ingest.as_nanos() as f64 / f.updates.max(1) as f64;
         let process_ms = f.process.as_secs_f64() * 1e3 / f64::from(frames);
@@ -191,6 +203,16 @@ fn main() {
             f.frame_ingest_max.as_secs_f64() * 1e3,
             ratio,
             if k + 1 < all.len() { "," } else { "" }
+        );
+    }
+    if let Some(each) = all_four {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3 / f64::from(frames);
+        println!(
+            "all four, each process's ms/f: intrusion {:.3}, hydraulic {:.3}, thermal {:.3}, deposition {:.3}",
+            ms(each[0]),
+            ms(each[1]),
+            ms(each[2]),
+            ms(each[3])
         );
     }
     json.push('}');

@@ -14,10 +14,18 @@
 //! (`durable through sequence N`, at least once a second), synced at the end.
 //! `--frames 0` only loads and prints the digest.
 //!
+//! The schedules run on Bevy's single-threaded executor: the frame's systems
+//! are one chain (the processes share one view of the world, the overlay
+//! ingests what they wrote), so a parallel executor has nothing to run side by
+//! side, and on a machine of few cores its hand-offs between threads cost more
+//! than the systems it could overlap (about 1 ms a frame on a 2-core VM, see
+//! BENCHMARKS.md). `--multi-threaded` keeps Bevy's default executor, to compare.
+//!
 //! ```text
 //! cargo run --release --example headless -- --frames 600
 //! cargo run --release --features persistence --example headless -- --save world.redb --frames 600
 //! cargo run --release --features persistence --example headless -- --save world.redb --frames 0
+//! cargo run --release --example headless -- --frames 600 --multi-threaded
 //! ```
 
 mod common;
@@ -29,15 +37,20 @@ use common::{ExampleGeology, Shadow};
 use std::time::{Duration, Instant};
 
 fn usage() -> ! {
-    eprintln!("usage: headless [--frames N] [--save PATH]");
+    eprintln!("usage: headless [--frames N] [--save PATH] [--multi-threaded]");
     std::process::exit(2);
 }
 
 fn main() {
     let mut frames = 600u32;
     let mut save: Option<std::path::PathBuf> = None;
+    let mut multi_threaded = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--multi-threaded" {
+            multi_threaded = true;
+            continue;
+        }
         match (arg.as_str(), args.next()) {
             ("--frames", Some(n)) => frames = n.parse().unwrap_or_else(|_| usage()),
             ("--save", Some(path)) => save = Some(path.into()),
@@ -57,6 +70,14 @@ fn main() {
     // Game time: a sixtieth of a second a frame, however fast frames run.
     app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(1.0 / 60.0)));
     app.add_plugins(ExampleGeology { bounds, rain: None }).add_plugins(DeltaOverlayPlugins::new(Update).world(world));
+    if !multi_threaded {
+        use bevy::ecs::schedule::{ScheduleLabel, SingleThreadedExecutor};
+        for label in [First.intern(), PreUpdate.intern(), Update.intern(), PostUpdate.intern(), Last.intern()] {
+            app.edit_schedule(label, |schedule| {
+                schedule.set_executor(SingleThreadedExecutor::new());
+            });
+        }
+    }
     app.finish();
     app.cleanup();
     match save.as_ref().and_then(|_| persist::loaded(&app)) {
@@ -86,6 +107,10 @@ fn main() {
         }
     }
     report(&mut app, &frame_times, ingest);
+    println!(
+        "executor           {}",
+        if multi_threaded { "multi-threaded (Bevy's default)" } else { "single-threaded" }
+    );
     if save.is_some() {
         persist::sync(&mut app);
     }

@@ -9,14 +9,20 @@ use bevy_delta_overlay::geology::{
     Deposition, GeologyTimes, HydraulicErosion, HydraulicSettings, Intrusion, IntrusionSettings, ThermalErosion,
 };
 use bevy_delta_overlay::prelude::*;
-use std::collections::HashMap;
-
-/// Every update sent this run, last value per voxel.
-#[derive(Resource, Default)]
+/// Every update sent this run, last value per voxel (hashed with ahash: the
+/// record is the example's own cost in the frame it measures).
+#[derive(Resource)]
 pub struct Shadow {
-    pub voxels: HashMap<IVec3, MaterialId>,
+    pub voxels: std::collections::HashMap<IVec3, MaterialId, ahash::RandomState>,
     pub sent: u64,
     pub out_of_bounds: u64,
+}
+
+impl Default for Shadow {
+    fn default() -> Self {
+        let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
+        Self { voxels: std::collections::HashMap::with_hasher(hasher), sent: 0, out_of_bounds: 0 }
+    }
 }
 
 /// Where the first intrusion rises (the demo's view is centred on it): a

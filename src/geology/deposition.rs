@@ -32,7 +32,7 @@ use glam::{IVec2, IVec3};
 #[cfg_attr(feature = "plugin", reflect(Resource))]
 pub struct DepositionSettings {
     /// Random columns checked per frame, besides the queued ones: a trickle.
-    /// Default 64.
+    /// Default 32.
     pub columns_per_frame: u32,
     /// Columns queued for a check, at most (the oldest dropped past it, and
     /// counted). Default 65,536.
@@ -61,7 +61,7 @@ pub struct DepositionSettings {
 impl Default for DepositionSettings {
     fn default() -> Self {
         Self {
-            columns_per_frame: 64,
+            columns_per_frame: 32,
             queue_cap: 1 << 16,
             checks_per_frame: 2000,
             underwater_angle: 30.0,

@@ -158,6 +158,18 @@ fn rain(terrain: &mut Terrain<'_>, settings: &HydraulicSettings, state: &mut Hyd
     }
 }
 
+/// `v.floor().as_ivec2()` without a call to the C library's `floorf` (the
+/// default x86-64 target has no rounding instruction): the same for every
+/// position a droplet takes (well inside `i32`, NaN giving 0 either way).
+#[inline]
+fn floor(v: Vec2) -> IVec2 {
+    let whole = |x: f32| {
+        let t = x as i32;
+        t - i32::from((t as f32) > x)
+    };
+    IVec2::new(whole(v.x), whole(v.y))
+}
+
 /// The surfaces of the four columns around a position (column centres at
 /// `+0.5`): what a droplet's height and slope are interpolated from.
 #[derive(Clone, Copy)]
@@ -178,7 +190,7 @@ impl Corners {
     /// The corners around `pos`, taking what `known` read of them (the
     /// droplet's last corners: the next ones share columns with them).
     fn around(terrain: &mut Terrain<'_>, pos: Vec2, known: &Corners) -> Self {
-        let min = (pos - Vec2::splat(0.5)).floor().as_ivec2();
+        let min = floor(pos - Vec2::splat(0.5));
         let mut out = Self { min, ..Self::NONE };
         for (k, offset) in OFFSETS.into_iter().enumerate() {
             let c = min + offset;
@@ -232,7 +244,7 @@ fn droplet(terrain: &mut Terrain<'_>, s: &HydraulicSettings, start: IVec2, rng: 
     // The corners read last: the next step's corners share columns with them.
     let mut known = Corners::NONE;
     for _ in 0..s.max_steps {
-        let cell = pos.floor().as_ivec2();
+        let cell = floor(pos);
         last = cell;
         let here = Corners::around(terrain, pos, &known);
         // `cell` is one of the corners around `pos`, and inside the world.
@@ -253,7 +265,7 @@ fn droplet(terrain: &mut Terrain<'_>, s: &HydraulicSettings, start: IVec2, rng: 
             dir /= len;
         }
         let next = pos + dir;
-        if !terrain.has_column(next.floor().as_ivec2()) {
+        if !terrain.has_column(floor(next)) {
             // Over the edge of the world, load and all.
             stats.carried_out += u64::from(carried);
             carried = 0;

@@ -189,8 +189,8 @@ mod plugin {
     }
 
     /// The diagnostic of process `P`'s time.
-    fn diagnostic_path<P: GeologyProcess>() -> DiagnosticPath {
-        DiagnosticPath::new(format!("geology/{}", P::NAME))
+    fn diagnostic_path(name: &str) -> DiagnosticPath {
+        DiagnosticPath::new(format!("geology/{name}"))
     }
 
     impl<P> Plugin for GeologyPlugin<P>
@@ -215,7 +215,7 @@ mod plugin {
             // In frame order whatever order the plugins were added in.
             let at = processes.0.partition_point(|e| (e.set, e.name) < (P::SET, P::NAME));
             processes.0.insert(at, entry);
-            app.register_diagnostic(Diagnostic::new(diagnostic_path::<P>()).with_suffix("ms"))
+            app.register_diagnostic(Diagnostic::new(diagnostic_path(P::NAME)).with_suffix("ms"))
                 .add_systems(self.schedule, run::<P>.in_set(P::SET));
         }
 
@@ -225,8 +225,8 @@ mod plugin {
         }
     }
 
-    /// One frame of `P`, when its settings enable it, timed.
-    #[allow(clippy::too_many_arguments)]
+    /// One frame of `P`, when its settings enable it, timed (no deferred
+    /// parameter: the chain of processes needs no sync point).
     fn run<P>(
         storage: Res<DeltaStorage>,
         palette: Res<Palette>,
@@ -234,8 +234,6 @@ mod plugin {
         settings: Res<P::Settings>,
         mut process: ResMut<P>,
         mut times: ResMut<GeologyTimes>,
-        mut diagnostics: Diagnostics,
-        mut path: Local<Option<DiagnosticPath>>,
     ) where
         P: GeologyProcess + Resource + Component<Mutability = Mutable>,
         P::Settings: Resource,
@@ -247,10 +245,25 @@ mod plugin {
         if P::enabled(&settings) {
             let start = Instant::now();
             process.step(&mut Terrain::new(&storage, &palette, &mut workspace), &settings);
-            let took = start.elapsed();
-            times.0.entry(P::NAME).or_default().record(took);
-            let path = path.get_or_insert_with(diagnostic_path::<P>);
-            diagnostics.add_measurement(path, || took.as_secs_f64() * 1e3);
+            times.0.entry(P::NAME).or_default().record(start.elapsed());
+        }
+    }
+
+    /// The frame's process times as diagnostics, once for every process.
+    fn time_diagnostics(
+        times: Res<GeologyTimes>,
+        mut diagnostics: Diagnostics,
+        mut paths: Local<Vec<(&'static str, DiagnosticPath)>>,
+    ) {
+        for (name, time) in &times.0 {
+            let at = match paths.iter().position(|(n, _)| n == name) {
+                Some(at) => at,
+                None => {
+                    paths.push((name, diagnostic_path(name)));
+                    paths.len() - 1
+                }
+            };
+            diagnostics.add_measurement(&paths[at].1, || time.last.as_secs_f64() * 1e3);
         }
     }
 
@@ -276,7 +289,7 @@ mod plugin {
                 schedule,
                 (Intrusion, Hydraulic, Thermal, Deposition, Custom, Flush).chain().before(DeltaOverlaySystems::Ingest),
             )
-            .add_systems(schedule, (index_surfaces.before(Intrusion), flush.in_set(Flush)));
+            .add_systems(schedule, (index_surfaces.before(Intrusion), (flush, time_diagnostics).in_set(Flush)));
     }
 
     /// Builds the storage's surface index as the app is built (as the world

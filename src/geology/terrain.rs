@@ -182,10 +182,22 @@ impl<'w> Terrain<'w> {
     /// The material at `p` (air outside the world).
     #[inline]
     pub fn get(&mut self, p: IVec3) -> MaterialId {
-        if let Some(&m) = self.workspace.pending.get(&p) {
+        // A pending edit's column has its bit set: elsewhere, skip the map.
+        let c = IVec2::new(p.x, p.z);
+        if self.has_column(c)
+            && self.is_touched(c)
+            && let Some(&m) = self.workspace.pending.get(&p)
+        {
             return m;
         }
         self.reader.get(p).unwrap_or(MaterialId::AIR)
+    }
+
+    /// Whether column `c` (in the world) has a pending edit.
+    #[inline]
+    fn is_touched(&self, c: IVec2) -> bool {
+        let bit = self.column_bit(c);
+        self.workspace.touched[bit / 64] & (1 << (bit % 64)) != 0
     }
 
     /// The palette the processes read.
@@ -249,8 +261,7 @@ impl<'w> Terrain<'w> {
     /// Column `c`'s surface, pending edits included (`c` in the world).
     #[inline]
     fn column(&mut self, c: IVec2) -> Column {
-        let bit = self.column_bit(c);
-        if self.workspace.touched[bit / 64] & (1 << (bit % 64)) != 0
+        if self.is_touched(c)
             && let Some(&column) = self.workspace.columns.get(&c)
         {
             return column;
@@ -293,14 +304,23 @@ impl<'w> Terrain<'w> {
         let before = self.column(c);
         self.workspace.pending.insert(p, m);
         self.workspace.edits.push(MaterialUpdate::new(p, m));
+        // Marked before the walk below reads the column: its reads see `p`.
+        let bit = self.column_bit(c);
+        self.workspace.touched[bit / 64] |= 1 << (bit % 64);
         let span = self.span();
         let after = before.after(&[p.y], span, |y| {
             let m = self.get(IVec3::new(c.x, y, c.y));
             (self.class(m), m)
         });
+        #[cfg(debug_assertions)]
+        {
+            let scan = Column::scan(span, |y| {
+                let m = self.get(IVec3::new(c.x, y, c.y));
+                (self.class(m), m)
+            });
+            debug_assert_eq!(after, scan, "the workspace's surface of column {c} equals a scan of it");
+        }
         self.workspace.columns.insert(c, after);
-        let bit = self.column_bit(c);
-        self.workspace.touched[bit / 64] |= 1 << (bit % 64);
     }
 
     /// Removes the top voxel of column `c` (at height `y`): it becomes the
