@@ -277,7 +277,9 @@ fn a_snapshot_every_frame_piles_nothing_up() {
     };
     let (layers, bytes, digest) = run(false);
     let (layers_snap, bytes_snap, digest_snap) = run(true);
-    eprintln!("1,000 frames: at most {layers} sealed layers and {bytes} bytes without snapshots, {layers_snap} and {bytes_snap} with one a frame");
+    eprintln!(
+        "1,000 frames: at most {layers} sealed layers and {bytes} bytes without snapshots, {layers_snap} and {bytes_snap} with one a frame"
+    );
     assert_eq!(digest, digest_snap);
     assert!(
         layers_snap <= (2 * layers).max(1),
