@@ -21,8 +21,15 @@
 //! than the systems it could overlap (about 1 ms a frame on a 2-core VM, see
 //! BENCHMARKS.md). `--multi-threaded` keeps Bevy's default executor, to compare.
 //!
+//! `--flood N` sends a burst of N random updates in the first frame (and the
+//! next ones with `--flood-frames K`): past the frame's ingest budget they wait
+//! in the plugin's backlog and are applied over the next frames while
+//! consolidation catches up on the pool. The run goes on until the backlog is
+//! empty and reports the store's worst frame.
+//!
 //! ```text
 //! cargo run --release --example headless -- --frames 600
+//! cargo run --release --example headless -- --frames 60 --flood 1500000
 //! cargo run --release --features persistence --example headless -- --save world.redb --frames 600
 //! cargo run --release --features persistence --example headless -- --save world.redb --frames 0
 //! cargo run --release --example headless -- --frames 600 --multi-threaded
@@ -37,7 +44,7 @@ use common::{ExampleGeology, Shadow};
 use std::time::{Duration, Instant};
 
 fn usage() -> ! {
-    eprintln!("usage: headless [--frames N] [--save PATH] [--multi-threaded]");
+    eprintln!("usage: headless [--frames N] [--save PATH] [--multi-threaded] [--flood N] [--flood-frames K]");
     std::process::exit(2);
 }
 
@@ -45,6 +52,7 @@ fn main() {
     let mut frames = 600u32;
     let mut save: Option<std::path::PathBuf> = None;
     let mut multi_threaded = false;
+    let mut flood = common::flood::Flood { updates: 0, frames: 1 };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--multi-threaded" {
@@ -54,6 +62,8 @@ fn main() {
         match (arg.as_str(), args.next()) {
             ("--frames", Some(n)) => frames = n.parse().unwrap_or_else(|_| usage()),
             ("--save", Some(path)) => save = Some(path.into()),
+            ("--flood", Some(n)) => flood.updates = n.parse().unwrap_or_else(|_| usage()),
+            ("--flood-frames", Some(n)) => flood.frames = n.parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
     }
@@ -70,6 +80,10 @@ fn main() {
     // Game time: a sixtieth of a second a frame, however fast frames run.
     app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(1.0 / 60.0)));
     app.add_plugins(ExampleGeology { bounds, rain: None }).add_plugins(DeltaOverlayPlugins::new(Update).world(world));
+    let flooding = flood.updates > 0;
+    if flooding {
+        app.add_plugins(flood);
+    }
     if !multi_threaded {
         use bevy::ecs::schedule::{ScheduleLabel, SingleThreadedExecutor};
         for label in [First.intern(), PreUpdate.intern(), Update.intern(), PostUpdate.intern(), Last.intern()] {
@@ -96,7 +110,10 @@ fn main() {
     let mut frame_times = Vec::with_capacity(frames as usize);
     let mut ingest = Duration::ZERO;
     let mut reported = Instant::now();
-    for _ in 0..frames {
+    let mut frame = 0;
+    // A flood runs on until its backlog is applied (a bounded wait).
+    while frame < frames || (flooding && app.world().resource::<DeltaStats>().ingest_backlog > 0 && frame < 100_000) {
+        frame += 1;
         let t = Instant::now();
         app.update();
         frame_times.push(t.elapsed());
@@ -104,6 +121,11 @@ fn main() {
         if save.is_some() && reported.elapsed() >= Duration::from_millis(500) {
             persist::report(&app);
             reported = Instant::now();
+        }
+    }
+    if flooding {
+        for line in common::flood::report(app.world()) {
+            println!("{line}");
         }
     }
     report(&mut app, &frame_times, ingest);

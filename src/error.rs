@@ -59,6 +59,12 @@ pub enum VoxelError {
         /// The refused radius.
         radius: f32,
     },
+    /// The plugin's ingest backlog was full: the update was refused, not
+    /// queued (see `DeltaOverlaySettings::max_backlog`).
+    Backlogged {
+        /// Updates the backlog holds at most.
+        capacity: usize,
+    },
 }
 
 impl std::fmt::Display for VoxelError {
@@ -90,6 +96,10 @@ impl std::fmt::Display for VoxelError {
             Self::InvalidRadius { radius } => {
                 write!(f, "radius {radius} must be finite and not negative")
             }
+            Self::Backlogged { capacity } => write!(
+                f,
+                "the ingest backlog holds {capacity} updates waiting already; send fewer per frame or raise max_backlog"
+            ),
         }
     }
 }

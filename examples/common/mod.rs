@@ -4,6 +4,8 @@
 //! update the frame sends is recorded in a shadow copy the examples verify
 //! against.
 
+pub mod flood;
+
 use bevy::prelude::*;
 use bevy_delta_overlay::geology::{
     Deposition, GeologyTimes, HydraulicErosion, HydraulicSettings, Intrusion, IntrusionSettings, ThermalErosion,
@@ -71,7 +73,7 @@ fn meteor(mut updates: MessageWriter<MaterialUpdate>, mut frame: Local<u32>) {
 }
 
 /// Records the frame's updates in the shadow copy.
-fn record(mut updates: MessageReader<MaterialUpdate>, storage: Res<DeltaStorage>, mut shadow: ResMut<Shadow>) {
+pub fn record(mut updates: MessageReader<MaterialUpdate>, storage: Res<DeltaStorage>, mut shadow: ResMut<Shadow>) {
     let bounds = storage.bounds();
     for u in updates.read() {
         shadow.sent += 1;

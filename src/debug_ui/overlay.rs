@@ -25,6 +25,7 @@ pub(super) fn figures(ui: &mut egui::Ui, world: &World) {
             ui.end_row();
         };
         row(ui, "updates / frame", stats.updates_this_frame.to_string());
+        row(ui, "waiting (backlog)", stats.ingest_backlog.to_string());
         let c = &o.consolidation;
         let flight = if stats.task_running {
             format!("running ({} deltas in {} layers)", o.sealed_deltas, o.sealed_layers)

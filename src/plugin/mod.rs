@@ -7,6 +7,7 @@
 //! every other member of the crate; this module's own members are
 //! [`DeltaOverlayPlugin`] and, with feature `persistence`, `PersistencePlugin`.
 
+mod backlog;
 mod channel;
 mod messages;
 #[cfg(feature = "persistence")]
@@ -195,6 +196,8 @@ pub(crate) struct IngestCounts {
     pub updates: u64,
     pub rejects: u64,
     pub time: std::time::Duration,
+    /// Updates waiting in the backlog after this frame's ingest.
+    pub backlog: usize,
 }
 
 impl Plugin for DeltaOverlayPlugin {
@@ -223,7 +226,8 @@ impl Plugin for DeltaOverlayPlugin {
             .insert_resource(receiver)
             .init_resource::<DeltaStats>()
             .init_resource::<ConsolidationTask>()
-            .init_resource::<IngestCounts>();
+            .init_resource::<IngestCounts>()
+            .init_resource::<backlog::Backlog>();
         stats::DeltaOverlayDiagnostics::register(app);
         use DeltaOverlaySystems::*;
         app.configure_sets(self.schedule, (Ingest, Publish, Forward, Consolidate, Stats).chain())

@@ -20,6 +20,16 @@ pub struct DeltaOverlaySettings {
     /// Channel batches the ingest system drains per frame, at most; the rest wait
     /// in the bounded channel. Default 64.
     pub max_batches_per_frame: usize,
+    /// Main-thread time a frame's ingest may take: updates past it wait in the
+    /// backlog, in order, and are applied first in the next frames (so are
+    /// updates that would take the overlay past its hard cap while a
+    /// consolidation catches up). Default 4 ms.
+    pub ingest_budget: std::time::Duration,
+    /// Updates the backlog holds at most (16 bytes each). A frame's messages
+    /// arriving at a full backlog are refused (`RejectedUpdate` with
+    /// `VoxelError::Backlogged`); channel batches wait in the channel instead.
+    /// Default 4,194,304 (64 MiB).
+    pub max_backlog: usize,
 }
 
 impl Default for DeltaOverlaySettings {
@@ -31,6 +41,12 @@ impl Default for DeltaOverlaySettings {
 impl DeltaOverlaySettings {
     /// Settings carrying `config`, with the plugin defaults for the rest.
     pub fn from_config(config: DeltaConfig) -> Self {
-        Self { config, auto_consolidate: true, max_batches_per_frame: 64 }
+        Self {
+            config,
+            auto_consolidate: true,
+            max_batches_per_frame: 64,
+            ingest_budget: std::time::Duration::from_millis(4),
+            max_backlog: 1 << 22,
+        }
     }
 }

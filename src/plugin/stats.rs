@@ -25,6 +25,10 @@ pub struct DeltaStats {
     pub ingest_time: std::time::Duration,
     /// Channel batches still waiting after this frame's ingest.
     pub channel_backlog: usize,
+    /// Updates accepted and waiting to be applied after this frame's ingest
+    /// (over the frame's `ingest_budget` or at the overlay's hard cap), at
+    /// most `DeltaOverlaySettings::max_backlog`.
+    pub ingest_backlog: usize,
     /// True while a consolidation task runs on the async compute pool.
     pub task_running: bool,
     /// Frames this stats resource has been refreshed.
@@ -52,6 +56,8 @@ impl DeltaOverlayDiagnostics {
     pub const STALL_MS: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/stall_ms");
     /// Number of the last accepted change.
     pub const SEQUENCE: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/sequence");
+    /// Updates waiting in the ingest backlog.
+    pub const INGEST_BACKLOG: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/ingest_backlog");
     /// Heap bytes of the overlay, in KiB.
     pub const OVERLAY_KIB: DiagnosticPath = DiagnosticPath::const_new("delta_overlay/overlay_kib");
 
@@ -64,6 +70,7 @@ impl DeltaOverlayDiagnostics {
             .register_diagnostic(Diagnostic::new(Self::CONSOLIDATION_MS).with_suffix("ms"))
             .register_diagnostic(Diagnostic::new(Self::STALL_MS).with_suffix("ms"))
             .register_diagnostic(Diagnostic::new(Self::SEQUENCE))
+            .register_diagnostic(Diagnostic::new(Self::INGEST_BACKLOG))
             .register_diagnostic(Diagnostic::new(Self::OVERLAY_KIB).with_suffix("KiB"));
     }
 }
@@ -85,6 +92,7 @@ pub(crate) fn update_stats(
     diagnostics.add_measurement(&DeltaOverlayDiagnostics::REJECTS_PER_FRAME, || counts.rejects as f64);
     diagnostics.add_measurement(&DeltaOverlayDiagnostics::INGEST_MS, || counts.time.as_secs_f64() * 1e3);
     diagnostics.add_measurement(&DeltaOverlayDiagnostics::OVERLAY_KIB, || overlay.overlay_bytes as f64 / 1024.0);
+    diagnostics.add_measurement(&DeltaOverlayDiagnostics::INGEST_BACKLOG, || counts.backlog as f64);
     diagnostics.add_measurement(&DeltaOverlayDiagnostics::SEQUENCE, || overlay.sequence as f64);
     if let Some(last) = last {
         diagnostics
@@ -100,6 +108,7 @@ pub(crate) fn update_stats(
         rejects_this_frame: counts.rejects,
         ingest_time: counts.time,
         channel_backlog: receiver.rx.len(),
+        ingest_backlog: counts.backlog,
         task_running: task.is_running(),
         frame,
         overlay,

@@ -5,8 +5,10 @@
 //! through `bypass_change_detection`, so `Res<DeltaStorage>::is_changed()` is
 //! true exactly in frames where a voxel's value changed.
 
+use super::backlog::Backlog;
 use super::{ConsolidationFinished, FrameChanges, VoxelsChanged};
 use super::{ConsolidationTask, DeltaOverlaySettings, DeltaReceiver, FlushDeltas, IngestCounts};
+use crate::error::VoxelError;
 use crate::material::MaterialUpdate;
 use crate::parallel::Executor;
 use crate::storage::{DeltaStorage, RejectedUpdate};
@@ -55,40 +57,57 @@ impl RejectLog {
     }
 }
 
-/// Applies this frame's `MaterialUpdate` messages as one batch (in message
-/// order, the last write to a voxel wins), then up to `max_batches_per_frame`
-/// channel batches. Not run on a replica ([`ApplyUpdates`](super::ApplyUpdates)).
+/// Queues this frame's `MaterialUpdate` messages behind the backlog (in
+/// message order, the last write to a voxel wins), then channel batches while
+/// the backlog has room (up to `max_batches_per_frame`), and applies the
+/// backlog oldest first within `ingest_budget`, never past the overlay's hard
+/// cap while a consolidation can catch up (see `backlog.rs`). Not run on a
+/// replica ([`ApplyUpdates`](super::ApplyUpdates)).
+#[allow(clippy::too_many_arguments)] // a system: each parameter is one resource or message
 pub(crate) fn ingest(
     mut storage: ResMut<DeltaStorage>,
     mut updates: MessageReader<MaterialUpdate>,
     mut rejected: MessageWriter<RejectedUpdate>,
     receiver: Res<DeltaReceiver>,
     settings: Res<DeltaOverlaySettings>,
+    mut backlog: ResMut<Backlog>,
     mut counts: ResMut<IngestCounts>,
     mut log: Local<RejectLog>,
 ) {
     let _span = info_span!("delta_overlay::ingest").entered();
     let start = Instant::now();
     let before = storage.sequence();
-    let world = storage.bypass_change_detection();
     let mut reject = |r: RejectedUpdate, counts: &mut IngestCounts| {
         counts.rejects += 1;
         log.report(&r);
         rejected.write(r);
     };
+    let capacity = settings.max_backlog.max(1);
     if !updates.is_empty() {
-        let outcome = world.batch_update(updates.read().copied());
-        counts.updates += outcome.applied as u64;
-        for r in outcome.rejected {
-            reject(r, &mut counts);
+        let mut refused = Vec::new();
+        backlog.push_iter(updates.read().copied(), capacity, |u| refused.push(u));
+        for update in refused {
+            let error = VoxelError::Backlogged { capacity };
+            reject(RejectedUpdate { update, error }, &mut counts);
         }
     }
-    for batch in receiver.rx.try_iter().take(settings.max_batches_per_frame) {
-        let outcome = world.batch_update(batch);
-        counts.updates += outcome.applied as u64;
-        for r in outcome.rejected {
-            reject(r, &mut counts);
+    // Channel batches wait in their bounded channel while the backlog is full.
+    for _ in 0..settings.max_batches_per_frame {
+        if !backlog.has_room(capacity) {
+            break;
         }
+        let Ok(batch) = receiver.rx.try_recv() else { break };
+        backlog.push_run(batch);
+    }
+    let world = storage.bypass_change_detection();
+    // With consolidation left to the app, nothing would bring the overlay
+    // under its cap: the storage's own backpressure applies then.
+    let wait_at_cap = settings.auto_consolidate;
+    let applied = backlog.apply(world, start, settings.ingest_budget, wait_at_cap);
+    counts.updates += applied.outcome.applied as u64;
+    counts.backlog = backlog.len();
+    for r in applied.outcome.rejected {
+        reject(r, &mut counts);
     }
     if storage.sequence() != before {
         storage.set_changed();
