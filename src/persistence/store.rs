@@ -4,6 +4,7 @@ use super::error::{Record, StoreError};
 use super::format::{self, CHECKPOINT_KEY, HEADER_KEY, Header, LOG, META, NODES};
 use super::writer::{self, Command, Shared};
 use crate::codec::DecodeError;
+use crate::codec::world::BuildError;
 use crate::consolidation::DeltaConfig;
 use crate::storage::{ChangeBatch, DeltaStorage, FeedError};
 use crate::worldgen::WorldGen;
@@ -252,8 +253,12 @@ impl WorldStore {
             let (k, v) = entry.map_err(|e| not_a_database(&path, e))?;
             records.push((k.value(), v.value().to_vec()));
         }
-        let base = crate::codec::world::build(header.bounds, &records)
-            .map_err(|(level, code, error)| corrupt(Record::Node { level, code }, error))?;
+        let base = crate::codec::world::build(header.bounds, &records).map_err(|e| match e {
+            BuildError::Node(level, code, error) => corrupt(Record::Node { level, code }, error),
+            BuildError::Bounds => {
+                corrupt(Record::Header, DecodeError::Invalid("world bounds outside the addressable range"))
+            }
+        })?;
         let mut storage = DeltaStorage::resume(base, options.config.clone(), checkpoint);
         let log = read.open_table(LOG).map_err(|e| not_a_database(&path, e))?;
         let mut replayed = 0;
