@@ -28,8 +28,10 @@
 //! the batches not yet acknowledged, with [`Durability::Interval`] up to an
 //! interval's. Every commit is atomic and carries redb's allocator state, so a
 //! reopen after a crash needs no repair: the file is read and checked without
-//! being written, and holds exactly the changes up to some batch boundary at or
-//! after the last acknowledgement, nothing partial and nothing invented.
+//! being written (redb's recovery runs over an in-memory layer of its writes,
+//! never a copy of the file), and holds exactly the changes up to some batch
+//! boundary at or after the last acknowledgement, nothing partial and nothing
+//! invented.
 //!
 //! # Bad files
 //!
@@ -41,6 +43,7 @@
 
 mod error;
 mod format;
+mod recover;
 mod store;
 mod writer;
 

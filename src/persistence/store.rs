@@ -2,6 +2,7 @@
 
 use super::error::{Record, StoreError};
 use super::format::{self, CHECKPOINT_KEY, HEADER_KEY, Header, LOG, META, NODES};
+use super::recover::CopyOnWrite;
 use super::writer::{self, Command, Shared};
 use crate::codec::DecodeError;
 use crate::codec::world::BuildError;
@@ -198,20 +199,17 @@ impl WorldStore {
         let loaded = match builder(&options).open_read_only(&path) {
             Ok(db) => Self::read(&db, &path, &options)?,
             // A file whose writer did not close it (a crash, a kill): redb opens
-            // such a file only for writing, which writes it. Check a copy, so a
-            // damaged file is never written.
+            // such a file only for writing, which writes it. Its recovery runs
+            // over an in-memory layer of writes (see `recover.rs`), so a damaged
+            // file is never written, no copy is made, and nothing is left
+            // behind if the process dies meanwhile.
             Err(redb::DatabaseError::RepairAborted) => {
-                let mut copy = path.clone().into_os_string();
-                copy.push(".checking");
-                let copy = PathBuf::from(copy);
-                std::fs::copy(&path, &copy).map_err(|error| StoreError::Io { path: path.clone(), error })?;
-                let result = builder(&options)
+                let backend = CopyOnWrite::open(&path).map_err(|error| StoreError::Io { path: path.clone(), error })?;
+                let db = builder(&options)
                     .set_repair_callback(|session| session.abort())
-                    .open(&copy)
-                    .map_err(|e| database(&path, e))
-                    .and_then(|db| Self::read(&db, &path, &options));
-                let _ = std::fs::remove_file(&copy);
-                result?
+                    .create_with_backend(backend)
+                    .map_err(|e| database(&path, e))?;
+                Self::read(&db, &path, &options)?
             }
             Err(e) => return Err(database(&path, e)),
         };
