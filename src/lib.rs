@@ -42,6 +42,10 @@
 pub mod base;
 #[cfg(feature = "codec")]
 mod codec;
+/// The file decoders, for `tests/fuzz_decoders.rs` only: not an API.
+#[cfg(feature = "codec")]
+#[doc(hidden)]
+pub use codec::fuzzing;
 pub mod consolidation;
 pub mod coords;
 #[cfg(feature = "debug_ui")]

@@ -56,7 +56,7 @@
 //! the record), and the file is left as it was.
 
 mod error;
-mod format;
+pub(crate) mod format;
 mod options;
 mod recover;
 mod shared;
