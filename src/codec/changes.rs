@@ -164,10 +164,10 @@ pub(crate) fn decode_batch(record: &[u8], bounds: Aabb, max_changes: usize) -> R
         let n = r.bounded((count - changes.len()) as u64, "more changes than declared")?;
         let mut local = 0u64;
         for _ in 0..n {
-            local += r.varint()?;
-            if local >= BRICK_VOLUME as u64 {
-                return Err(DecodeError::Invalid("in-brick index past the brick"));
-            }
+            local = local
+                .checked_add(r.varint()?)
+                .filter(|&l| l < BRICK_VOLUME as u64)
+                .ok_or(DecodeError::Invalid("in-brick index past the brick"))?;
             let m = *palette.get(r.varint()? as usize).ok_or(DecodeError::Invalid("palette index past the palette"))?;
             let q = brick.position(local as u16);
             if q.cmpge(size).any() {
@@ -256,5 +256,30 @@ mod tests {
         let record = encode_batch(&ChangeBatch::new(1, fill), bounds);
         assert_eq!(record[1 + 1 + 3], 0, "stored plain");
         assert_eq!(decode_batch(&record, bounds, 1 << 20).map(|b| b.len()), Ok(64 * 64 * 64));
+    }
+
+    /// Found by `tests/fuzz_decoders.rs`: an in-brick step near `u64::MAX`
+    /// overflowed the running index (a panic in debug builds; in release the
+    /// index wrapped back into the brick and the record was accepted).
+    #[test]
+    fn an_in_brick_step_past_u64_is_refused() {
+        let bounds = Aabb::new(IVec3::ZERO, IVec3::splat(64));
+        let mut w = Writer::default();
+        w.varint(1);
+        w.varint(2);
+        w.u8(0);
+        w.varint(1);
+        w.u16(5);
+        w.varint(1);
+        w.varint(0);
+        w.varint(2);
+        for step in [5, u64::MAX - 2] {
+            w.varint(step);
+            w.varint(0);
+        }
+        assert_eq!(
+            decode_batch(&frame(BATCH, &w.bytes), bounds, 10).err(),
+            Some(DecodeError::Invalid("in-brick index past the brick"))
+        );
     }
 }
