@@ -109,8 +109,9 @@ pub mod guides {
     pub mod architecture {}
 }
 
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doctests (with the plugin: the
+/// first one is a Bevy app).
+#[cfg(all(doctest, feature = "plugin"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeExamples;
 
