@@ -42,6 +42,10 @@
 pub mod base;
 #[cfg(feature = "codec")]
 mod codec;
+/// The file decoders, for `tests/fuzz_decoders.rs` only: not an API.
+#[cfg(feature = "codec")]
+#[doc(hidden)]
+pub use codec::fuzzing;
 pub mod consolidation;
 pub mod coords;
 #[cfg(feature = "debug_ui")]
@@ -105,8 +109,9 @@ pub mod guides {
     pub mod architecture {}
 }
 
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doctests (with the plugin: the
+/// first one is a Bevy app).
+#[cfg(all(doctest, feature = "plugin"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeExamples;
 

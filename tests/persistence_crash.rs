@@ -13,28 +13,44 @@
 //! - it equals a replay of the child's frames up to exactly its sequence, which
 //!   must fall on a frame boundary: nothing partial, nothing invented.
 //!
-//! `DELTA_CRASH_RUNS` sets the number of kills (25 by default, the CI run);
-//! `scripts/crash.sh` runs 100 and prints the recovery figures.
+//! Variants: the default options; `queue_capacity: 1` (most commits become
+//! snapshots, written as full checkpoints); `Durability::Interval`; and kills
+//! during recovery (after each kill, a second child only opens the crashed
+//! file and is killed at a random moment of its opening, before the parent
+//! reopens and checks).
+//!
+//! `DELTA_CRASH_RUNS` sets the number of kills of each variant (25 for the
+//! default one and 8 for each other by default, the CI run);
+//! `scripts/crash.sh` runs 100 of each and prints the recovery figures.
 
 use bevy_delta_overlay::{
-    Aabb, DeltaConfig, DeltaStorage, MaterialId, WorldGen, persistence::Opened, persistence::StoreOptions,
-    persistence::WorldStore,
+    Aabb, DeltaConfig, DeltaStorage, MaterialId, WorldGen, persistence::Durability, persistence::Opened,
+    persistence::StoreOptions, persistence::WorldStore,
 };
 use glam::IVec3;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 fn world() -> WorldGen {
     WorldGen { min: IVec3::new(-20, 0, 3), size: IVec3::new(80, 48, 64), sea_level: 30, ..WorldGen::default() }
 }
 
-fn options() -> StoreOptions {
-    StoreOptions {
+/// The options of a variant (`DELTA_CRASH_VARIANT` in the child).
+fn options(variant: &str) -> StoreOptions {
+    let options = StoreOptions {
         generator: world(),
         checkpoint_every: 4000,
         config: DeltaConfig { threshold: 2000, ..Default::default() },
         ..StoreOptions::default()
+    };
+    match variant {
+        "queue1" => StoreOptions { queue_capacity: 1, ..options },
+        "interval" => StoreOptions { durability: Durability::Interval(Duration::from_millis(15)), ..options },
+        _ => options,
     }
 }
 
@@ -71,9 +87,15 @@ fn after(line: &str, word: &str) -> Option<u64> {
 fn crash_child() {
     let Ok(path) = std::env::var("DELTA_CRASH_CHILD") else { return };
     let seed: u64 = std::env::var("DELTA_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
-    let (mut store, mut storage, _) = WorldStore::open(&path, options()).expect("the child opens the store");
+    let variant = std::env::var("DELTA_CRASH_VARIANT").unwrap_or_default();
+    let (mut store, mut storage, _) = WorldStore::open(&path, options(&variant)).expect("the child opens the store");
     let start = storage.sequence();
     println!("start {start}");
+    if std::env::var_os("DELTA_CRASH_OPEN_ONLY").is_some() {
+        // Killed while opening, or idle after it: it writes no frame.
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
     storage.record_changes(1 << 20);
     let mut acked = store.durable();
     for f in 0..MAX_FRAMES {
@@ -90,40 +112,93 @@ fn crash_child() {
     }
 }
 
+/// Starts a child on `path`; its output lines come through the receiver.
+fn spawn(path: &Path, variant: &str, seed: usize, open_only: bool) -> (Child, Receiver<String>, JoinHandle<()>) {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", "crash_child", "--nocapture", "--test-threads", "1"])
+        .env("DELTA_CRASH_CHILD", path)
+        .env("DELTA_CRASH_SEED", seed.to_string())
+        .env("DELTA_CRASH_VARIANT", variant)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if open_only {
+        command.env("DELTA_CRASH_OPEN_ONLY", "1");
+    }
+    let mut child = command.spawn().expect("spawn the child");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx, reader)
+}
+
+/// SIGKILLs a child (only the one this test started, through its handle).
+fn kill(mut child: Child, reader: JoinHandle<()>) {
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+}
+
+fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+fn runs(default: usize) -> usize {
+    std::env::var("DELTA_CRASH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
 #[test]
 fn every_acknowledged_change_survives_sigkill() {
-    let runs: usize = std::env::var("DELTA_CRASH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(25);
-    let dir = std::env::temp_dir().join(format!("bdo-crash-{}", std::process::id()));
+    kills("default", runs(25), false);
+}
+
+/// Most commits find the queue full and hand over a snapshot: full
+/// checkpoints, killed in the middle.
+#[test]
+fn every_acknowledged_change_survives_sigkill_with_a_queue_of_one() {
+    kills("queue1", runs(8), false);
+}
+
+#[test]
+fn every_acknowledged_change_survives_sigkill_with_interval_syncs() {
+    kills("interval", runs(8), false);
+}
+
+/// After each kill, a second child opens the crashed file and is killed while
+/// it recovers it (or just after): the file still opens, with every
+/// acknowledged change.
+#[test]
+fn a_kill_during_recovery_loses_nothing() {
+    kills("default", runs(8), true);
+}
+
+/// `runs` kills of children of `variant`; with `recovery_kills`, a second
+/// child killed while opening after each.
+fn kills(variant: &str, runs: usize, recovery_kills: bool) {
+    let dir = std::env::temp_dir().join(format!(
+        "bdo-crash-{}-{variant}{}",
+        std::process::id(),
+        if recovery_kills { "-recovery" } else { "" }
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("world.redb");
-    let exe = std::env::current_exe().unwrap();
     // The parent's model of the file's world: the generated world to begin with.
     let mut model = DeltaStorage::new(world().build().unwrap(), DeltaConfig::default());
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let (mut recoveries, mut kills_after_ack) = (Vec::new(), 0);
     for run in 0..runs {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let lifetime = Duration::from_millis(30 + rng % 400);
-        let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child", "--nocapture", "--test-threads", "1"])
-            .env("DELTA_CRASH_CHILD", &path)
-            .env("DELTA_CRASH_SEED", run.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the child");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lifetime = Duration::from_millis(30 + xorshift(&mut rng) % 400);
+        let (child, rx, reader) = spawn(&path, variant, run, false);
         // Wait for the child to start, then let it run for a random time.
         let (mut start, mut acked) = (None, 0u64);
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -147,9 +222,7 @@ fn every_acknowledged_change_survives_sigkill() {
             }
         }
         // SIGKILL: the child gets no chance to flush anything.
-        let _ = child.kill();
-        let _ = child.wait();
-        let _ = reader.join();
+        kill(child, reader);
         // Acks printed before the kill may still sit in the pipe: read them.
         for line in rx.try_iter() {
             if let Some(a) = after(&line, "ack ") {
@@ -159,9 +232,18 @@ fn every_acknowledged_change_survives_sigkill() {
         let start = start.unwrap_or_else(|| panic!("run {run}: the child never started"));
         assert_eq!(start, model.sequence(), "run {run}: the child resumed where the last reopen ended");
         kills_after_ack += usize::from(acked > start);
+        if recovery_kills {
+            // From before the child's start to after its open: most land in it.
+            let (child, rx, reader) = spawn(&path, variant, run, true);
+            std::thread::sleep(Duration::from_millis(xorshift(&mut rng) % 60));
+            kill(child, reader);
+            if let Some(s) = rx.try_iter().find_map(|line| after(&line, "start ")) {
+                assert!(s >= acked, "run {run}: the second child recovered {s}, acknowledged {acked}");
+            }
+        }
 
         let (store, recovered, opened) =
-            WorldStore::open(&path, options()).unwrap_or_else(|e| panic!("run {run}: reopen failed: {e}"));
+            WorldStore::open(&path, options(variant)).unwrap_or_else(|e| panic!("run {run}: reopen failed: {e}"));
         let Opened::Loaded { sequence, took, .. } = opened else { panic!("run {run}: the file was not there") };
         recoveries.push(took);
         assert!(sequence >= acked, "run {run}: acknowledged through {acked}, recovered only {sequence}");
@@ -178,7 +260,8 @@ fn every_acknowledged_change_survives_sigkill() {
     }
     recoveries.sort();
     println!(
-        "{runs} kills ({kills_after_ack} after at least one ack); recovery p50 {:.1} ms, max {:.1} ms",
+        "{variant}{}: {runs} kills ({kills_after_ack} after at least one ack); recovery p50 {:.1} ms, max {:.1} ms",
+        if recovery_kills { " (and kills during recovery)" } else { "" },
         recoveries[recoveries.len() / 2].as_secs_f64() * 1e3,
         recoveries[recoveries.len() - 1].as_secs_f64() * 1e3
     );

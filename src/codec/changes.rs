@@ -14,6 +14,15 @@
 //! voxels is not kept (it never changes the world). Positions are relative to
 //! the world's minimum corner, so both ends must agree on the bounds. An
 //! erosion frame packs to one or two bytes a change before compression.
+//!
+//! # Invariants
+//!
+//! - `BOUNDED_EXPANSION`: a compressed body is at most [`MAX_EXPANSION`] times
+//!   its compressed bytes plus [`EXPANSION_SLACK`]; the encoder writes a body
+//!   that would compress further uncompressed (form 0), and the decoder refuses
+//!   a record that declares more before decompressing anything. Decoding then
+//!   allocates a bounded multiple of the record's length, whatever the counts
+//!   it declares.
 
 use super::{DecodeError, Reader, Writer, compress, decompress, frame, unframe};
 use crate::coords::brick::{BRICK_VOLUME, BrickKey};
@@ -25,6 +34,20 @@ use crate::storage::ChangeBatch;
 const BATCH: u8 = 3;
 /// Bodies shorter than this are not worth compressing.
 const COMPRESS_ABOVE: usize = 96;
+/// A compressed body expands at most this many times (`BOUNDED_EXPANSION`);
+/// only a frame of thousands of writes of one material in a row compresses
+/// better, and it is then stored plain at one or two bytes a change.
+pub(crate) const MAX_EXPANSION: usize = 256;
+/// Plus this many bytes, so small records are never refused for their ratio.
+pub(crate) const EXPANSION_SLACK: usize = 4096;
+/// The fewest body bytes a change takes: its in-brick step and its palette
+/// index, one varint byte each.
+const MIN_CHANGE_BYTES: usize = 2;
+
+/// The largest body `compressed` bytes may declare (`BOUNDED_EXPANSION`).
+fn expansion_bound(compressed: usize) -> usize {
+    compressed.saturating_mul(MAX_EXPANSION).saturating_add(EXPANSION_SLACK)
+}
 
 /// A batch's record (see the module docs).
 pub(crate) fn encode_batch(batch: &ChangeBatch, bounds: Aabb) -> Vec<u8> {
@@ -74,19 +97,25 @@ pub(crate) fn encode_batch(batch: &ChangeBatch, bounds: Aabb) -> Vec<u8> {
     let mut out = Writer::default();
     out.varint(batch.first_sequence());
     out.varint(changes.len() as u64);
-    if body.bytes.len() > COMPRESS_ABOVE {
-        out.u8(1);
-        out.varint(body.bytes.len() as u64);
-        out.bytes.extend_from_slice(&compress(&body.bytes, 1));
-    } else {
-        out.u8(0);
-        out.bytes.extend_from_slice(&body.bytes);
+    let packed = (body.bytes.len() > COMPRESS_ABOVE).then(|| compress(&body.bytes, 1));
+    match packed {
+        Some(packed) if body.bytes.len() <= expansion_bound(packed.len()) => {
+            out.u8(1);
+            out.varint(body.bytes.len() as u64);
+            out.bytes.extend_from_slice(&packed);
+        }
+        _ => {
+            out.u8(0);
+            out.bytes.extend_from_slice(&body.bytes);
+        }
     }
     frame(BATCH, &out.bytes)
 }
 
 /// The batch of a record, every position checked against `bounds`; a record
-/// of more than `max_changes` changes is refused before anything is allocated.
+/// of more than `max_changes` changes is refused before anything is allocated,
+/// and what is allocated is bounded by the record's length
+/// (`BOUNDED_EXPANSION`), not by the counts it declares.
 pub(crate) fn decode_batch(record: &[u8], bounds: Aabb, max_changes: usize) -> Result<ChangeBatch, DecodeError> {
     let mut r = Reader::new(unframe(BATCH, record)?);
     let first = r.varint()?;
@@ -104,6 +133,9 @@ pub(crate) fn decode_batch(record: &[u8], bounds: Aabb, max_changes: usize) -> R
             // Each change takes at most 2 + 3 bytes, each brick 10 + 5, plus the palette.
             let bound = 16 + 20 * count + 2 * count.min(1 << 16);
             let len = r.bounded(bound as u64, "change batch body longer than its changes allow")? as usize;
+            if len > expansion_bound(r.remaining().len()) {
+                return Err(DecodeError::Invalid("change batch body expands past the ratio the format allows"));
+            }
             owned = decompress(r.remaining(), len)?;
             &owned[..]
         }
@@ -111,9 +143,12 @@ pub(crate) fn decode_batch(record: &[u8], bounds: Aabb, max_changes: usize) -> R
     };
     let mut r = Reader::new(body);
     let p = r.bounded(count.min(1 << 16) as u64, "palette larger than the batch")? as usize;
-    let palette: Vec<MaterialId> = (0..p).map(|_| r.u16().map(MaterialId)).collect::<Result<_, _>>()?;
+    let palette: Vec<MaterialId> =
+        r.take(2 * p)?.chunks_exact(2).map(|b| MaterialId(u16::from_le_bytes([b[0], b[1]]))).collect();
     let groups = r.bounded(count as u64, "more bricks than changes")?;
-    let mut changes = Vec::with_capacity(count);
+    // Never more than the body can hold: a small record declaring a huge count
+    // fails on its bytes, not on the allocator.
+    let mut changes = Vec::with_capacity(count.min(r.remaining().len() / MIN_CHANGE_BYTES));
     let mut code = 0u64;
     let size = bounds.size();
     for g in 0..groups {
@@ -129,10 +164,10 @@ pub(crate) fn decode_batch(record: &[u8], bounds: Aabb, max_changes: usize) -> R
         let n = r.bounded((count - changes.len()) as u64, "more changes than declared")?;
         let mut local = 0u64;
         for _ in 0..n {
-            local += r.varint()?;
-            if local >= BRICK_VOLUME as u64 {
-                return Err(DecodeError::Invalid("in-brick index past the brick"));
-            }
+            local = local
+                .checked_add(r.varint()?)
+                .filter(|&l| l < BRICK_VOLUME as u64)
+                .ok_or(DecodeError::Invalid("in-brick index past the brick"))?;
             let m = *palette.get(r.varint()? as usize).ok_or(DecodeError::Invalid("palette index past the palette"))?;
             let q = brick.position(local as u16);
             if q.cmpge(size).any() {
@@ -187,5 +222,64 @@ mod tests {
         assert_eq!(decode_batch(&record, bounds, 10_000).unwrap().len(), 2000);
         let empty = decode_batch(&encode_batch(&ChangeBatch::new(5, vec![]), bounds), bounds, 1).unwrap();
         assert!(empty.is_empty() && empty.first_sequence() == 5);
+    }
+
+    /// A 17-byte record declaring 2^24 changes made the decoder reserve 256 MiB;
+    /// a 10 KiB record declaring a 320 MiB body was decompressed into it. Both
+    /// are refused on their bytes now (the allocations are measured by
+    /// `tests/fuzz_decoders.rs`).
+    #[test]
+    fn declared_sizes_never_outrun_the_record() {
+        let bounds = Aabb::new(IVec3::ZERO, IVec3::splat(64));
+        let mut w = Writer::default();
+        w.varint(1);
+        w.varint(1 << 24);
+        w.u8(0);
+        assert!(decode_batch(&frame(BATCH, &w.bytes), bounds, 1 << 24).is_err());
+        let body = vec![0u8; 1 << 20];
+        let packed = compress(&body, 1);
+        let mut w = Writer::default();
+        w.varint(1);
+        w.varint(1 << 20);
+        w.u8(1);
+        w.varint(body.len() as u64);
+        w.bytes.extend_from_slice(&packed);
+        assert_eq!(
+            decode_batch(&frame(BATCH, &w.bytes), bounds, 1 << 24).err(),
+            Some(DecodeError::Invalid("change batch body expands past the ratio the format allows"))
+        );
+        // A fill of one material compresses past the ratio: it is stored
+        // plain, and reads back.
+        let fill: Vec<MaterialUpdate> = (0..64 * 64 * 64)
+            .map(|i| MaterialUpdate::new(IVec3::new(i % 64, (i / 64) % 64, i / 4096), MaterialId(2)))
+            .collect();
+        let record = encode_batch(&ChangeBatch::new(1, fill), bounds);
+        assert_eq!(record[1 + 1 + 3], 0, "stored plain");
+        assert_eq!(decode_batch(&record, bounds, 1 << 20).map(|b| b.len()), Ok(64 * 64 * 64));
+    }
+
+    /// Found by `tests/fuzz_decoders.rs`: an in-brick step near `u64::MAX`
+    /// overflowed the running index (a panic in debug builds; in release the
+    /// index wrapped back into the brick and the record was accepted).
+    #[test]
+    fn an_in_brick_step_past_u64_is_refused() {
+        let bounds = Aabb::new(IVec3::ZERO, IVec3::splat(64));
+        let mut w = Writer::default();
+        w.varint(1);
+        w.varint(2);
+        w.u8(0);
+        w.varint(1);
+        w.u16(5);
+        w.varint(1);
+        w.varint(0);
+        w.varint(2);
+        for step in [5, u64::MAX - 2] {
+            w.varint(step);
+            w.varint(0);
+        }
+        assert_eq!(
+            decode_batch(&frame(BATCH, &w.bytes), bounds, 10).err(),
+            Some(DecodeError::Invalid("in-brick index past the brick"))
+        );
     }
 }

@@ -18,6 +18,8 @@
 mod brick;
 mod bytes;
 mod changes;
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod world;
 
 pub(crate) use brick::{decode_node, encode_node};

@@ -1,10 +1,19 @@
 //! A whole world as node records: what a file stores and what a joining
 //! client receives. Keys are `level << 56 | Morton code of (corner >> level)`
 //! (local corners), records are `brick.rs`'s.
+//!
+//! # Invariants
+//!
+//! - `NODE_NAMED`: a node that breaks the tree's rules (a level below the brick
+//!   level or above the root, a corner outside the world, a brick above the
+//!   brick level) is refused naming its own level and code.
+//! - `PYRAMID_CHECKED`: a stored brick's LOD pyramid is what its voxels make;
+//!   a brick whose stored pyramid differs is refused, so a coarse read never
+//!   answers what the voxels do not hold.
 
 use super::{DecodeError, decode_node, encode_node};
-use crate::base::{BaseIndex, Brick, BrickView, StoredNode};
-use crate::coords::brick::{BRICK_VOLUME, Clip};
+use crate::base::{BaseIndex, Brick, BrickContent, BrickView, StoredNode};
+use crate::coords::brick::{BRICK_LOG2, BRICK_VOLUME, Clip};
 use crate::coords::{Aabb, morton};
 use crate::error::VoxelError;
 use crate::material::MaterialId;
@@ -77,19 +86,31 @@ pub(crate) fn for_each_record(snapshot: &WorldSnapshot, mut f: impl FnMut(u64, V
     flush(&mut jobs, &mut f);
 }
 
-/// A node record that failed, by level and code, and how.
-pub(crate) type NodeError = (u32, u64, DecodeError);
+/// Why stored nodes did not make a world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BuildError {
+    /// The world's bounds are outside the addressable range (the header's fault).
+    Bounds,
+    /// A node record failed: its level, its code, and how.
+    Node(u32, u64, DecodeError),
+}
 
-/// Decodes node records (on every core) and builds the world they hold.
-pub(crate) fn build(bounds: Aabb, records: &[(u64, Vec<u8>)]) -> Result<BaseIndex, NodeError> {
+/// Decodes node records (on every core), checks each (`NODE_NAMED`,
+/// `PYRAMID_CHECKED`) and builds the world they hold.
+pub(crate) fn build(bounds: Aabb, records: &[(u64, Vec<u8>)]) -> Result<BaseIndex, BuildError> {
+    let root_level = BaseIndex::check_bounds(bounds).map_err(|_| BuildError::Bounds)?;
+    let size = bounds.size();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = records.len().div_ceil(threads * 4).max(1);
-    let decoded: Vec<Result<Vec<StoredNode>, NodeError>> = Threads(threads).map(records.len().div_ceil(chunk), &|i| {
+    let decoded: Vec<Result<Vec<StoredNode>, BuildError>> = Threads(threads).map(records.len().div_ceil(chunk), &|i| {
         records[i * chunk..((i + 1) * chunk).min(records.len())]
             .iter()
             .map(|(key, bytes)| {
                 let (level, code, min) = node_of_key(*key);
-                let content = decode_node(bytes).map_err(|e| (level, code, e))?;
+                let node = |e| BuildError::Node(level, code, e);
+                check_place(level, min, root_level, size).map_err(node)?;
+                let content = decode_node(bytes).map_err(node)?;
+                check_content(level, min, size, &content).map_err(node)?;
                 Ok(StoredNode { level, min, content })
             })
             .collect()
@@ -98,13 +119,45 @@ pub(crate) fn build(bounds: Aabb, records: &[(u64, Vec<u8>)]) -> Result<BaseInde
     for part in decoded {
         nodes.extend(part?);
     }
-    BaseIndex::from_nodes(bounds, nodes).map_err(|e| {
-        let why = match e {
-            VoxelError::InvalidBounds { .. } => "world bounds outside the addressable range",
-            _ => "a node outside the world, misaligned, or a brick above the brick level",
-        };
-        (0, 0, DecodeError::Invalid(why))
+    BaseIndex::from_nodes(bounds, nodes).map_err(|e| match e {
+        // Every node was checked above; a region refused here is named by its box.
+        VoxelError::InvalidRegion { region, .. } => {
+            let level = region.size().x.max(1).trailing_zeros();
+            let min = region.min - bounds.min;
+            let code = node_key(level.min(31), min.max(IVec3::ZERO)) & ((1 << 56) - 1);
+            BuildError::Node(level, code, DecodeError::Invalid("a node the tree refused"))
+        }
+        _ => BuildError::Bounds,
     })
+}
+
+/// Where a node may stand: at or above the brick level, at or below the root,
+/// its corner inside the world (keys make corners aligned and non-negative).
+fn check_place(level: u32, min: IVec3, root_level: u32, size: IVec3) -> Result<(), DecodeError> {
+    if level < BRICK_LOG2 {
+        return Err(DecodeError::Invalid("a node below the brick level"));
+    }
+    if level > root_level {
+        return Err(DecodeError::Invalid("a node above the root"));
+    }
+    if !min.cmplt(size).all() {
+        return Err(DecodeError::Invalid("a node outside the world"));
+    }
+    Ok(())
+}
+
+/// What a node may hold: a brick only at the brick level, with the pyramid its
+/// voxels make (`PYRAMID_CHECKED`).
+fn check_content(level: u32, min: IVec3, size: IVec3, content: &BrickContent) -> Result<(), DecodeError> {
+    let BrickContent::Dense(brick) = content else { return Ok(()) };
+    if level != BRICK_LOG2 {
+        return Err(DecodeError::Invalid("a brick above the brick level"));
+    }
+    let computed = Brick::from_voxels_clipped(brick.voxels(), Clip::of(min, size));
+    if !computed.pyramid().eq(brick.pyramid()) {
+        return Err(DecodeError::Invalid("a brick's LOD pyramid does not match its voxels"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -117,5 +170,33 @@ mod tests {
             let (l, _, m) = node_of_key(node_key(level, min));
             assert_eq!((l, m), (level, min));
         }
+    }
+
+    /// A brick's pyramid was taken from the file as stored: a forged one
+    /// (checksum recomputed) made coarse reads and the uniform test answer
+    /// materials the voxels do not hold.
+    #[test]
+    fn a_forged_pyramid_is_refused_naming_its_brick() {
+        let bounds = Aabb::new(IVec3::ZERO, IVec3::new(40, 20, 30));
+        let mut voxels = [MaterialId(3); BRICK_VOLUME];
+        voxels[..2048].fill(MaterialId(4));
+        let honest = Brick::from_voxels(&voxels);
+        let mut forged = honest.clone();
+        let mut parts = [MaterialId(3); BRICK_VOLUME + crate::base::PYRAMID_CELLS];
+        parts[..BRICK_VOLUME].copy_from_slice(&voxels);
+        forged.set_parts(&parts);
+        let min = IVec3::new(16, 0, 0);
+        let key = node_key(BRICK_LOG2, min);
+        let record = |b: &Brick| vec![(key, encode_node(BrickView::Brick(b), Clip::FULL))];
+        assert!(build(bounds, &record(&honest)).is_ok());
+        let code = key & ((1 << 56) - 1);
+        assert_eq!(
+            build(bounds, &record(&forged)).err(),
+            Some(BuildError::Node(
+                BRICK_LOG2,
+                code,
+                DecodeError::Invalid("a brick's LOD pyramid does not match its voxels")
+            ))
+        );
     }
 }

@@ -1,7 +1,33 @@
 //! The persistence layer's one error type.
 
 use crate::codec::DecodeError;
+use crate::storage::FeedError;
 use std::path::PathBuf;
+
+/// What of a file differs from what the caller expected (see
+/// [`StoreOptions::expect_same_world`](super::StoreOptions::expect_same_world)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mismatch {
+    /// The file's world was generated from another [`WorldGen`](crate::WorldGen)
+    /// (or was not generated).
+    Generator,
+    /// The file keeps another palette.
+    Palette,
+    /// The storage handed to [`WorldStore::commit`](super::WorldStore::commit)
+    /// has other bounds than the file's world.
+    Bounds,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Generator => write!(f, "its world was generated from other parameters than the ones given"),
+            Self::Palette => write!(f, "it keeps another palette than the one given"),
+            Self::Bounds => write!(f, "the storage handed over is not the file's world (other bounds)"),
+        }
+    }
+}
 
 /// Which record of a world store a problem was found in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +130,33 @@ pub enum StoreError {
         /// The file.
         path: PathBuf,
     },
+    /// The writer thread panicked (a bug, or a resource the system refused,
+    /// such as a thread): what was acknowledged is on disk, nothing after it.
+    /// Reported by [`WorldStore::error`](super::WorldStore::error); every
+    /// later call returns [`StoreError::WriterStopped`].
+    WriterPanicked {
+        /// The file.
+        path: PathBuf,
+        /// The panic's message.
+        detail: String,
+    },
+    /// [`WorldStore::commit`](super::WorldStore::commit) refused a batch the
+    /// file could not read back (a change outside the world, a batch that does
+    /// not follow the last one handed over). Nothing of it was logged; the
+    /// store goes on.
+    Batch {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with the batch.
+        error: FeedError,
+    },
+    /// The file is not the world the caller expected; it was not changed.
+    Mismatch {
+        /// The file.
+        path: PathBuf,
+        /// What differs.
+        what: Mismatch,
+    },
 }
 
 impl std::fmt::Display for StoreError {
@@ -136,6 +189,17 @@ impl std::fmt::Display for StoreError {
             ),
             Self::Database { path, detail } => write!(f, "{}: the database failed: {detail}", path.display()),
             Self::WriterStopped { path } => write!(f, "{}: the store's writer stopped after an error", path.display()),
+            Self::WriterPanicked { path, detail } => {
+                write!(
+                    f,
+                    "{}: the store's writer panicked ({detail}); nothing after the last acknowledgement is saved",
+                    path.display()
+                )
+            }
+            Self::Batch { path, error } => write!(f, "{}: batch refused, nothing logged: {error}", path.display()),
+            Self::Mismatch { path, what } => {
+                write!(f, "{}: not the world expected: {what}; the file was not changed", path.display())
+            }
         }
     }
 }
@@ -145,6 +209,7 @@ impl std::error::Error for StoreError {
         match self {
             Self::Io { error, .. } => Some(error),
             Self::Corrupt { error, .. } => Some(error),
+            Self::Batch { error, .. } => Some(error),
             _ => None,
         }
     }

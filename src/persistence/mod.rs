@@ -28,22 +28,44 @@
 //! the batches not yet acknowledged, with [`Durability::Interval`] up to an
 //! interval's. Every commit is atomic and carries redb's allocator state, so a
 //! reopen after a crash needs no repair: the file is read and checked without
-//! being written, and holds exactly the changes up to some batch boundary at or
-//! after the last acknowledgement, nothing partial and nothing invented.
+//! being written (redb's recovery runs over an in-memory layer of its writes,
+//! never a copy of the file), and holds exactly the changes up to some batch
+//! boundary at or after the last acknowledgement, nothing partial and nothing
+//! invented.
+//!
+//! # What is acknowledged can be read back
+//!
+//! - `COMMIT_CHECKED`: [`WorldStore::commit`] refuses a batch the file could
+//!   not read back (a change outside the world, a batch not following the last
+//!   one handed over) with [`StoreError::Batch`], before anything is queued.
+//! - `LOG_CAPPED`: a batch larger than `max_batch` is logged as several
+//!   entries of at most `max_batch` changes, so every entry passes the cap the
+//!   next open checks (with the same or a larger `max_batch`).
+//! - `WRITER_WATCHED`: a writer that panicked or ended is seen by the handle:
+//!   every later call returns [`StoreError::WriterStopped`] and
+//!   [`WorldStore::error`] says why.
 //!
 //! # Bad files
 //!
 //! Opening reads every record through a read-only handle before anything is
 //! written: a truncated file, a flipped byte in a brick or a log entry (every
 //! record carries a checksum), a file of another format version, a file that is
-//! not a redb database or that would need a repair: each is a [`StoreError`]
-//! naming the problem and the path, and the file is left as it was.
+//! not a redb database or that would need a repair, a file of another world
+//! than expected ([`StoreError::Mismatch`]), a brick whose LOD pyramid is not
+//! its voxels': each is a [`StoreError`] naming the problem and the path (and
+//! the record), and the file is left as it was.
 
 mod error;
-mod format;
+pub(crate) mod format;
+mod options;
+mod recover;
+mod shared;
 mod store;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 pub use crate::codec::DecodeError;
-pub use error::{Record, StoreError};
-pub use store::{Durability, Opened, StoreOptions, WorldStore};
+pub use error::{Mismatch, Record, StoreError};
+pub use options::{Durability, Opened, StoreOptions};
+pub use store::WorldStore;

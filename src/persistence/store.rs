@@ -1,10 +1,14 @@
 //! Opening, creating and loading a world store; the handle the caller keeps.
 
-use super::error::{Record, StoreError};
+use super::error::{Mismatch, Record, StoreError};
 use super::format::{self, CHECKPOINT_KEY, HEADER_KEY, Header, LOG, META, NODES};
-use super::writer::{self, Command, Shared};
+use super::options::expect_same_world;
+use super::options::{Opened, StoreOptions};
+use super::recover::CopyOnWrite;
+use super::shared::{Command, Shared};
+use super::writer;
 use crate::codec::DecodeError;
-use crate::consolidation::DeltaConfig;
+use crate::codec::world::BuildError;
 use crate::storage::{ChangeBatch, DeltaStorage, FeedError};
 use crate::worldgen::WorldGen;
 use redb::{ReadableDatabase, ReadableTable};
@@ -12,82 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::time::{Duration, Instant};
-
-/// How commits reach the disk, and what a crash can lose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Durability {
-    /// Every group commit is synced before it is acknowledged. A crash loses
-    /// only changes that were not acknowledged yet: the batches queued for the
-    /// writer and the commit in progress (about a frame's worth).
-    EveryCommit,
-    /// Group commits are written without a sync, and the first commit after
-    /// each interval is synced; acknowledgements come with the synced commits.
-    /// Faster on slow disks; a crash loses what was not acknowledged, up to an
-    /// interval's changes.
-    Interval(Duration),
-}
-
-/// How a [`WorldStore`] works.
-#[derive(Clone, Debug)]
-pub struct StoreOptions {
-    /// When commits are synced. Default [`Durability::EveryCommit`].
-    pub durability: Durability,
-    /// Changes logged before a checkpoint folds them into the stored bricks and
-    /// trims the log, so the log and the file stay bounded. Default 2^20.
-    pub checkpoint_every: usize,
-    /// Batches queued for the writer; past that, the next batch is replaced by
-    /// a snapshot of the world (written as a full checkpoint), so a slow disk
-    /// costs a rewrite, never a lost change or a blocked frame. Default 256.
-    pub queue_capacity: usize,
-    /// The largest batch read back from the log; a larger one is damage.
-    /// Default 2^24 changes.
-    pub max_batch: usize,
-    /// The database's page cache, in bytes. Default 64 MiB.
-    pub cache_bytes: usize,
-    /// The world generated when the file does not exist.
-    pub generator: WorldGen,
-    /// The palette's RON text, kept in the header of a new file.
-    pub palette: Option<String>,
-    /// The configuration of the storage returned.
-    pub config: DeltaConfig,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        Self {
-            durability: Durability::EveryCommit,
-            checkpoint_every: 1 << 20,
-            queue_capacity: 256,
-            max_batch: 1 << 24,
-            cache_bytes: 64 << 20,
-            generator: WorldGen::default(),
-            palette: None,
-            config: DeltaConfig::default(),
-        }
-    }
-}
-
-/// What [`WorldStore::open`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Opened {
-    /// The file did not exist: the world was generated and written.
-    Created {
-        /// Time to generate the world.
-        generated: Duration,
-        /// Time to write it.
-        written: Duration,
-    },
-    /// The file held a world: it was loaded.
-    Loaded {
-        /// The sequence number of its last change.
-        sequence: u64,
-        /// Log entries replayed on top of the stored nodes.
-        replayed: usize,
-        /// Time to read, check and rebuild it.
-        took: Duration,
-    },
-}
+use std::time::Instant;
 
 /// What reading a file gives.
 struct Loaded {
@@ -116,9 +45,14 @@ struct Loaded {
 pub struct WorldStore {
     path: PathBuf,
     header: Header,
-    shared: Arc<Shared>,
+    /// The last sequence number the writer was given, by a batch or a snapshot.
+    handed: u64,
+    /// The last sequence number the writer was given by a batch (or found in
+    /// the file): no later batch may overlap it.
+    by_batch: u64,
+    pub(super) shared: Arc<Shared>,
     tx: Option<SyncSender<Command>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    pub(super) thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for WorldStore {
@@ -187,6 +121,7 @@ impl WorldStore {
         writer::write_snapshot(&db, &tmp, Some(&header), &storage.snapshot())?;
         drop(db);
         std::fs::rename(&tmp, &path).map_err(|error| StoreError::Io { path: path.clone(), error })?;
+        sync_parent(&path).map_err(|error| StoreError::Io { path: path.clone(), error })?;
         let store = Self::start(path, header, 0, Vec::new(), &options)?;
         let written = start.elapsed() - generated;
         Ok((store, storage, Opened::Created { generated, written }))
@@ -197,20 +132,17 @@ impl WorldStore {
         let loaded = match builder(&options).open_read_only(&path) {
             Ok(db) => Self::read(&db, &path, &options)?,
             // A file whose writer did not close it (a crash, a kill): redb opens
-            // such a file only for writing, which writes it. Check a copy, so a
-            // damaged file is never written.
+            // such a file only for writing, which writes it. Its recovery runs
+            // over an in-memory layer of writes (see `recover.rs`), so a damaged
+            // file is never written, no copy is made, and nothing is left
+            // behind if the process dies meanwhile.
             Err(redb::DatabaseError::RepairAborted) => {
-                let mut copy = path.clone().into_os_string();
-                copy.push(".checking");
-                let copy = PathBuf::from(copy);
-                std::fs::copy(&path, &copy).map_err(|error| StoreError::Io { path: path.clone(), error })?;
-                let result = builder(&options)
+                let backend = CopyOnWrite::open(&path).map_err(|error| StoreError::Io { path: path.clone(), error })?;
+                let db = builder(&options)
                     .set_repair_callback(|session| session.abort())
-                    .open(&copy)
-                    .map_err(|e| database(&path, e))
-                    .and_then(|db| Self::read(&db, &path, &options));
-                let _ = std::fs::remove_file(&copy);
-                result?
+                    .create_with_backend(backend)
+                    .map_err(|e| database(&path, e))?;
+                Self::read(&db, &path, &options)?
             }
             Err(e) => return Err(database(&path, e)),
         };
@@ -240,6 +172,9 @@ impl WorldStore {
             }
             Err(e) => return Err(corrupt(Record::Header, e)),
         };
+        if options.expect_same_world {
+            expect_same_world(&header, options).map_err(|what| StoreError::Mismatch { path: path.clone(), what })?;
+        }
         let checkpoint = meta
             .get(CHECKPOINT_KEY)
             .map_err(|e| not_a_database(&path, e))?
@@ -252,8 +187,12 @@ impl WorldStore {
             let (k, v) = entry.map_err(|e| not_a_database(&path, e))?;
             records.push((k.value(), v.value().to_vec()));
         }
-        let base = crate::codec::world::build(header.bounds, &records)
-            .map_err(|(level, code, error)| corrupt(Record::Node { level, code }, error))?;
+        let base = crate::codec::world::build(header.bounds, &records).map_err(|e| match e {
+            BuildError::Node(level, code, error) => corrupt(Record::Node { level, code }, error),
+            BuildError::Bounds => {
+                corrupt(Record::Header, DecodeError::Invalid("world bounds outside the addressable range"))
+            }
+        })?;
         let mut storage = DeltaStorage::resume(base, options.config.clone(), checkpoint);
         let log = read.open_table(LOG).map_err(|e| not_a_database(&path, e))?;
         let mut replayed = 0;
@@ -306,7 +245,7 @@ impl WorldStore {
             .name("delta_overlay store".into())
             .spawn(move || state.run(rx))
             .map_err(|error| StoreError::Io { path: path.clone(), error })?;
-        Ok(Self { path, header, shared, tx: Some(tx), thread: Some(thread) })
+        Ok(Self { path, header, handed: sequence, by_batch: sequence, shared, tx: Some(tx), thread: Some(thread) })
     }
 
     /// The file.
@@ -344,38 +283,80 @@ impl WorldStore {
     /// checkpoint: nothing is lost, and the frame does not wait.
     ///
     /// # Errors
-    /// [`StoreError::WriterStopped`] after the writer failed; see
-    /// [`error`](Self::error).
+    /// [`StoreError::Batch`] for a batch the file could not read back: a change
+    /// outside the world, or a batch that does not start right after the last
+    /// one handed over (nothing of it is logged, the store goes on);
+    /// [`StoreError::Mismatch`] when `storage` is not the file's world;
+    /// [`StoreError::WriterStopped`] after the writer failed (see
+    /// [`error`](Self::error)).
     pub fn commit(&mut self, batch: impl Into<Arc<ChangeBatch>>, storage: &mut DeltaStorage) -> Result<(), StoreError> {
         let batch = batch.into();
         self.check()?;
         if batch.is_empty() {
             return Ok(());
         }
+        if storage.bounds() != self.header.bounds {
+            return Err(StoreError::Mismatch { path: self.path.clone(), what: Mismatch::Bounds });
+        }
+        let Some(batch) = self.admit(&batch)? else { return Ok(()) };
         let tx = self.tx.as_ref().ok_or(StoreError::WriterStopped { path: self.path.clone() })?;
         if batch.is_complete() && !self.shared.snapshot_pending() {
-            match tx.try_send(Command::Batch(batch)) {
-                Ok(()) => return Ok(()),
+            let last = batch.last_sequence();
+            match tx.try_send(Command::Batch(batch.clone())) {
+                Ok(()) => {
+                    (self.handed, self.by_batch) = (last, last);
+                    return Ok(());
+                }
                 Err(TrySendError::Disconnected(_)) => {
+                    self.check()?;
                     return Err(StoreError::WriterStopped { path: self.path.clone() });
                 }
                 Err(TrySendError::Full(_)) => {}
             }
         }
+        // The snapshot holds the batch only if `storage` is where it came from.
+        if storage.sequence() < batch.last_sequence() {
+            let error = FeedError::Gap { expected: storage.sequence() + 1, found: batch.first_sequence() };
+            return Err(StoreError::Batch { path: self.path.clone(), error });
+        }
         self.shared.put_snapshot(storage.snapshot());
+        self.handed = storage.sequence();
         Ok(())
     }
 
+    /// The part of `batch` the writer does not hold yet (`None`: a snapshot
+    /// handed over holds all of it), or why the file could not read it back
+    /// (`COMMIT_CHECKED`). A batch may overlap what a snapshot handed over,
+    /// never what a batch did.
+    fn admit(&self, batch: &Arc<ChangeBatch>) -> Result<Option<Arc<ChangeBatch>>, StoreError> {
+        let refuse = |error| StoreError::Batch { path: self.path.clone(), error };
+        let (first, expected) = (batch.first_sequence(), self.handed + 1);
+        if first > expected || first <= self.by_batch {
+            return Err(refuse(FeedError::Gap { expected, found: first }));
+        }
+        if !batch.is_complete() {
+            // Written as a snapshot of the storage: its changes are not logged.
+            return Ok(Some(Arc::clone(batch)));
+        }
+        let bounds = self.header.bounds;
+        if let Some((sequence, c)) = batch.iter().find(|(_, c)| !bounds.contains(c.position)) {
+            return Err(refuse(FeedError::OutOfBounds { sequence, position: c.position }));
+        }
+        Ok(writer::after(batch, self.handed))
+    }
+
     /// Asks the writer to fold the log into the stored bricks now (it also does
-    /// so on its own every `checkpoint_every` changes).
+    /// so on its own every `checkpoint_every` changes). The request is a flag
+    /// the writer reads on its next round: a full queue never drops it.
     ///
     /// # Errors
     /// [`StoreError::WriterStopped`] after the writer failed.
     pub fn checkpoint(&mut self) -> Result<(), StoreError> {
         self.check()?;
         let tx = self.tx.as_ref().ok_or(StoreError::WriterStopped { path: self.path.clone() })?;
-        // A full queue has a checkpoint coming anyway.
-        match tx.try_send(Command::Checkpoint) {
+        self.shared.request_checkpoint();
+        // Only a wake-up: a full queue wakes the writer anyway.
+        match tx.try_send(Command::Wake) {
             Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
             Err(TrySendError::Disconnected(_)) => Err(StoreError::WriterStopped { path: self.path.clone() }),
         }
@@ -396,7 +377,13 @@ impl WorldStore {
         Ok(durable)
     }
 
+    /// `Err` once the writer failed, panicked or ended (`WRITER_WATCHED`).
     fn check(&self) -> Result<(), StoreError> {
+        if !self.shared.failed() && self.thread.as_ref().is_some_and(|t| t.is_finished()) {
+            // Only a shutdown ends it, and the handle has not asked for one.
+            let detail = "the writer thread ended".to_string();
+            self.shared.fail(StoreError::WriterPanicked { path: self.path.clone(), detail });
+        }
         if self.shared.failed() { Err(StoreError::WriterStopped { path: self.path.clone() }) } else { Ok(()) }
     }
 }
@@ -436,4 +423,21 @@ fn database(path: &Path, e: redb::DatabaseError) -> StoreError {
 
 fn not_a_database(path: &Path, e: impl std::fmt::Display) -> StoreError {
     StoreError::NotADatabase { path: path.to_path_buf(), detail: e.to_string() }
+}
+
+/// Makes a rename into `path`'s directory durable: on Unix a directory entry
+/// reaches the disk when the directory is synced, not when the file is.
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::File::open(parent)?.sync_all()?;
+        #[cfg(test)]
+        if let Ok(mut synced) = super::tests::DIRS_SYNCED.lock() {
+            synced.push(parent.to_path_buf());
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }

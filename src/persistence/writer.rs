@@ -1,8 +1,17 @@
 //! The writer thread: group commits of change batches, checkpoints, syncs.
+//!
+//! # Invariants
+//!
+//! - `LOG_CAPPED`: no log entry holds more than `max_batch` changes; a larger
+//!   batch is logged as consecutive entries.
+//! - `WRITER_WATCHED`: the thread never ends silently: an error or a panic is
+//!   put in [`Shared`] before it ends, and the handle checks it on every call.
+//! - `NO_LOST_REQUEST`: a checkpoint request is a flag, not a queue slot.
 
 use super::error::{Record, StoreError};
 use super::format::{self, CHECKPOINT_KEY, HEADER_KEY, Header, LOG, META, NODES};
-use super::store::{Durability, StoreOptions};
+use super::options::{Durability, StoreOptions};
+use super::shared::{Command, Shared};
 use crate::base::{BaseIndex, BrickContent};
 use crate::codec::world::brick_record;
 use crate::codec::{DecodeError, decode_node, encode_batch};
@@ -14,68 +23,10 @@ use crate::storage::{ChangeBatch, WorldSnapshot};
 use glam::IVec3;
 use redb::{Database, ReadableDatabase, ReadableTable};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
-
-/// What the caller's handle sends the writer.
-pub(crate) enum Command {
-    Batch(Arc<ChangeBatch>),
-    Checkpoint,
-    Sync(Sender<u64>),
-    Shutdown,
-}
-
-/// What the handle and the writer share.
-pub(crate) struct Shared {
-    pub durable: AtomicU64,
-    pub error: Mutex<Option<StoreError>>,
-    failed: AtomicBool,
-    /// A snapshot to write as a full checkpoint; a newer one replaces it.
-    snapshot: Mutex<Option<WorldSnapshot>>,
-    snapshot_pending: AtomicBool,
-}
-
-impl Shared {
-    pub fn new(durable: u64) -> Self {
-        Self {
-            durable: AtomicU64::new(durable),
-            error: Mutex::new(None),
-            failed: AtomicBool::new(false),
-            snapshot: Mutex::new(None),
-            snapshot_pending: AtomicBool::new(false),
-        }
-    }
-
-    pub fn failed(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
-    }
-
-    pub fn snapshot_pending(&self) -> bool {
-        self.snapshot_pending.load(Ordering::Acquire)
-    }
-
-    pub fn put_snapshot(&self, s: WorldSnapshot) {
-        if let Ok(mut slot) = self.snapshot.lock() {
-            *slot = Some(s);
-            self.snapshot_pending.store(true, Ordering::Release);
-        }
-    }
-
-    fn take_snapshot(&self) -> Option<WorldSnapshot> {
-        let s = self.snapshot.lock().ok()?.take();
-        self.snapshot_pending.store(false, Ordering::Release);
-        s
-    }
-
-    fn fail(&self, e: StoreError) {
-        if let Ok(mut slot) = self.error.lock() {
-            slot.get_or_insert(e);
-        }
-        self.failed.store(true, Ordering::Release);
-    }
-}
 
 /// Commands handled in one transaction at most.
 const GROUP: usize = 1024;
@@ -112,6 +63,8 @@ pub(crate) struct Writer {
     root_level: u32,
     durability: Durability,
     checkpoint_every: usize,
+    /// The most changes one log entry holds (`LOG_CAPPED`).
+    max_batch: usize,
     shared: Arc<Shared>,
     /// The last sequence number in the log (committed; synced unless `unsynced`).
     logged: u64,
@@ -142,6 +95,7 @@ impl Writer {
             root_level: BaseIndex::check_bounds(bounds).unwrap_or(BRICK_LOG2),
             durability: options.durability,
             checkpoint_every: options.checkpoint_every.max(1),
+            max_batch: options.max_batch.max(1),
             shared,
             logged,
             unsynced: false,
@@ -170,8 +124,19 @@ impl Writer {
     /// checkpoint still being prepared is waited for, so the database is
     /// closed when this returns.
     pub fn run(mut self, rx: Receiver<Command>) {
-        if let Err(e) = self.serve(&rx) {
-            self.shared.fail(e);
+        // A panic (a bug, a thread the system would not start) is an error
+        // like any other (`WRITER_WATCHED`); the database closes as it unwinds.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.serve(&rx))) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.shared.fail(e),
+            Err(panic) => {
+                let detail = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".into());
+                self.shared.fail(StoreError::WriterPanicked { path: self.path.clone(), detail });
+            }
         }
         if let Some(p) = self.preparing.take() {
             let _ = p.thread.join();
@@ -184,6 +149,8 @@ impl Writer {
             Durability::Interval(d) => d.clamp(Duration::from_millis(1), Duration::from_millis(20)),
         };
         loop {
+            #[cfg(test)]
+            drop(self.shared.faults.pause.lock());
             let first = match rx.recv_timeout(tick) {
                 Ok(c) => Some(c),
                 Err(RecvTimeoutError::Timeout) => None,
@@ -193,16 +160,17 @@ impl Writer {
             for command in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())).take(GROUP) {
                 match command {
                     Command::Batch(b) => batches.push(b),
-                    Command::Checkpoint => checkpoint = true,
+                    Command::Wake => {}
                     Command::Sync(reply) => syncs.push(reply),
                     Command::Shutdown => shutdown = true,
                 }
             }
+            checkpoint |= self.shared.take_checkpoint_request();
             if let Some(snapshot) = self.shared.take_snapshot() {
                 self.full_checkpoint(&snapshot)?;
-                let s = snapshot.sequence();
-                batches = batches.into_iter().filter_map(|b| after(&b, s)).collect();
             }
+            // What a full checkpoint holds already is not logged again.
+            batches = batches.into_iter().filter_map(|b| after(&b, self.logged)).collect();
             if self.preparing.as_ref().is_some_and(|p| p.thread.is_finished() || shutdown) {
                 self.prepared()?;
             }
@@ -292,8 +260,17 @@ impl Writer {
                         found: b.first_sequence(),
                     });
                 }
-                log.insert(b.first_sequence(), encode_batch(b, self.bounds).as_slice())
-                    .map_err(|e| failed(&self.path, e))?;
+                // `LOG_CAPPED`: a larger batch goes in as consecutive entries.
+                if b.len() <= self.max_batch {
+                    log.insert(b.first_sequence(), encode_batch(b, self.bounds).as_slice())
+                        .map_err(|e| failed(&self.path, e))?;
+                } else {
+                    for (i, part) in b.changes().chunks(self.max_batch).enumerate() {
+                        let first = b.first_sequence() + (i * self.max_batch) as u64;
+                        let entry = encode_batch(&ChangeBatch::new(first, part.to_vec()), self.bounds);
+                        log.insert(first, entry.as_slice()).map_err(|e| failed(&self.path, e))?;
+                    }
+                }
                 self.logged = b.last_sequence();
                 self.note_logged(b);
             }
@@ -388,6 +365,10 @@ impl Writer {
     /// Rewrites the world from a snapshot: every node, an empty log, the
     /// checkpoint at the snapshot's sequence, in one synced transaction.
     fn full_checkpoint(&mut self, snapshot: &WorldSnapshot) -> Result<(), StoreError> {
+        #[cfg(test)]
+        if self.shared.faults.panic_in_full_checkpoint.load(Ordering::Acquire) {
+            panic!("injected: a thread could not be spawned");
+        }
         self.logged = write_snapshot(&self.db, &self.path, None, snapshot)?;
         self.epoch += 1;
         self.installing = None;
@@ -428,8 +409,8 @@ fn stored_brick(
     })
 }
 
-/// The part of `b` after sequence `s`, if any.
-fn after(b: &Arc<ChangeBatch>, s: u64) -> Option<Arc<ChangeBatch>> {
+/// The part of `b` after sequence `s`, if any (`b` complete).
+pub(crate) fn after(b: &Arc<ChangeBatch>, s: u64) -> Option<Arc<ChangeBatch>> {
     if b.last_sequence() <= s {
         return None;
     }

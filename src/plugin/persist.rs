@@ -59,8 +59,10 @@ impl WorldFile {
 }
 
 /// Opens the world file at `path` (or creates it) and inserts the storage and
-/// the [`WorldFile`]. A file that cannot be opened is logged as an error naming
-/// the problem and left untouched; the app goes on with the world
+/// the [`WorldFile`]. A file that cannot be opened (damaged, or holding another
+/// world than `options` describe: see
+/// [`StoreOptions::expect_same_world`](crate::persistence::StoreOptions::expect_same_world))
+/// is logged as an error naming the problem and left untouched; the app goes on with the world
 /// `options.generator` builds, and no [`WorldFile`] exists. Returns whether
 /// the file was opened.
 pub(crate) fn open(app: &mut App, path: &Path, options: &StoreOptions, config: &DeltaConfig) -> bool {
