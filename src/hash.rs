@@ -25,3 +25,11 @@ pub(crate) fn fixed_hasher() -> ahash::RandomState {
 pub(crate) fn fast_map<K, V>() -> FastMap<K, V> {
     FastMap::with_hasher(fixed_hasher())
 }
+
+/// A set keyed with ahash (fixed seeds, as [`FastMap`]).
+pub(crate) type FastSet<K> = std::collections::HashSet<K, ahash::RandomState>;
+
+/// An empty [`FastSet`].
+pub(crate) fn fast_set<K>() -> FastSet<K> {
+    FastSet::with_hasher(fixed_hasher())
+}

@@ -32,16 +32,32 @@ struct Burst {
 impl Plugin for Flood {
     fn build(&self, app: &mut App) {
         app.insert_resource(Burst { updates: self.updates, frames: self.frames, state: 0x9E37_79B9_7F4A_7C15 })
-            .init_resource::<StoreTimes>()
-            .add_systems(
-                Update,
-                (
-                    send.before(GeologySystems::Flush),
-                    store_start.after(super::record).before(DeltaOverlaySystems::Ingest),
-                    store_end.after(DeltaOverlaySystems::Stats),
-                ),
-            );
+            .add_plugins(StoreClock)
+            .add_systems(Update, send.before(GeologySystems::Flush));
     }
+}
+
+/// Times the overlay's system sets each frame, from ingest to stats (persistence
+/// and replication's sending included) into [`StoreTimes`].
+pub struct StoreClock;
+
+impl Plugin for StoreClock {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<StoreTimes>().add_systems(
+            Update,
+            (
+                store_start.after(super::record).before(DeltaOverlaySystems::Ingest),
+                store_end.after(DeltaOverlaySystems::Stats),
+            ),
+        );
+    }
+}
+
+/// The store's worst frame, and how many frames took over 50 ms.
+pub fn worst(world: &World) -> (Duration, usize) {
+    let times = world.resource::<StoreTimes>();
+    let worst = times.frames.iter().max().copied().unwrap_or_default();
+    (worst, times.frames.iter().filter(|t| **t > Duration::from_millis(50)).count())
 }
 
 fn send(
@@ -88,8 +104,7 @@ fn store_end(mut times: ResMut<StoreTimes>) {
 pub fn report(world: &World) -> Vec<String> {
     let times = world.resource::<StoreTimes>();
     let stats = world.resource::<DeltaStats>();
-    let worst = times.frames.iter().max().copied().unwrap_or_default();
-    let over = times.frames.iter().filter(|t| **t > Duration::from_millis(50)).count();
+    let (worst, over) = self::worst(world);
     vec![
         format!("flood              {} updates sent in the burst", times.sent),
         format!(

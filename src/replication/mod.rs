@@ -35,12 +35,15 @@
 //! UDP on 127.0.0.1. Replicon's tests' `ServerTestAppExt` joins Apps in one
 //! process with no socket, which is how this crate's tests run.
 
+mod audit;
 mod client;
 mod server;
 mod wire;
 
-pub use client::{EditsRefused, PendingEdits, ReplicationClientPlugin, ReplicationStatus, WorldReceived};
-pub use server::{EditPolicy, ReplicationServerPlugin, ReplicationSettings, ReplicationStats};
+pub use client::{
+    EditsRefused, PendingEdits, ReplicationClientPlugin, ReplicationClientStats, ReplicationStatus, WorldReceived,
+};
+pub use server::{EditPolicy, EditRequest, ReplicationServerPlugin, ReplicationSettings, ReplicationStats};
 pub use wire::RefusedReason;
 
 use bevy::prelude::*;

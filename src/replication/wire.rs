@@ -6,9 +6,11 @@
 //! server -> client
 //!   kind 10 snapshot begins: [sequence: u64][bounds: 6 x i32][nodes: varint][bytes: varint]
 //!   kind 11 snapshot chunk:  [nodes n: varint] n x ([key: varint][record length: varint][record])
-//!   kind 12 snapshot ends:   [sequence: u64]
+//!   kind 12 snapshot ends:   [sequence: u64][digest: u64] (the world's digest as of `sequence`)
 //!   kind 3  changes:         a change batch (codec::changes), after the snapshot's sequence
 //!   kind 13 edits refused:   [reason: u8][count: varint][first refused position: 3 x i32]
+//!   kind 14 audit:           [sequence: u64][region: 6 x i32][digest: u64] the digest of a
+//!                            region of the server's world as of `sequence`
 //! client -> server
 //!   kind 20 edit request:    [edits n: varint][body form: u8] body: n x ([x, y, z: i32][material: u16]),
 //!                            form 0 as is, form 1 [body length: varint][zstd(body)]
@@ -32,12 +34,13 @@ pub(crate) const SNAPSHOT_CHUNK: u8 = 11;
 pub(crate) const SNAPSHOT_END: u8 = 12;
 pub(crate) const CHANGES: u8 = 3;
 pub(crate) const REFUSED: u8 = 13;
+pub(crate) const AUDIT: u8 = 14;
 pub(crate) const EDITS: u8 = 20;
 pub(crate) const RESYNC: u8 = 21;
 pub(crate) const PROGRESS: u8 = 22;
 
 /// A node record is at most this long (a brick's worst case, with margin).
-const MAX_RECORD: usize = 64 << 10;
+pub(crate) const MAX_RECORD: usize = 64 << 10;
 
 /// Why the server refused edits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -51,6 +54,11 @@ pub enum RefusedReason {
     Unauthorized,
     /// Sent before the client had the world.
     NotJoined,
+    /// The server took all the edits it takes in a frame (from every client
+    /// together): send them again later.
+    ServerBusy,
+    /// A material the server's palette does not hold.
+    UnknownMaterial,
 }
 
 impl RefusedReason {
@@ -60,6 +68,8 @@ impl RefusedReason {
             Self::RateLimited => 1,
             Self::Unauthorized => 2,
             Self::NotJoined => 3,
+            Self::ServerBusy => 4,
+            Self::UnknownMaterial => 5,
         }
     }
 
@@ -69,6 +79,8 @@ impl RefusedReason {
             1 => Self::RateLimited,
             2 => Self::Unauthorized,
             3 => Self::NotJoined,
+            4 => Self::ServerBusy,
+            5 => Self::UnknownMaterial,
             _ => return Err(DecodeError::Invalid("unknown refusal reason")),
         })
     }
@@ -86,6 +98,12 @@ pub(crate) enum Downlink {
     SnapshotChunk(Vec<(u64, Vec<u8>)>),
     SnapshotEnd {
         sequence: u64,
+        digest: u64,
+    },
+    Audit {
+        sequence: u64,
+        region: Aabb,
+        digest: u64,
     },
     /// A change batch record, decoded once the bounds are known.
     Changes(Vec<u8>),
@@ -118,8 +136,34 @@ pub(crate) fn snapshot_chunk(records: &[(u64, Vec<u8>)]) -> Vec<u8> {
     frame(SNAPSHOT_CHUNK, &w.bytes)
 }
 
-pub(crate) fn snapshot_end(sequence: u64) -> Vec<u8> {
-    frame(SNAPSHOT_END, &sequence.to_le_bytes())
+pub(crate) fn snapshot_end(sequence: u64, digest: u64) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.u64(sequence);
+    w.u64(digest);
+    frame(SNAPSHOT_END, &w.bytes)
+}
+
+pub(crate) fn audit(sequence: u64, region: Aabb, digest: u64) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.u64(sequence);
+    for c in region.min.to_array().into_iter().chain(region.max.to_array()) {
+        w.i32(c);
+    }
+    w.u64(digest);
+    frame(AUDIT, &w.bytes)
+}
+
+/// A box read from the wire: refused unless `min < max` on every axis.
+fn read_box(r: &mut Reader<'_>) -> Result<Aabb, DecodeError> {
+    let mut c = [0i32; 6];
+    for v in &mut c {
+        *v = r.i32()?;
+    }
+    let (min, max) = (IVec3::new(c[0], c[1], c[2]), IVec3::new(c[3], c[4], c[5]));
+    if min.cmpge(max).any() {
+        return Err(DecodeError::Invalid("an empty or inverted box"));
+    }
+    Ok(Aabb::new(min, max))
 }
 
 pub(crate) fn refused(reason: RefusedReason, count: u64, first: IVec3) -> Vec<u8> {
@@ -138,21 +182,26 @@ pub(crate) fn decode_from_server(message: &[u8]) -> Result<Downlink, DecodeError
     let out = match kind {
         SNAPSHOT_BEGIN => {
             let sequence = r.u64()?;
-            let ivec =
-                |r: &mut Reader<'_>| -> Result<IVec3, DecodeError> { Ok(IVec3::new(r.i32()?, r.i32()?, r.i32()?)) };
-            let bounds = Aabb::new(ivec(&mut r)?, ivec(&mut r)?);
+            let bounds = read_box(&mut r)?;
             Downlink::SnapshotBegin { sequence, bounds, nodes: r.varint()?, bytes: r.varint()? }
         }
         SNAPSHOT_CHUNK => {
             let n = r.bounded(1 << 16, "snapshot chunk of too many nodes")? as usize;
-            let mut records = Vec::with_capacity(n);
+            // A record takes at least 3 bytes (key, length, one byte): the
+            // vector is never larger than the message could fill.
+            let mut records = Vec::with_capacity(n.min(r.remaining().len() / 3));
             for _ in 0..n {
                 let key = r.varint()?;
-                records.push((key, r.slice(MAX_RECORD)?.to_vec()));
+                let record = r.slice(MAX_RECORD)?;
+                if record.is_empty() {
+                    return Err(DecodeError::Invalid("an empty node record"));
+                }
+                records.push((key, record.to_vec()));
             }
             Downlink::SnapshotChunk(records)
         }
-        SNAPSHOT_END => Downlink::SnapshotEnd { sequence: r.u64()? },
+        SNAPSHOT_END => Downlink::SnapshotEnd { sequence: r.u64()?, digest: r.u64()? },
+        AUDIT => Downlink::Audit { sequence: r.u64()?, region: read_box(&mut r)?, digest: r.u64()? },
         CHANGES => return Ok(Downlink::Changes(message.to_vec())),
         REFUSED => {
             let reason = RefusedReason::from_u8(r.u8()?)?;
@@ -271,8 +320,9 @@ mod tests {
             progress(77, 1 << 40),
             snapshot_begin(9, Aabb::new(IVec3::splat(-5), IVec3::splat(40)), 3, 900),
             snapshot_chunk(&[(1, vec![1, 2, 3]), (2, vec![4; 100])]),
-            snapshot_end(9),
+            snapshot_end(9, 0xfeed),
             refused(RefusedReason::RateLimited, 12, IVec3::new(1, 2, 3)),
+            audit(9, Aabb::new(IVec3::ZERO, IVec3::splat(64)), 77),
         ]
     }
 
@@ -295,11 +345,22 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn inverted_boxes_and_empty_records_are_refused() {
+        let inverted = Aabb::new(IVec3::splat(40), IVec3::splat(-5));
+        assert!(decode_from_server(&snapshot_begin(1, inverted, 1, 10)).is_err());
+        assert!(decode_from_server(&audit(1, Aabb::new(IVec3::ZERO, IVec3::new(4, 0, 4)), 1)).is_err());
+        assert!(decode_from_server(&snapshot_chunk(&[(1, vec![])])).is_err());
+        let Ok(Downlink::SnapshotEnd { sequence: 9, digest: 0xfeed }) = decode_from_server(&messages()[6]) else {
+            panic!("a snapshot's end carries its digest")
+        };
+    }
+
     proptest! {
         /// Any damage to a message (a flipped bit, a cut) is an error, never a
         /// panic and never a different message.
         #[test]
-        fn damaged_messages_are_errors(which in 0usize..8, at in any::<prop::sample::Index>(), bit in 0u8..8, cut in any::<bool>()) {
+        fn damaged_messages_are_errors(which in 0usize..9, at in any::<prop::sample::Index>(), bit in 0u8..8, cut in any::<bool>()) {
             let mut m = messages().swap_remove(which);
             let i = at.index(m.len());
             if cut {

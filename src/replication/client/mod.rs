@@ -50,6 +50,18 @@ pub enum ReplicationStatus {
     Inactive,
 }
 
+/// What the client detected and did about it, since the app started.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplicationClientStats {
+    /// Region digests from the server compared with this world.
+    pub audits: u64,
+    /// Times this world was found to differ from the server's (an audit or a
+    /// snapshot's digest): each was repaired by receiving the world again.
+    pub divergences: u64,
+    /// New snapshots asked for (gaps, damage, local writes, divergences).
+    pub resyncs: u64,
+}
+
 /// Edits of this client the server refused.
 #[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EditsRefused {
@@ -209,6 +221,7 @@ impl Plugin for ReplicationClientPlugin {
                 max_edits_per_frame: self.max_edits_per_frame.max(1),
             })
             .init_resource::<ReplicationStatus>()
+            .init_resource::<ReplicationClientStats>()
             .init_resource::<ClientSync>()
             .init_resource::<PendingEdits>()
             .add_message::<MaterialUpdate>()
@@ -245,6 +258,7 @@ fn receive(
     mut storage: ResMut<DeltaStorage>,
     mut state: ResMut<ClientSync>,
     mut status: ResMut<ReplicationStatus>,
+    mut stats: ResMut<ReplicationClientStats>,
     config: Res<ClientConfig>,
     mut outputs: Outputs,
 ) {
@@ -274,6 +288,9 @@ fn receive(
     }
     if *status != state.status {
         *status = state.status;
+    }
+    if *stats != state.stats {
+        *stats = state.stats;
     }
 }
 
@@ -307,6 +324,8 @@ fn send(
 
 /// Back to waiting: the next connection gets a new snapshot.
 fn disconnected(mut state: ResMut<ClientSync>, mut status: ResMut<ReplicationStatus>) {
+    let stats = state.stats;
     *state = ClientSync::default();
+    state.stats = stats;
     *status = ReplicationStatus::Waiting;
 }

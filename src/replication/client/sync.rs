@@ -7,11 +7,15 @@
 //!     └── Resyncing ◄────┴──────────────────────────────────────┘
 //! ```
 
-use super::{EditsRefused, ReplicationStatus, WorldReceived};
+use super::{EditsRefused, ReplicationClientStats, ReplicationStatus, WorldReceived};
+use crate::base::Region;
 use crate::consolidation::DeltaConfig;
 use crate::coords::Aabb;
+use crate::coords::brick::BRICK_LOG2;
+use crate::hash::{FastSet, fast_set};
+use crate::replication::audit;
 use crate::replication::wire::{self, Downlink};
-use crate::storage::{ChangeBatch, DeltaStorage};
+use crate::storage::DeltaStorage;
 use bevy::prelude::*;
 
 /// The largest change batch a client accepts (a bigger one is damage).
@@ -21,8 +25,18 @@ const MAX_BATCH: usize = 1 << 24;
 /// world's is 9 MB; a 1024³ world of geology about 100 MB).
 const MAX_SNAPSHOT_BYTES: u64 = 4 << 30;
 
+/// The largest world a client accepts, in bricks (16³ voxels): 4G voxels,
+/// 8 GiB if every brick held many materials. What a snapshot's records may
+/// decode to is bounded by the world they describe (each key names a
+/// distinct node inside it), so this bounds the client's memory whatever the
+/// server sends.
+pub(crate) const MAX_WORLD_BRICKS: u64 = 1 << 20;
+
+/// Sequence numbers past this are refused: counting on from them must not
+/// overflow.
+const MAX_SEQUENCE: u64 = 1 << 62;
+
 /// A snapshot being assembled.
-#[derive(Default)]
 struct Assembly {
     sequence: u64,
     bounds: Aabb,
@@ -31,6 +45,8 @@ struct Assembly {
     bytes: u64,
     held: u64,
     records: Vec<(u64, Vec<u8>)>,
+    /// The keys received: each names a distinct node inside the world.
+    keys: FastSet<u64>,
 }
 
 /// What a message asks of the app, beyond the client's own state.
@@ -62,6 +78,10 @@ pub(crate) struct ClientSync {
     applied: u64,
     /// Where the client is.
     pub status: ReplicationStatus,
+    /// What it detected and asked for.
+    pub stats: ReplicationClientStats,
+    /// The buffer audits read regions into.
+    scratch: Region,
 }
 
 impl ClientSync {
@@ -95,41 +115,66 @@ impl ClientSync {
         match message {
             Downlink::SnapshotBegin { sequence, bounds, nodes, bytes } => self.begin(sequence, bounds, nodes, bytes),
             Downlink::SnapshotChunk(records) => self.chunk(records),
-            Downlink::SnapshotEnd { sequence } => self.end(sequence, storage, config),
+            Downlink::SnapshotEnd { sequence, digest } => self.end(sequence, digest, storage, config),
             Downlink::Changes(record) => self.changes(&record, storage),
+            Downlink::Audit { sequence, region, digest } => self.audit(sequence, region, digest, storage),
             Downlink::Refused { reason, count, first } => Some(Effect::Refused(EditsRefused { reason, count, first })),
         }
     }
 
     fn begin(&mut self, sequence: u64, bounds: Aabb, nodes: u64, bytes: u64) -> Option<Effect> {
-        if bytes > MAX_SNAPSHOT_BYTES || nodes > bytes {
-            warn!("replication: the server announced a snapshot of {bytes} bytes, over the cap; asking again");
+        let bricks = (bounds.size().as_u64vec3() >> BRICK_LOG2 as u64) + 1;
+        let bricks = bricks.x.saturating_mul(bricks.y).saturating_mul(bricks.z);
+        // Every node is a brick or holds several: at most two per brick.
+        let most_nodes = bricks.saturating_mul(2).saturating_add(64);
+        let most_bytes = MAX_SNAPSHOT_BYTES.min(nodes.saturating_mul(wire::MAX_RECORD as u64));
+        if sequence > MAX_SEQUENCE
+            || bricks > MAX_WORLD_BRICKS
+            || nodes > most_nodes
+            || bytes > most_bytes
+            || nodes > bytes
+        {
+            warn!("replication: the server announced a snapshot beyond this client's caps; asking again");
             return Some(self.resync());
         }
-        self.assembly = Some(Assembly { sequence, bounds, total: nodes, bytes, records: Vec::new(), held: 0 });
+        let assembly =
+            Assembly { sequence, bounds, total: nodes, bytes, held: 0, records: Vec::new(), keys: fast_set() };
+        self.assembly = Some(assembly);
         self.status = ReplicationStatus::Joining { nodes: 0, total: nodes };
         None
     }
 
     fn chunk(&mut self, records: Vec<(u64, Vec<u8>)>) -> Option<Effect> {
         let a = self.assembly.as_mut()?;
-        a.held += records.iter().map(|(_, r)| r.len() as u64).sum::<u64>();
-        a.records.extend(records);
-        if a.held > a.bytes || a.records.len() as u64 > a.total {
-            // More than announced: the stream is not what it says.
-            warn!("replication: a snapshot held more than it announced; asking again");
-            return Some(self.resync());
+        let size = a.bounds.size();
+        for (key, record) in records {
+            // Checked before it is kept: a node inside the world, at or above
+            // the brick level, named once.
+            let (level, _, min) = crate::codec::world::node_of_key(key);
+            let inside = (BRICK_LOG2..32).contains(&level) && min.cmplt(size).all();
+            a.held += record.len() as u64;
+            if !inside || !a.keys.insert(key) || a.held > a.bytes || a.records.len() as u64 >= a.total {
+                // Not what was announced: the stream cannot be trusted.
+                warn!("replication: a snapshot held a node outside its world, twice, or past its announcement");
+                return Some(self.resync());
+            }
+            a.records.push((key, record));
         }
         self.status = ReplicationStatus::Joining { nodes: a.records.len() as u64, total: a.total };
         None
     }
 
-    fn end(&mut self, sequence: u64, storage: &mut DeltaStorage, config: &DeltaConfig) -> Option<Effect> {
+    fn end(&mut self, sequence: u64, digest: u64, storage: &mut DeltaStorage, config: &DeltaConfig) -> Option<Effect> {
         let a = self.assembly.take().filter(|a| a.sequence == sequence)?;
         match crate::codec::world::build(a.bounds, &a.records) {
             Ok(base) => {
                 let recording = storage.is_recording_changes();
                 let mut world = DeltaStorage::resume(base, config.clone(), sequence);
+                if world.digest() != digest {
+                    warn!("replication: the snapshot's world is not the server's (digest); asking again");
+                    self.stats.divergences += 1;
+                    return Some(self.resync());
+                }
                 if recording {
                     world.record_changes(DeltaStorage::DEFAULT_CHANGE_CAPACITY);
                 }
@@ -141,8 +186,8 @@ impl ClientSync {
                 self.status = ReplicationStatus::Synced { sequence, lag: self.server - sequence };
                 Some(Effect::Received(WorldReceived { bounds: a.bounds, sequence }))
             }
-            Err((_, _, e)) => {
-                warn!("replication: the snapshot did not decode ({e}); asking for a resync");
+            Err(e) => {
+                warn!("replication: the snapshot did not decode ({e:?}); asking for a resync");
                 Some(self.resync())
             }
         }
@@ -158,16 +203,17 @@ impl ClientSync {
             }
         };
         self.server = self.server.max(batch.last_sequence());
-        // A batch may overlap the snapshot it follows (changes the snapshot
-        // already holds): apply only what is new.
-        let expected = storage.sequence() + 1;
+        let expected = storage.sequence().saturating_add(1);
         let result = if batch.last_sequence() < expected {
+            // Already held (the server sent what the snapshot holds).
             Ok(())
         } else if batch.first_sequence() < expected {
-            let skip = (expected - batch.first_sequence()) as usize;
-            storage.apply_changes(&ChangeBatch::new(expected, batch.changes()[skip..].to_vec()))
+            // A batch overlapping the world: the server sends joiners only the
+            // changes after their snapshot, and a batch is sorted by voxel, so
+            // it cannot be cut here. The stream is not what it should be.
+            Err("a change batch overlaps the world already held".to_string())
         } else {
-            storage.apply_changes(&batch)
+            storage.apply_changes(&batch).map_err(|e| e.to_string())
         };
         if let Err(e) = result {
             warn!("replication: {e}; asking for a resync");
@@ -178,8 +224,24 @@ impl ClientSync {
         None
     }
 
+    /// A region's digest from the server, as of `sequence`: a synced world at
+    /// that sequence must match it.
+    fn audit(&mut self, sequence: u64, region: Aabb, digest: u64, storage: &DeltaStorage) -> Option<Effect> {
+        if !self.is_synced() || storage.sequence() != sequence {
+            return None;
+        }
+        self.stats.audits += 1;
+        if audit::digest(storage, region, &mut self.scratch) == Some(digest) {
+            return None;
+        }
+        warn!("replication: this client's world differs from the server's in {region:?}; asking for the world again");
+        self.stats.divergences += 1;
+        Some(self.resync())
+    }
+
     /// Drops what was being assembled and asks for a snapshot.
     fn resync(&mut self) -> Effect {
+        self.stats.resyncs += 1;
         self.assembly = None;
         self.status = ReplicationStatus::Resyncing;
         Effect::Resync
@@ -198,85 +260,5 @@ impl ClientSync {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::material::{MaterialId, MaterialUpdate};
-    use crate::replication::server::encode;
-    use crate::worldgen::WorldGen;
-
-    fn server() -> DeltaStorage {
-        let generator = WorldGen { size: IVec3::new(48, 40, 40), sea_level: 20, ..WorldGen::default() };
-        let mut world = DeltaStorage::new(generator.build().unwrap(), DeltaConfig::default());
-        world.record_changes(1 << 16);
-        world
-    }
-
-    fn client() -> (ClientSync, DeltaStorage) {
-        (ClientSync::default(), crate::plugin::placeholder(&DeltaConfig::default()))
-    }
-
-    fn edit(x: i32, m: u16) -> MaterialUpdate {
-        MaterialUpdate::new(IVec3::new(x, 30, 5), MaterialId(m))
-    }
-
-    /// Joins `client` to `server`'s world through the messages of a snapshot.
-    fn join(server: &mut DeltaStorage, sync: &mut ClientSync, world: &mut DeltaStorage) -> Vec<Option<Effect>> {
-        let snapshot = encode(server.snapshot());
-        let config = DeltaConfig::default();
-        snapshot.messages.iter().map(|m| sync.on_message(m, world, &config)).collect()
-    }
-
-    #[test]
-    fn a_snapshot_then_changes_make_the_servers_world() {
-        let (mut server, (mut sync, mut world)) = (server(), client());
-        server.batch_update([edit(1, 9), edit(2, 9)]);
-        server.take_changes();
-        let effects = join(&mut server, &mut sync, &mut world);
-        assert!(matches!(effects.last(), Some(Some(Effect::Received(r))) if r.sequence == 2));
-        assert_eq!(world.digest(), server.digest());
-        server.batch_update([edit(3, 8), edit(1, 7)]);
-        let record = crate::codec::encode_batch(&server.take_changes(), server.bounds());
-        assert_eq!(sync.on_message(&record, &mut world, &DeltaConfig::default()), None);
-        assert_eq!((world.digest(), sync.status), (server.digest(), ReplicationStatus::Synced { sequence: 4, lag: 0 }));
-        assert_eq!(sync.report(&world), Some((4, sync.received)));
-        assert_eq!(sync.report(&world), None, "reported once");
-    }
-
-    #[test]
-    fn a_gap_damage_or_a_local_write_asks_for_a_resync() {
-        let (mut server, (mut sync, mut world)) = (server(), client());
-        join(&mut server, &mut sync, &mut world);
-        server.batch_update([edit(1, 9)]);
-        server.take_changes();
-        server.batch_update([edit(2, 9)]);
-        let skipped = crate::codec::encode_batch(&server.take_changes(), server.bounds());
-        assert_eq!(sync.on_message(&skipped, &mut world, &DeltaConfig::default()), Some(Effect::Resync));
-        assert_eq!(sync.status, ReplicationStatus::Resyncing);
-        let (mut sync, mut world) = client();
-        join(&mut server, &mut sync, &mut world);
-        let mut damaged = crate::codec::encode_batch(&ChangeBatch::new(3, vec![edit(4, 2)]), server.bounds());
-        damaged[3] ^= 0x40;
-        assert_eq!(sync.on_message(&damaged, &mut world, &DeltaConfig::default()), Some(Effect::Resync));
-        let (mut sync, mut world) = client();
-        join(&mut server, &mut sync, &mut world);
-        world.update(IVec3::new(5, 5, 5), crate::material::materials::MAGMA).unwrap();
-        assert_eq!(sync.check_local_writes(&world), Some(Effect::Resync));
-    }
-
-    #[test]
-    fn a_snapshot_holding_more_than_it_announced_is_refused() {
-        let (server, (mut sync, mut world)) = (server(), client());
-        let snapshot = encode(server.snapshot());
-        let config = DeltaConfig::default();
-        assert_eq!(sync.on_message(&snapshot.messages[0], &mut world, &config), None);
-        let chunk = &snapshot.messages[1];
-        let mut effect = None;
-        for _ in 0..1000 {
-            effect = sync.on_message(chunk, &mut world, &config);
-            if effect.is_some() {
-                break;
-            }
-        }
-        assert_eq!(effect, Some(Effect::Resync));
-    }
-}
+#[path = "sync_tests.rs"]
+mod tests;

@@ -4,6 +4,17 @@
 //! client joining while it is current; the frames' change messages after its
 //! sequence are kept for them, up to a byte budget past which replaying would
 //! cost more than a new snapshot.
+//!
+//! # Invariants
+//!
+//! - `AFTER`: the history holds exactly the changes after the snapshot's
+//!   sequence, in order. A snapshot is taken at the storage's sequence, which
+//!   a direct write after the frame's feed was drained may have moved past
+//!   the last broadcast batch: the next batch then overlaps the snapshot, and
+//!   its history entry is re-encoded from the changes after the snapshot (a
+//!   batch is encoded sorted by voxel, so a receiver could not cut it).
+//! - `CONTIGUOUS`: batches are broadcast gaplessly; a gap (frames the server
+//!   did not run, a replaced world) forgets the snapshot and its history.
 
 use super::ReplicationStats;
 use super::settings::ReplicationSettings;
@@ -24,14 +35,46 @@ pub(crate) struct EncodedSnapshot {
     pub bytes: usize,
     /// The time it took to encode.
     pub took: Duration,
+    /// The sequence of the last change it holds.
+    pub sequence: u64,
+}
+
+/// A frame's changes, encoded once for every peer.
+pub(crate) struct FrameBatch {
+    /// The whole batch, for synced peers.
+    pub bytes: Bytes,
+    /// The changes it carries.
+    pub changes: u64,
+    first: u64,
+    last: u64,
+    /// When the batch overlaps the cached snapshot (at `.0`): its changes
+    /// after it.
+    after_snapshot: Option<(u64, Bytes)>,
+}
+
+impl FrameBatch {
+    /// What a peer joining from a snapshot at `sequence` needs of the batch:
+    /// all of it, nothing (the snapshot holds it), or the changes after the
+    /// snapshot. `None` when that part was not encoded (the peer must join
+    /// again).
+    pub fn after(&self, sequence: u64) -> Option<Option<Bytes>> {
+        if self.last <= sequence {
+            Some(None)
+        } else if self.first > sequence {
+            Some(Some(self.bytes.clone()))
+        } else {
+            let (_, bytes) = self.after_snapshot.as_ref().filter(|(at, _)| *at == sequence)?;
+            Some(Some(bytes.clone()))
+        }
+    }
 }
 
 /// What a frame's changes became, for the peers.
 pub(crate) enum Broadcast {
     /// No new changes this frame.
     Nothing,
-    /// The frame's changes, encoded once, and how many there are.
-    Changes(Bytes, u64),
+    /// The frame's changes.
+    Changes(FrameBatch),
     /// The feed overflowed: the frame cannot be replayed, every client needs a
     /// new snapshot.
     Overflow,
@@ -47,6 +90,8 @@ pub(crate) struct SnapshotCache {
     pub history_bytes: usize,
     /// The last sequence number broadcast.
     pub(super) broadcast: u64,
+    /// The sequence of the snapshot built or served (`None` without one).
+    pub(super) snapshot_sequence: Option<u64>,
     /// Bytes of refusals sent by `receive` this frame (added to the frame's
     /// figure by `send`).
     pub refusal_bytes: u64,
@@ -57,8 +102,16 @@ impl SnapshotCache {
     pub fn invalidate(&mut self) {
         self.latest = None;
         self.building = None;
+        self.snapshot_sequence = None;
         self.history.clear();
         self.history_bytes = 0;
+    }
+
+    /// Forgets everything, the last broadcast sequence included: the server
+    /// stopped, or its world was replaced.
+    pub fn reset(&mut self) {
+        self.invalidate();
+        self.broadcast = 0;
     }
 
     /// Encodes the frame's batch once for every client and keeps it for
@@ -67,22 +120,32 @@ impl SnapshotCache {
         if batch.is_empty() || batch.last_sequence() <= self.broadcast {
             return Broadcast::Nothing;
         }
+        if self.broadcast != 0 && batch.first_sequence() != self.broadcast + 1 {
+            // CONTIGUOUS: the history would have a hole.
+            self.invalidate();
+        }
         self.broadcast = batch.last_sequence();
         if !batch.is_complete() {
             self.invalidate();
             return Broadcast::Overflow;
         }
+        let (first, last) = (batch.first_sequence(), batch.last_sequence());
+        let after_snapshot = self.snapshot_sequence.filter(|&s| first <= s && s < last).map(|s| {
+            let after = ChangeBatch::new(s + 1, batch.changes()[(s + 1 - first) as usize..].to_vec());
+            (s, Bytes::from(crate::codec::encode_batch(&after, bounds)))
+        });
         let bytes = Bytes::from(crate::codec::encode_batch(batch, bounds));
-        if self.latest.is_some() || self.building.is_some() {
-            self.history_bytes += bytes.len();
-            self.history.push_back(bytes.clone());
+        let frame = FrameBatch { bytes, changes: batch.len() as u64, first, last, after_snapshot };
+        if let Some(Some(Some(kept))) = self.snapshot_sequence.map(|s| frame.after(s)) {
+            self.history_bytes += kept.len();
+            self.history.push_back(kept);
             let replay_limit = self.latest.as_ref().map_or(usize::MAX, |s| s.bytes);
             if self.history_bytes > settings.max_join_backlog.min(replay_limit) {
                 // Replaying would cost more than a new snapshot.
                 self.invalidate();
             }
         }
-        Broadcast::Changes(bytes, batch.len() as u64)
+        Broadcast::Changes(frame)
     }
 
     /// Lands a snapshot being built, and starts one when a peer waits and none
@@ -97,6 +160,7 @@ impl SnapshotCache {
         }
         if waiting && self.latest.is_none() && self.building.is_none() {
             let snapshot = storage.snapshot();
+            self.snapshot_sequence = Some(snapshot.sequence());
             stats.snapshots += 1;
             self.history.clear();
             self.history_bytes = 0;
@@ -113,6 +177,7 @@ pub(crate) fn encode(snapshot: WorldSnapshot) -> EncodedSnapshot {
     let start = Instant::now();
     let sequence = snapshot.sequence();
     let bounds = snapshot.bounds();
+    let digest = snapshot.digest();
     let mut chunks = Vec::new();
     let (mut records, mut size, mut nodes, mut bytes) = (Vec::new(), 0, 0u64, 0u64);
     crate::codec::world::for_each_record(&snapshot, |key, record| {
@@ -132,7 +197,7 @@ pub(crate) fn encode(snapshot: WorldSnapshot) -> EncodedSnapshot {
     let mut messages = Vec::with_capacity(chunks.len() + 2);
     messages.push(Bytes::from(wire::snapshot_begin(sequence, bounds, nodes, bytes)));
     messages.extend(chunks);
-    messages.push(Bytes::from(wire::snapshot_end(sequence)));
+    messages.push(Bytes::from(wire::snapshot_end(sequence, digest)));
     let bytes = messages.iter().map(Bytes::len).sum();
-    EncodedSnapshot { messages, bytes, took: start.elapsed() }
+    EncodedSnapshot { messages, bytes, took: start.elapsed(), sequence }
 }

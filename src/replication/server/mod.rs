@@ -14,8 +14,10 @@ mod peer;
 mod settings;
 mod stats;
 mod systems;
+#[cfg(test)]
+mod tests;
 
-pub use settings::{EditPolicy, ReplicationSettings};
+pub use settings::{EditPolicy, EditRequest, ReplicationSettings};
 pub use stats::ReplicationStats;
 
 use crate::material::MaterialUpdate;
@@ -50,7 +52,7 @@ pub(crate) use cache::encode;
 ///     .add_plugins((MinimalPlugins, StatesPlugin, RepliconPlugins))
 ///     .add_plugins(DeltaOverlayPlugins::new(Update).serve())
 ///     // Clients may only dig above y = 64.
-///     .insert_resource(EditPolicy::new(|_client, p| p.y >= 64))
+///     .insert_resource(EditPolicy::new(|edit| edit.position.y >= 64))
 ///     // ... and a transport's server resources (bevy_replicon_renet).
 ///     .run();
 /// ```
@@ -97,13 +99,20 @@ impl Plugin for ReplicationServerPlugin {
         }
         app.register_type::<ReplicationSettings>()
             .init_resource::<EditPolicy>()
+            // The palette edits are checked against (the geology's, if added;
+            // an app's own inserted before or after wins).
+            .init_resource::<crate::material::Palette>()
             .init_resource::<ReplicationStats>()
             .init_resource::<SnapshotCache>()
             .add_message::<MaterialUpdate>()
             .add_observer(systems::joined)
+            .add_systems(OnExit(ServerState::Running), systems::forget)
             .add_systems(
                 PreUpdate,
-                systems::receive.after(ServerSystems::Receive).run_if(in_state(ServerState::Running)),
+                (systems::drop_stalled, systems::receive)
+                    .chain()
+                    .after(ServerSystems::Receive)
+                    .run_if(in_state(ServerState::Running)),
             )
             .add_systems(
                 self.schedule,

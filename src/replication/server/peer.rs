@@ -2,23 +2,30 @@
 //! the client is sent each frame: plain methods, tested without an `App`.
 //!
 //! ```text
-//!  Waiting ──(a snapshot exists, window open)──► Streaming ──(all sent)──► Synced
-//!     ▲                                              │                       │
-//!     └──(backlog over max_join_backlog)─────────────┘                       │
-//!     └──(more than max_behind_bytes in flight, or a resync request)─────────┘
+//!  Waiting ──(a snapshot exists, window open)──► Streaming ──(snapshot and backlog sent)──► Synced
+//!     ▲                                              │                                      │
+//!     └──(backlog over max_join_backlog)─────────────┘                                      │
+//!     └──(more than max_behind_bytes in flight, or a resync request)────────────────────────┘
 //! ```
+//!
+//! Everything a peer is sent goes out under its window: the snapshot, then
+//! the changes kept while it streamed, so a join never puts more than
+//! `window_bytes` (plus one message) in the transport's channel. A peer with
+//! bytes in flight that reports no progress for `ack_timeout` is stalled (the
+//! systems disconnect it); a peer asking for the world more than
+//! `max_resyncs_per_minute` times is abusive.
 
-use super::cache::{Broadcast, EncodedSnapshot, SnapshotCache};
-use super::settings::{EditPolicy, ReplicationSettings};
+use super::cache::{Broadcast, EncodedSnapshot, FrameBatch, SnapshotCache};
+use super::settings::{EditPolicy, EditRequest, ReplicationSettings};
 use super::stats::ReplicationStats;
 use crate::coords::Aabb;
-use crate::material::MaterialUpdate;
+use crate::material::{MaterialUpdate, Palette};
 use crate::replication::wire::RefusedReason;
 use bevy::prelude::*;
 use bevy_replicon::bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Where a client is.
 pub(crate) enum PeerState {
@@ -39,6 +46,13 @@ pub(crate) struct Peer {
     /// Bytes sent to it, and bytes it reported received.
     pub sent: u64,
     pub received: u64,
+    /// The client's id from the transport, when it gave one.
+    pub network_id: Option<u64>,
+    /// When the client last reported progress, or last had nothing in flight.
+    heard: Instant,
+    /// Resync requests in the current one-minute window, and its start.
+    resyncs: u32,
+    resync_window: Instant,
     tokens: f32,
     refill: Instant,
     /// Refused edits in the current one-second window, and its start.
@@ -48,6 +62,28 @@ pub(crate) struct Peer {
 
 /// Edits refused in one request: by reason, how many, and the first position.
 pub(crate) type Refusals = Vec<(RefusedReason, u64, IVec3)>;
+
+/// What a resync request leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Resync {
+    /// The client is sent the world again.
+    Granted,
+    /// The client is being sent the world already: nothing to do.
+    Ignored,
+    /// Over `max_resyncs_per_minute`: the client is abusing the server.
+    Abusive,
+}
+
+/// What an edit request is checked against, beside the peer's own state.
+pub(crate) struct Checks<'a> {
+    pub bounds: Aabb,
+    pub palette: &'a Palette,
+    pub settings: &'a ReplicationSettings,
+    pub policy: &'a EditPolicy,
+    pub client: Entity,
+    /// Edits the server still takes this frame, from every client together.
+    pub budget: &'a mut usize,
+}
 
 /// What one frame of [`Peer::serve`] decided.
 #[derive(Default)]
@@ -70,6 +106,10 @@ impl Peer {
             applied: 0,
             sent: 0,
             received: 0,
+            network_id: None,
+            heard: now,
+            resyncs: 0,
+            resync_window: now,
             tokens: burst,
             refill: now,
             refused_window: 0,
@@ -84,22 +124,48 @@ impl Peer {
 
     /// The client's progress report. A report of more than was sent is a lie:
     /// the window stays shut.
-    pub fn progress(&mut self, sequence: u64, received: u64) {
+    pub fn progress(&mut self, sequence: u64, received: u64, now: Instant) {
         self.applied = self.applied.max(sequence);
-        self.received = self.received.max(received.min(self.sent));
+        let received = received.min(self.sent);
+        if received > self.received {
+            self.heard = now;
+        }
+        self.received = self.received.max(received);
+    }
+
+    /// True when bytes have been in flight for `timeout` with no progress
+    /// reported: the client stopped acknowledging.
+    pub fn stalled(&self, now: Instant, timeout: Duration) -> bool {
+        self.in_flight() > 0 && now.saturating_duration_since(self.heard) > timeout
+    }
+
+    /// A resync request: granted unless the client is being sent the world
+    /// already, abusive past `limit` requests in a minute.
+    pub fn resync(&mut self, now: Instant, limit: u32) -> Resync {
+        if now.saturating_duration_since(self.resync_window) >= Duration::from_secs(60) {
+            self.resync_window = now;
+            self.resyncs = 0;
+        }
+        self.resyncs += 1;
+        if self.resyncs > limit {
+            return Resync::Abusive;
+        }
+        match self.state {
+            PeerState::Synced => {
+                self.state = PeerState::Waiting;
+                Resync::Granted
+            }
+            PeerState::Waiting | PeerState::Streaming { .. } => Resync::Ignored,
+        }
     }
 
     /// Checks a request's edits in order; the accepted go to `accept`, the
     /// refused are counted by reason (with the first position of each).
-    #[allow(clippy::too_many_arguments, reason = "the checks' inputs")]
     pub fn admit(
         &mut self,
         edits: Vec<MaterialUpdate>,
         now: Instant,
-        bounds: Aabb,
-        settings: &ReplicationSettings,
-        policy: &EditPolicy,
-        client: Entity,
+        checks: Checks<'_>,
         stats: &mut ReplicationStats,
         mut accept: impl FnMut(MaterialUpdate),
     ) -> Refusals {
@@ -109,27 +175,39 @@ impl Peer {
             Some(r) => r.1 += 1,
             None => refused.push((reason, 1, p)),
         };
+        let settings = checks.settings;
         let elapsed = now.duration_since(self.refill).as_secs_f32();
         self.tokens = (self.tokens + elapsed * settings.edits_per_second).min(settings.edit_burst);
         self.refill = now;
         for edit in edits {
-            let p = edit.position;
-            if !synced {
-                stats.refused_not_joined += 1;
-                refuse(RefusedReason::NotJoined, p);
-            } else if !bounds.contains(p) {
-                stats.refused_out_of_bounds += 1;
-                refuse(RefusedReason::OutOfBounds, p);
+            let (p, material) = (edit.position, edit.material);
+            let request = EditRequest { client: checks.client, network_id: self.network_id, position: p, material };
+            let reason = if !synced {
+                Some(RefusedReason::NotJoined)
+            } else if !checks.bounds.contains(p) {
+                Some(RefusedReason::OutOfBounds)
+            } else if checks.palette.get(material).is_none() {
+                Some(RefusedReason::UnknownMaterial)
             } else if self.tokens < 1.0 {
-                stats.refused_rate += 1;
-                refuse(RefusedReason::RateLimited, p);
-            } else if !policy.allows(client, p) {
-                stats.refused_unauthorized += 1;
-                refuse(RefusedReason::Unauthorized, p);
+                Some(RefusedReason::RateLimited)
+            } else if *checks.budget == 0 {
+                Some(RefusedReason::ServerBusy)
+            } else if !checks.policy.allows(&request) {
+                Some(RefusedReason::Unauthorized)
             } else {
-                self.tokens -= 1.0;
-                stats.edits_applied += 1;
-                accept(edit);
+                None
+            };
+            match reason {
+                Some(reason) => {
+                    stats.count_refusal(reason);
+                    refuse(reason, p);
+                }
+                None => {
+                    self.tokens -= 1.0;
+                    *checks.budget -= 1;
+                    stats.edits_applied += 1;
+                    accept(edit);
+                }
             }
         }
         refused
@@ -148,10 +226,20 @@ impl Peer {
 
     /// One frame: what the client is sent, given the frame's broadcast and the
     /// cache, and where that leaves it. Counts what it sends in `sent`.
-    pub fn serve(&mut self, frame: &Broadcast, cache: &SnapshotCache, settings: &ReplicationSettings) -> Served {
+    pub fn serve(
+        &mut self,
+        frame: &Broadcast,
+        cache: &SnapshotCache,
+        settings: &ReplicationSettings,
+        now: Instant,
+    ) -> Served {
         let mut out = Served::default();
+        if self.in_flight() == 0 {
+            // Nothing owed: the acknowledgement clock starts with the next send.
+            self.heard = now;
+        }
         let fresh = match frame {
-            Broadcast::Changes(bytes, changes) => Some((bytes, *changes)),
+            Broadcast::Changes(batch) => Some(batch),
             _ => None,
         };
         // A peer that starts streaming now gets the history, this frame's
@@ -178,11 +266,17 @@ impl Peer {
             PeerState::Synced => self.follow(fresh, settings, &mut out),
             PeerState::Streaming { snapshot, next, mut backlog, mut backlog_bytes } => {
                 out.joining = true;
-                if let Some((bytes, _)) = fresh.filter(|_| !started) {
-                    backlog_bytes += bytes.len();
-                    backlog.push_back(bytes.clone());
+                match fresh.filter(|_| !started).map(|batch| batch.after(snapshot.sequence)) {
+                    // The batch overlaps an older snapshot than the cache's:
+                    // its part after it was not encoded. Join again.
+                    Some(None) => PeerState::Waiting,
+                    Some(Some(Some(bytes))) => {
+                        backlog_bytes += bytes.len();
+                        backlog.push_back(bytes);
+                        self.stream(snapshot, next, backlog, backlog_bytes, settings, &mut out)
+                    }
+                    Some(Some(None)) | None => self.stream(snapshot, next, backlog, backlog_bytes, settings, &mut out),
                 }
-                self.stream(snapshot, next, backlog, backlog_bytes, settings, &mut out)
             }
         };
         self.sent += out.messages.iter().map(|m| m.len() as u64).sum::<u64>();
@@ -191,131 +285,50 @@ impl Peer {
 
     /// A synced client gets the frame's changes, unless it is too far behind:
     /// then it is re-joined.
-    fn follow(&self, fresh: Option<(&Bytes, u64)>, settings: &ReplicationSettings, out: &mut Served) -> PeerState {
-        let Some((bytes, changes)) = fresh else { return PeerState::Synced };
-        if self.in_flight() > settings.max_behind_bytes {
+    fn follow(&self, fresh: Option<&FrameBatch>, settings: &ReplicationSettings, out: &mut Served) -> PeerState {
+        let Some(batch) = fresh else { return PeerState::Synced };
+        if self.in_flight() > settings.behind_limit() {
             warn!("replication: a client fell {} bytes behind; re-joining it", self.in_flight());
             return PeerState::Waiting;
         }
-        out.messages.push(bytes.clone());
-        out.change_bytes += bytes.len() as u64;
-        out.changes += changes;
+        out.messages.push(batch.bytes.clone());
+        out.change_bytes += batch.bytes.len() as u64;
+        out.changes += batch.changes;
         PeerState::Synced
     }
 
-    /// A joining client gets the snapshot's next messages while its window
-    /// allows, then the backlog, and is synced.
+    /// A joining client gets the snapshot's next messages, then the backlog,
+    /// while its window allows, and is synced when both are sent.
     fn stream(
         &self,
         snapshot: Arc<EncodedSnapshot>,
         mut next: usize,
         mut backlog: VecDeque<Bytes>,
-        backlog_bytes: usize,
+        mut backlog_bytes: usize,
         settings: &ReplicationSettings,
         out: &mut Served,
     ) -> PeerState {
+        if backlog_bytes > settings.max_join_backlog {
+            return PeerState::Waiting;
+        }
         let mut in_flight = self.in_flight();
         while next < snapshot.messages.len() && in_flight < settings.window_bytes {
             in_flight += snapshot.messages[next].len() as u64;
             out.messages.push(snapshot.messages[next].clone());
             next += 1;
         }
-        if backlog_bytes > settings.max_join_backlog {
-            PeerState::Waiting
-        } else if next == snapshot.messages.len() {
-            out.messages.extend(backlog.drain(..));
-            PeerState::Synced
-        } else {
-            PeerState::Streaming { snapshot, next, backlog, backlog_bytes }
+        if next == snapshot.messages.len() {
+            while in_flight < settings.window_bytes
+                && let Some(message) = backlog.pop_front()
+            {
+                in_flight += message.len() as u64;
+                backlog_bytes -= message.len();
+                out.messages.push(message);
+            }
+            if backlog.is_empty() {
+                return PeerState::Synced;
+            }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn snapshot(messages: usize, size: usize) -> Arc<EncodedSnapshot> {
-        let messages: Vec<Bytes> = (0..messages).map(|_| Bytes::from(vec![0u8; size])).collect();
-        Arc::new(EncodedSnapshot { bytes: messages.len() * size, messages, took: std::time::Duration::ZERO })
-    }
-
-    fn cache_with(snapshot: Arc<EncodedSnapshot>) -> SnapshotCache {
-        SnapshotCache { latest: Some(snapshot), ..SnapshotCache::default() }
-    }
-
-    fn settings() -> ReplicationSettings {
-        ReplicationSettings { window_bytes: 1000, max_behind_bytes: 3000, max_join_backlog: 5000, ..default() }
-    }
-
-    #[test]
-    fn a_joiner_streams_under_its_window_then_follows() {
-        let (s, cache) = (settings(), cache_with(snapshot(5, 400)));
-        let mut peer = Peer::new(10.0);
-        // Three messages fit a window of 1000 (it may overshoot by the last one).
-        let served = peer.serve(&Broadcast::Nothing, &cache, &s);
-        assert_eq!((served.messages.len(), served.joining), (3, true));
-        assert!(matches!(peer.state, PeerState::Streaming { next: 3, .. }));
-        // Nothing more until the client reports what it received.
-        assert!(peer.serve(&Broadcast::Nothing, &cache, &s).messages.is_empty());
-        peer.progress(0, peer.sent);
-        // A frame's changes during the join wait in the backlog, after the snapshot.
-        let changes = Broadcast::Changes(Bytes::from(vec![7u8; 10]), 4);
-        let served = peer.serve(&changes, &cache, &s);
-        assert_eq!(served.messages.len(), 3, "two snapshot messages, then the backlog");
-        assert_eq!(served.messages[2].len(), 10);
-        assert!(matches!(peer.state, PeerState::Synced));
-        let served = peer.serve(&changes, &cache, &s);
-        assert_eq!((served.messages.len(), served.changes, served.joining), (1, 4, false));
-    }
-
-    #[test]
-    fn a_synced_client_too_far_behind_is_rejoined() {
-        let (s, cache) = (settings(), cache_with(snapshot(1, 10)));
-        let mut peer = Peer::new(10.0);
-        peer.state = PeerState::Synced;
-        peer.sent = 5000;
-        let served = peer.serve(&Broadcast::Changes(Bytes::from(vec![1u8; 10]), 1), &cache, &s);
-        assert!(served.messages.is_empty());
-        assert!(matches!(peer.state, PeerState::Waiting));
-    }
-
-    #[test]
-    fn a_joiner_whose_backlog_overflows_starts_over() {
-        let (s, cache) = (settings(), cache_with(snapshot(50, 400)));
-        let mut peer = Peer::new(10.0);
-        peer.serve(&Broadcast::Nothing, &cache, &s);
-        let big = Broadcast::Changes(Bytes::from(vec![1u8; 6000]), 1);
-        peer.serve(&big, &cache, &s);
-        assert!(matches!(peer.state, PeerState::Waiting));
-    }
-
-    #[test]
-    fn edits_are_refused_by_reason_in_order() {
-        let s = ReplicationSettings { edits_per_second: 0.0, edit_burst: 2.0, ..default() };
-        let mut peer = Peer::new(2.0);
-        let bounds = Aabb::new(IVec3::ZERO, IVec3::splat(16));
-        let policy = EditPolicy::new(|_, p| p.y < 10);
-        let mut stats = ReplicationStats::default();
-        let edit = |y| MaterialUpdate::new(IVec3::new(1, y, 1), crate::material::MaterialId(2));
-        let mut accepted = Vec::new();
-        let now = Instant::now();
-        let refused =
-            peer.admit(vec![edit(1)], now, bounds, &s, &policy, Entity::PLACEHOLDER, &mut stats, |e| accepted.push(e));
-        assert_eq!(refused, vec![(RefusedReason::NotJoined, 1, IVec3::new(1, 1, 1))]);
-        peer.state = PeerState::Synced;
-        let edits = vec![edit(12), edit(99), edit(1), edit(2), edit(3)];
-        let refused =
-            peer.admit(edits, now, bounds, &s, &policy, Entity::PLACEHOLDER, &mut stats, |e| accepted.push(e));
-        assert_eq!(accepted, vec![edit(1), edit(2)]);
-        assert_eq!(
-            refused,
-            vec![
-                (RefusedReason::Unauthorized, 1, IVec3::new(1, 12, 1)),
-                (RefusedReason::OutOfBounds, 1, IVec3::new(1, 99, 1)),
-                (RefusedReason::RateLimited, 1, IVec3::new(1, 3, 1)),
-            ]
-        );
-        assert!(!peer.refused(now, 3, 5) && peer.refused(now, 3, 5), "a flood past the limit");
+        PeerState::Streaming { snapshot, next, backlog, backlog_bytes }
     }
 }

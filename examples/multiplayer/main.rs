@@ -1,42 +1,51 @@
 //! One world, several machines: a server runs the geology (rain erosion,
-//! slides, an intrusion, settling) on the default world; clients join over UDP (renet),
-//! receive the world, follow every change, and send edits of their own.
+//! slides, an intrusion, settling) on the default world; clients join over UDP
+//! (renet's netcode, secure mode), receive the world, follow every change, and
+//! send edits of their own.
 //!
 //! ```text
 //! # everything in one process, on 127.0.0.1: a server and N clients, all editing
 //! cargo run --release --features replication --example multiplayer -- --loopback --clients 3 --frames 600
-//! # or in separate processes
-//! cargo run --release --features replication --example multiplayer -- --server --port 5000
-//! cargo run --release --features replication --example multiplayer -- --client 127.0.0.1:5000
+//! # or in separate processes: a key the server and the login step share
+//! head -c 32 /dev/urandom > server.key
+//! cargo run --release --features replication --example multiplayer -- --server --port 5000 --key-file server.key
+//! # the login step issues user 7 a token for that server (a game's login service would)
+//! cargo run --release --features replication --example multiplayer -- --issue-token --user 7 \
+//!     --for 127.0.0.1:5000 --key-file server.key --out user7.token
+//! cargo run --release --features replication --example multiplayer -- --client 127.0.0.1:5000 --token user7.token
 //! ```
+//!
+//! The server binds 127.0.0.1 unless `--bind ADDR` says otherwise (for a real
+//! network: `--bind 0.0.0.0`, and the address clients reach in the token's
+//! `--for`). `--unsecure` (server and clients) turns authentication off: any
+//! peer may connect with an id of its choosing; for 127.0.0.1 experiments only.
+//! The key may also come from `DELTA_NETCODE_KEY` (64 hex digits).
 //!
 //! `--loopback` ends with `clients converged: N/N, 0 mismatches` when every
 //! client's world equals the server's (by the digest over every voxel, and
-//! voxel by voxel at sampled positions), and prints the figures: snapshot
-//! size and join time, bytes per change, the server's frame time. Options:
-//! `--edits E` edits per client per frame (default 20), `--frames F` frames of
-//! editing (a server or client alone stops after F frames, default 3600).
+//! voxel by voxel at sampled positions) and the server's world holds every
+//! update it accepted (checked against a shadow copy), and prints the figures:
+//! snapshot size and join time, bytes per change, the server's frame time and
+//! its store's worst frame. Options: `--edits E` edits per client per frame
+//! (default 20), `--frames F` frames of editing (a server or client alone
+//! stops after F frames, default 3600).
 
 #[allow(dead_code, reason = "the shared geology module serves several examples")]
+#[path = "../common/mod.rs"]
 mod common;
 
-use bevy::prelude::*;
-use bevy::state::app::StatesPlugin;
-use bevy_delta_overlay::prelude::*;
-use bevy_delta_overlay::{
-    replication::ReplicationClientPlugin, replication::ReplicationSettings, replication::ReplicationStats,
-    replication::ReplicationStatus,
-};
-use bevy_replicon::prelude::*;
-use bevy_replicon_renet::netcode::{
-    ClientAuthentication, NetcodeClientTransport, NetcodeServerTransport, ServerAuthentication, ServerConfig,
-};
-use bevy_replicon_renet::renet::ConnectionConfig;
-use bevy_replicon_renet::{RenetChannelsExt, RenetClient, RenetServer, RepliconRenetPlugins};
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::time::{Duration, Instant, SystemTime};
+mod apps;
+mod auth;
 
-const PROTOCOL_ID: u64 = 0x0de1_7a0f;
+use apps::{ClientAuth, ServerAuth};
+use bevy::prelude::*;
+use bevy_delta_overlay::prelude::*;
+use bevy_delta_overlay::replication::{ReplicationStats, ReplicationStatus};
+use bevy_replicon::prelude::*;
+use bevy_replicon_renet::netcode::NetcodeServerTransport;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
 struct Options {
@@ -44,36 +53,69 @@ struct Options {
     clients: usize,
     frames: u32,
     edits: usize,
+    unsecure: bool,
+    key_file: Option<PathBuf>,
+    bind: IpAddr,
+    port: u16,
+    token: Option<PathBuf>,
+    user: u64,
+    out: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
 enum Mode {
     Loopback,
-    Server { port: u16 },
+    Server,
     Client { server: SocketAddr },
+    IssueToken { server: SocketAddr },
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: multiplayer (--loopback [--clients N] | --server [--port P] | --client ADDR) [--frames F] [--edits E]"
+        "usage: multiplayer --loopback [--clients N] [--unsecure] [--frames F] [--edits E]
+       multiplayer --server [--port P] [--bind ADDR] (--key-file K | --unsecure) [--frames F]
+       multiplayer --issue-token --user ID --for ADDR [--key-file K] --out FILE
+       multiplayer --client ADDR (--token FILE | --unsecure) [--frames F] [--edits E]
+(the key is 32 bytes or 64 hex digits in K, or 64 hex digits in DELTA_NETCODE_KEY)"
     );
     std::process::exit(2);
 }
 
 fn options() -> Options {
-    let mut o = Options { mode: Mode::Loopback, clients: 3, frames: 3600, edits: 20 };
+    let mut o = Options {
+        mode: Mode::Loopback,
+        clients: 3,
+        frames: 3600,
+        edits: 20,
+        unsecure: false,
+        key_file: None,
+        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port: 5000,
+        token: None,
+        user: 1,
+        out: None,
+    };
     let mut loopback_frames = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage());
+        let addr = |v: String| v.parse().unwrap_or_else(|_| usage());
         match arg.as_str() {
             "--loopback" => o.mode = Mode::Loopback,
-            "--server" => o.mode = Mode::Server { port: 5000 },
-            "--port" => match &mut o.mode {
-                Mode::Server { port } => *port = value().parse().unwrap_or_else(|_| usage()),
+            "--server" => o.mode = Mode::Server,
+            "--port" => o.port = value().parse().unwrap_or_else(|_| usage()),
+            "--bind" => o.bind = value().parse().unwrap_or_else(|_| usage()),
+            "--client" => o.mode = Mode::Client { server: addr(value()) },
+            "--issue-token" => o.mode = Mode::IssueToken { server: SocketAddr::from(([127, 0, 0, 1], 5000)) },
+            "--for" => match &mut o.mode {
+                Mode::IssueToken { server } => *server = addr(value()),
                 _ => usage(),
             },
-            "--client" => o.mode = Mode::Client { server: value().parse().unwrap_or_else(|_| usage()) },
+            "--user" => o.user = value().parse().unwrap_or_else(|_| usage()),
+            "--out" => o.out = Some(value().into()),
+            "--token" => o.token = Some(value().into()),
+            "--key-file" => o.key_file = Some(value().into()),
+            "--unsecure" => o.unsecure = true,
             "--clients" => o.clients = value().parse().unwrap_or_else(|_| usage()),
             "--frames" => loopback_frames = Some(value().parse().unwrap_or_else(|_| usage())),
             "--edits" => o.edits = value().parse().unwrap_or_else(|_| usage()),
@@ -84,12 +126,21 @@ fn options() -> Options {
     o
 }
 
+fn fail(what: String) -> ! {
+    eprintln!("{what}");
+    std::process::exit(1);
+}
+
 fn main() {
     let o = options();
     match o.mode.clone() {
         Mode::Loopback => loopback(&o),
-        Mode::Server { port } => {
-            let mut server = server_app(port);
+        Mode::Server => {
+            let auth = match o.unsecure {
+                true => ServerAuth::Unsecure,
+                false => ServerAuth::Secure(auth::load_key(o.key_file.as_deref()).unwrap_or_else(|e| fail(e))),
+            };
+            let mut server = apps::server_app(o.bind, o.port, auth);
             run_alone(&mut server, o.frames, |app| {
                 let s = app.world().resource::<ReplicationStats>();
                 format!(
@@ -102,8 +153,20 @@ fn main() {
                 )
             });
         }
+        Mode::IssueToken { server } => {
+            let key = auth::load_key(o.key_file.as_deref()).unwrap_or_else(|e| fail(e));
+            let token = auth::issue_token(&key, o.user, server).unwrap_or_else(|e| fail(e));
+            let out = o.out.unwrap_or_else(|| usage());
+            auth::write_token(&token, &out).unwrap_or_else(|e| fail(e));
+            println!("token for user {} to connect to {server} written to {}", o.user, out.display());
+        }
         Mode::Client { server } => {
-            let mut client = client_app(server, 1, o.edits);
+            let auth = match (&o.token, o.unsecure) {
+                (Some(path), _) => ClientAuth::Token(Box::new(auth::read_token(path).unwrap_or_else(|e| fail(e)))),
+                (None, true) => ClientAuth::Unsecure(o.user),
+                (None, false) => fail("a client needs --token FILE (from --issue-token), or --unsecure".into()),
+            };
+            let mut client = apps::client_app(server, auth, o.user, o.edits);
             run_alone(&mut client, o.frames, |app| format!("{:?}", app.world().resource::<ReplicationStatus>()));
         }
     }
@@ -123,131 +186,6 @@ fn run_alone(app: &mut App, frames: u32, line: impl Fn(&App) -> String) {
     }
 }
 
-fn base_plugins(app: &mut App) {
-    app.add_plugins((
-        MinimalPlugins,
-        StatesPlugin,
-        // Replication every frame, not on a fixed tick.
-        RepliconPlugins.set(ServerPlugin::new(PostUpdate)),
-        RepliconRenetPlugins,
-    ));
-}
-
-/// The renet connection: replicon's channels, with room for the crate's
-/// flow-control window and the bytes a slow client may be behind (the
-/// reliable channel's memory must exceed both), and a per-tick budget that
-/// streams the default world's snapshot in well under two seconds at 60 Hz.
-fn connection(app: &App) -> ConnectionConfig {
-    let channels = app.world().resource::<RepliconChannels>();
-    let settings = app.world().get_resource::<ReplicationSettings>().cloned().unwrap_or_default();
-    let memory = (settings.window_bytes + settings.max_behind_bytes) as usize + (4 << 20);
-    let mut server_channels_config = channels.server_configs();
-    let mut client_channels_config = channels.client_configs();
-    for c in server_channels_config.iter_mut().chain(&mut client_channels_config) {
-        c.max_memory_usage_bytes = c.max_memory_usage_bytes.max(memory);
-    }
-    ConnectionConfig { available_bytes_per_tick: 64 << 10, server_channels_config, client_channels_config }
-}
-
-fn server_app(port: u16) -> App {
-    let mut app = App::new();
-    base_plugins(&mut app);
-    // The loopback run pushes thousands of edits per client per frame,
-    // faster than 60 Hz: the rate limit is raised to match.
-    let settings = ReplicationSettings { edits_per_second: 1e7, edit_burst: 1e5, ..default() };
-    // Game time: a sixtieth of a second a frame, however fast frames run.
-    app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(1.0 / 60.0)));
-    let bounds = WorldGen::default().bounds();
-    app.insert_resource(settings)
-        .add_plugins(common::ExampleGeology { bounds, rain: None })
-        .add_plugins(DeltaOverlayPlugins::new(Update).serve());
-    app.finish();
-    app.cleanup();
-    let server = RenetServer::new(connection(&app));
-    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).unwrap_or_else(|e| {
-        eprintln!("cannot bind 127.0.0.1:{port}: {e}");
-        std::process::exit(1);
-    });
-    let config = ServerConfig {
-        current_time: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default(),
-        max_clients: 64,
-        protocol_id: PROTOCOL_ID,
-        authentication: ServerAuthentication::Unsecure,
-        public_addresses: socket.local_addr().into_iter().collect(),
-    };
-    let transport = NetcodeServerTransport::new(config, socket).unwrap_or_else(|e| {
-        eprintln!("cannot start the server: {e}");
-        std::process::exit(1);
-    });
-    app.insert_resource(server).insert_resource(transport);
-    app
-}
-
-/// Random edits a client makes each frame.
-#[derive(Resource)]
-struct Editing {
-    per_frame: usize,
-    rng: u64,
-}
-
-fn edit(
-    mut editing: ResMut<Editing>,
-    storage: Res<DeltaStorage>,
-    status: Res<ReplicationStatus>,
-    mut out: MessageWriter<MaterialUpdate>,
-) {
-    if !matches!(*status, ReplicationStatus::Synced { .. }) {
-        return;
-    }
-    let b = storage.bounds();
-    let size = b.size().as_u64vec3();
-    for _ in 0..editing.per_frame {
-        let r = splitmix(&mut editing.rng);
-        let p = b.min + IVec3::new((r % size.x) as i32, ((r >> 21) % size.y) as i32, ((r >> 42) % size.z) as i32);
-        let material =
-            [materials::SEDIMENT, materials::WATER, materials::MAGMA, materials::AIR][(r >> 60) as usize & 3];
-        out.write(MaterialUpdate { position: p, material });
-    }
-}
-
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn client_app(server: SocketAddr, id: u64, edits: usize) -> App {
-    let mut app = App::new();
-    base_plugins(&mut app);
-    let max_edits_per_frame = edits.max(1);
-    let client = ReplicationClientPlugin { max_edits_per_frame, ..default() };
-    app.add_plugins(DeltaOverlayPlugins::new(Update).world(WorldSource::Server).set(client));
-    app.insert_resource(Editing { per_frame: edits, rng: id.wrapping_mul(0x5851_f42d_4c95_7f2d) })
-        .add_systems(Update, edit.before(DeltaOverlaySystems::Ingest));
-    app.finish();
-    app.cleanup();
-    let client = RenetClient::new(connection(&app));
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap_or_else(|e| {
-        eprintln!("cannot bind a client socket: {e}");
-        std::process::exit(1);
-    });
-    let authentication = ClientAuthentication::Unsecure {
-        client_id: now.as_nanos() as u64 ^ id,
-        protocol_id: PROTOCOL_ID,
-        server_addr: server,
-        user_data: None,
-    };
-    let transport = NetcodeClientTransport::new(now, authentication, socket).unwrap_or_else(|e| {
-        eprintln!("cannot start a client: {e}");
-        std::process::exit(1);
-    });
-    app.insert_resource(client).insert_resource(transport);
-    app
-}
-
 fn synced_at(app: &App) -> Option<u64> {
     match *app.world().resource::<ReplicationStatus>() {
         ReplicationStatus::Synced { sequence, .. } => Some(sequence),
@@ -262,10 +200,17 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 /// A server and `o.clients` clients in this process, over 127.0.0.1.
 fn loopback(o: &Options) {
     let t = Instant::now();
-    let mut server = server_app(0);
+    // The server and the login step share a key made for this run; each
+    // client gets a token for user i + 1.
+    let key = (!o.unsecure).then(auth::random_key);
+    let server_auth = key.map_or(ServerAuth::Unsecure, ServerAuth::Secure);
+    let mut server = apps::server_app(IpAddr::V4(Ipv4Addr::LOCALHOST), 0, server_auth);
     let addr = server.world().resource::<NetcodeServerTransport>().addresses()[0];
-    println!("server on {addr}: default world built in {:.2} s", t.elapsed().as_secs_f64());
-    let mut clients: Vec<App> = (0..o.clients).map(|i| client_app(addr, i as u64 + 1, o.edits)).collect();
+    let mode = if o.unsecure { "unsecure" } else { "secure, connect tokens" };
+    println!("server on {addr} ({mode}): default world built in {:.2} s", t.elapsed().as_secs_f64());
+    let mut clients: Vec<App> = (0..o.clients as u64)
+        .map(|i| apps::client_app(addr, apps::loopback_auth(key.as_ref(), i + 1, addr), i + 1, o.edits))
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(120);
     let step = |server: &mut App, clients: &mut [App]| {
         server.update();
@@ -331,13 +276,14 @@ fn loopback(o: &Options) {
     }
     // Quiet: no more edits; every client catches up.
     for c in &mut clients {
-        c.world_mut().resource_mut::<Editing>().per_frame = 0;
+        c.world_mut().resource_mut::<apps::Editing>().per_frame = 0;
     }
     let target = loop {
         step(&mut server, &mut clients);
         step(&mut server, &mut clients);
         let target = server.world().resource::<DeltaStorage>().sequence();
-        if clients.iter().all(|c| synced_at(c) == Some(target)) {
+        let waiting = server.world().resource::<DeltaStats>().ingest_backlog;
+        if waiting == 0 && clients.iter().all(|c| synced_at(c) == Some(target)) {
             break target;
         }
         if Instant::now() > deadline {
@@ -348,12 +294,18 @@ fn loopback(o: &Options) {
     let after = server.world().resource::<ReplicationStats>().clone();
     frame_times.sort();
     let changes = after.changes_sent - before.changes_sent;
+    let refused = after.refused_rate
+        + after.refused_out_of_bounds
+        + after.refused_unauthorized
+        + after.refused_not_joined
+        + after.refused_busy
+        + after.refused_material;
     println!(
-        "play: {} frames, server sequence {target}, {} client edits applied, {} refused",
-        o.frames,
-        after.edits_applied,
-        after.refused_rate + after.refused_out_of_bounds + after.refused_unauthorized + after.refused_not_joined
+        "play: {} frames, server sequence {target}, {} client edits applied, {refused} refused ({} by the policy, {} over the server's budget)",
+        o.frames, after.edits_applied, after.refused_unauthorized, after.refused_busy
     );
+    let (worst, over) = common::flood::worst(server.world());
+    println!("server store time: max {:.2} ms a frame, {over} frames over 50 ms", worst.as_secs_f64() * 1e3);
     println!(
         "wire: {:.2} bytes per change sent ({} changes to {} clients, {:.1} MB of change messages)",
         (after.change_bytes - before.change_bytes) as f64 / changes.max(1) as f64,
@@ -376,7 +328,7 @@ fn loopback(o: &Options) {
         .map(|_| {
             let b = truth.bounds();
             let s = b.size().as_u64vec3();
-            let r = splitmix(&mut rng);
+            let r = apps::splitmix(&mut rng);
             b.min + IVec3::new((r % s.x) as i32, ((r >> 21) % s.y) as i32, ((r >> 42) % s.z) as i32)
         })
         .collect();
@@ -390,9 +342,14 @@ fn loopback(o: &Options) {
             converged += 1;
         }
     }
+    // Every update the server accepted (its geology's, its clients') is in its
+    // world: the shadow copy replays them, last write per voxel.
+    let shadow = server.world().resource::<common::Shadow>();
+    let lost = shadow.voxels.iter().filter(|&(&p, &m)| truth.query(p).ok() != Some(m)).count();
+    println!("server world: {} voxels checked against the accepted updates, {lost} differ", shadow.voxels.len());
     println!("world digest {digest:016x}");
     println!("clients converged: {converged}/{}, {mismatches} mismatches", o.clients);
-    if converged != o.clients {
+    if converged != o.clients || lost > 0 {
         std::process::exit(1);
     }
 }
