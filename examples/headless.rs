@@ -12,7 +12,10 @@
 //! from it when it exists (`loaded world from PATH: sequence N`), generated and
 //! written otherwise, every frame's changes committed on a background thread
 //! (`durable through sequence N`, at least once a second), synced at the end.
-//! `--frames 0` only loads and prints the digest.
+//! `--frames 0` only loads and prints the digest. A file that cannot be opened
+//! (damaged, truncated, another world) stops the run with the error and exit
+//! status 1, the file untouched; with `--move-aside` it is renamed to
+//! `PATH.bad-N` instead and a new world starts at PATH.
 //!
 //! The schedules run on Bevy's single-threaded executor: the frame's systems
 //! are one chain (the processes share one view of the world, the overlay
@@ -44,7 +47,9 @@ use common::{ExampleGeology, Shadow};
 use std::time::{Duration, Instant};
 
 fn usage() -> ! {
-    eprintln!("usage: headless [--frames N] [--save PATH] [--multi-threaded] [--flood N] [--flood-frames K]");
+    eprintln!(
+        "usage: headless [--frames N] [--save PATH [--move-aside]] [--multi-threaded] [--flood N] [--flood-frames K]"
+    );
     std::process::exit(2);
 }
 
@@ -52,19 +57,20 @@ fn main() {
     let mut frames = 600u32;
     let mut save: Option<std::path::PathBuf> = None;
     let mut multi_threaded = false;
+    let mut move_aside = false;
     let mut flood = common::flood::Flood { updates: 0, frames: 1 };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--multi-threaded" {
-            multi_threaded = true;
-            continue;
-        }
-        match (arg.as_str(), args.next()) {
-            ("--frames", Some(n)) => frames = n.parse().unwrap_or_else(|_| usage()),
-            ("--save", Some(path)) => save = Some(path.into()),
-            ("--flood", Some(n)) => flood.updates = n.parse().unwrap_or_else(|_| usage()),
-            ("--flood-frames", Some(n)) => flood.frames = n.parse().unwrap_or_else(|_| usage()),
-            _ => usage(),
+        match arg.as_str() {
+            "--multi-threaded" => multi_threaded = true,
+            "--move-aside" => move_aside = true,
+            _ => match (arg.as_str(), args.next()) {
+                ("--frames", Some(n)) => frames = n.parse().unwrap_or_else(|_| usage()),
+                ("--save", Some(path)) => save = Some(path.into()),
+                ("--flood", Some(n)) => flood.updates = n.parse().unwrap_or_else(|_| usage()),
+                ("--flood-frames", Some(n)) => flood.frames = n.parse().unwrap_or_else(|_| usage()),
+                _ => usage(),
+            },
         }
     }
 
@@ -72,7 +78,7 @@ fn main() {
     let generator = WorldGen::default();
     let bounds = generator.bounds();
     let world = match &save {
-        Some(path) => persist::source(path, generator),
+        Some(path) => persist::source(path, generator, move_aside),
         None => WorldSource::Generate(generator),
     };
     let mut app = App::new();
@@ -94,6 +100,7 @@ fn main() {
     }
     app.finish();
     app.cleanup();
+    persist::check(&app);
     match save.as_ref().and_then(|_| persist::loaded(&app)) {
         Some(sequence) => println!(
             "loaded world from {}: sequence {sequence} ({:.2} s)",
@@ -144,11 +151,22 @@ fn main() {
 mod persist {
     use bevy::prelude::*;
     use bevy_delta_overlay::persistence::{Opened, StoreOptions};
-    use bevy_delta_overlay::plugin::WorldFile;
+    use bevy_delta_overlay::plugin::{BadFilePolicy, WorldFile, WorldFileAction, WorldFileError};
     use bevy_delta_overlay::{WorldGen, WorldSource};
 
-    pub fn source(path: &std::path::Path, generator: WorldGen) -> WorldSource {
-        WorldSource::File { path: path.into(), options: StoreOptions { generator, ..default() } }
+    pub fn source(path: &std::path::Path, generator: WorldGen, move_aside: bool) -> WorldSource {
+        let on_bad_file = if move_aside { BadFilePolicy::MoveAsideAndStartFresh } else { BadFilePolicy::Refuse };
+        WorldSource::File { path: path.into(), options: StoreOptions { generator, ..default() }, on_bad_file }
+    }
+
+    /// Says what went wrong with the world file, if anything; stops when the
+    /// plugin refused it (the app would exit after its first frame anyway).
+    pub fn check(app: &App) {
+        let Some(problem) = app.world().get_resource::<WorldFileError>() else { return };
+        eprintln!("world file: {problem}");
+        if problem.action == WorldFileAction::Refused {
+            std::process::exit(1);
+        }
     }
 
     pub fn loaded(app: &App) -> Option<u64> {
@@ -165,8 +183,14 @@ mod persist {
     }
 
     pub fn sync(app: &mut App) {
+        if let Some(problem) = app.world().get_resource::<WorldFileError>()
+            && problem.action == WorldFileAction::SavingStopped
+        {
+            eprintln!("saving failed: {problem}");
+            std::process::exit(1);
+        }
         let Some(mut file) = app.world_mut().get_resource_mut::<WorldFile>() else {
-            eprintln!("the world file could not be opened (see the error above): nothing was saved");
+            eprintln!("the world file could not be opened: nothing was saved");
             std::process::exit(1);
         };
         match file.sync() {
@@ -185,12 +209,14 @@ mod persist {
     use bevy::prelude::*;
     use bevy_delta_overlay::{WorldGen, WorldSource};
 
-    pub fn source(_: &std::path::Path, _: WorldGen) -> WorldSource {
+    pub fn source(_: &std::path::Path, _: WorldGen, _: bool) -> WorldSource {
         eprintln!(
             "--save needs the `persistence` feature: cargo run --release --features persistence --example headless"
         );
         std::process::exit(2);
     }
+
+    pub fn check(_: &App) {}
 
     pub fn loaded(_: &App) -> Option<u64> {
         None

@@ -274,8 +274,8 @@ fn a_worker_thread_cannot_write_a_replica_between_systems() {
     assert_eq!(seq(&c), 0, "a client applied its own updates");
 }
 
-/// A `WorldSource::File` that cannot be opened: the app runs on a generated
-/// world, and `WorldOrigin` says so (it said `File`).
+/// A `WorldSource::File` that cannot be opened: `WorldOrigin` does not say
+/// `File` (it did, over a generated world).
 #[test]
 fn an_unopenable_file_is_not_reported_as_the_origin() {
     use bevy_delta_overlay::persistence::StoreOptions;
@@ -285,7 +285,11 @@ fn an_unopenable_file_is_not_reported_as_the_origin() {
     let options = StoreOptions { generator: small(), ..default() };
     let mut app = App::new();
     app.add_plugins(MinimalPlugins);
-    app.add_plugins(DeltaOverlayPlugins::new(Update).world(WorldSource::File { path: path.clone(), options }));
+    app.add_plugins(DeltaOverlayPlugins::new(Update).world(WorldSource::File {
+        path: path.clone(),
+        options,
+        on_bad_file: default(),
+    }));
     let origin = *app.world().resource::<WorldOrigin>();
     let has_file = app.world().contains_resource::<WorldFile>();
     std::fs::remove_file(&path).ok();

@@ -276,7 +276,7 @@ fn the_plugin_saves_every_frame_and_reports_what_is_durable() {
     let path = d.join("world.redb");
     let build = || {
         let mut app = App::new();
-        let world = WorldSource::File { path: path.clone(), options: options() };
+        let world = WorldSource::File { path: path.clone(), options: options(), on_bad_file: Default::default() };
         app.add_plugins((
             bevy::app::TaskPoolPlugin::default(),
             PersistencePlugin::default(),

@@ -18,7 +18,14 @@ type Member = Box<dyn Fn(&mut App)>;
 /// Every member the enabled features provide, each adding itself: those of a
 /// world of its own, or (`client`) those of a replica of a server's world.
 fn members(client: bool) -> Vec<Member> {
-    let source = move || if client { WorldSource::Server } else { world().into() };
+    let source = move || -> WorldSource {
+        // Only a replication build has a server to follow.
+        #[cfg(feature = "replication")]
+        if client {
+            return WorldSource::Server;
+        }
+        world().into()
+    };
     let mut out: Vec<Member> = vec![Box::new(move |app: &mut App| {
         app.add_plugins(DeltaOverlayPlugin { world: source(), ..DeltaOverlayPlugin::new(Update) });
     })];

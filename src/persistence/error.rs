@@ -204,6 +204,61 @@ impl std::fmt::Display for StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether the file's content is the problem (damaged, not a world store,
+    /// another format version, another world): a file that setting aside
+    /// would cure. `false` for a failure of the system or of the running store
+    /// (I/O, the database engine, the writer, a refused batch), where the file
+    /// may be sound.
+    ///
+    /// ```
+    /// use bevy_delta_overlay::persistence::StoreError;
+    /// let damaged = StoreError::NotAWorldStore { path: "world.redb".into() };
+    /// assert!(damaged.is_bad_file());
+    /// let stopped = StoreError::WriterStopped { path: "world.redb".into() };
+    /// assert!(!stopped.is_bad_file());
+    /// ```
+    pub fn is_bad_file(&self) -> bool {
+        matches!(
+            self,
+            Self::NotADatabase { .. }
+                | Self::NotAWorldStore { .. }
+                | Self::FormatVersion { .. }
+                | Self::Corrupt { .. }
+                | Self::LogGap { .. }
+                | Self::Mismatch { .. }
+        )
+    }
+
+    /// The same error, for a second owner (an I/O error is rebuilt from its
+    /// kind and message: `std::io::Error` is not `Clone`).
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::Io { path, error } => {
+                Self::Io { path: path.clone(), error: std::io::Error::new(error.kind(), error.to_string()) }
+            }
+            Self::NotADatabase { path, detail } => Self::NotADatabase { path: path.clone(), detail: detail.clone() },
+            Self::NotAWorldStore { path } => Self::NotAWorldStore { path: path.clone() },
+            Self::FormatVersion { path, found, supported } => {
+                Self::FormatVersion { path: path.clone(), found: *found, supported: *supported }
+            }
+            Self::Corrupt { path, record, error } => {
+                Self::Corrupt { path: path.clone(), record: *record, error: *error }
+            }
+            Self::LogGap { path, expected, found } => {
+                Self::LogGap { path: path.clone(), expected: *expected, found: *found }
+            }
+            Self::Database { path, detail } => Self::Database { path: path.clone(), detail: detail.clone() },
+            Self::WriterStopped { path } => Self::WriterStopped { path: path.clone() },
+            Self::WriterPanicked { path, detail } => {
+                Self::WriterPanicked { path: path.clone(), detail: detail.clone() }
+            }
+            Self::Batch { path, error } => Self::Batch { path: path.clone(), error: *error },
+            Self::Mismatch { path, what } => Self::Mismatch { path: path.clone(), what: *what },
+        }
+    }
+}
+
 impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

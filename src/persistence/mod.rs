@@ -53,8 +53,11 @@
 //! not a redb database or that would need a repair, a file of another world
 //! than expected ([`StoreError::Mismatch`]), a brick whose LOD pyramid is not
 //! its voxels': each is a [`StoreError`] naming the problem and the path (and
-//! the record), and the file is left as it was.
+//! the record), and the file is left as it was. [`StoreError::is_bad_file`]
+//! tells these from a failure of the system, and [`WorldStore::move_aside`]
+//! sets such a file aside, whole, under a name no other file has.
 
+mod aside;
 mod error;
 pub(crate) mod format;
 mod options;

@@ -274,6 +274,15 @@ impl WorldStore {
         self.shared.error.lock().ok().and_then(|e| e.as_ref().map(|e| e.to_string()))
     }
 
+    /// The writer's error, typed, once it stopped (`None` while it runs): what
+    /// [`error`](Self::error) says, as the [`StoreError`] it was
+    /// ([`StoreError::WriterPanicked`] for a panic or a thread that ended).
+    pub fn writer_error(&self) -> Option<StoreError> {
+        let stopped = self.check().err()?;
+        let recorded = self.shared.error.lock().ok().and_then(|e| e.as_ref().map(StoreError::duplicate));
+        Some(recorded.unwrap_or(stopped))
+    }
+
     /// Hands a drained batch of `storage`'s changes to the writer, which commits
     /// it on its thread (batches queued meanwhile share one transaction).
     /// Returns at once; [`durable`](Self::durable) says when it is on disk.
@@ -322,6 +331,36 @@ impl WorldStore {
         self.shared.put_snapshot(storage.snapshot());
         self.handed = storage.sequence();
         Ok(())
+    }
+
+    /// Hands the writer the whole of `storage` (a snapshot, written as a full
+    /// checkpoint) instead of its next batch: after a batch was refused (a
+    /// feed drained elsewhere, a batch lost), the file catches up with the
+    /// world, and the next batch is expected right after `storage`'s sequence.
+    /// Returns at once, like [`commit`](Self::commit).
+    ///
+    /// # Errors
+    /// [`StoreError::Mismatch`] when `storage` is not the file's world (other
+    /// bounds); [`StoreError::Batch`] when it is behind what was handed over
+    /// already (not the same history); [`StoreError::WriterStopped`] after the
+    /// writer failed.
+    pub fn resync(&mut self, storage: &DeltaStorage) -> Result<(), StoreError> {
+        self.check()?;
+        if storage.bounds() != self.header.bounds {
+            return Err(StoreError::Mismatch { path: self.path.clone(), what: Mismatch::Bounds });
+        }
+        if storage.sequence() < self.handed {
+            let error = FeedError::Gap { expected: self.handed + 1, found: storage.sequence() + 1 };
+            return Err(StoreError::Batch { path: self.path.clone(), error });
+        }
+        self.shared.put_snapshot(storage.snapshot());
+        self.handed = storage.sequence();
+        let tx = self.tx.as_ref().ok_or(StoreError::WriterStopped { path: self.path.clone() })?;
+        // Only a wake-up: a full queue wakes the writer anyway.
+        match tx.try_send(Command::Wake) {
+            Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
+            Err(TrySendError::Disconnected(_)) => Err(StoreError::WriterStopped { path: self.path.clone() }),
+        }
     }
 
     /// The part of `batch` the writer does not hold yet (`None`: a snapshot
@@ -427,7 +466,7 @@ fn not_a_database(path: &Path, e: impl std::fmt::Display) -> StoreError {
 
 /// Makes a rename into `path`'s directory durable: on Unix a directory entry
 /// reaches the disk when the directory is synced, not when the file is.
-fn sync_parent(path: &Path) -> std::io::Result<()> {
+pub(super) fn sync_parent(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));

@@ -102,3 +102,12 @@ fn a_new_file_is_renamed_into_place_durably() {
         assert!(DIRS_SYNCED.lock().unwrap().contains(&parent), "{} was not synced", parent.display());
     }
 }
+
+#[cfg(feature = "plugin")]
+impl WorldStore {
+    /// Makes the writer panic at its next full checkpoint (for the plugin's
+    /// tests, outside this module).
+    pub(crate) fn inject_panic_in_full_checkpoint(&self) {
+        self.shared.faults.panic_in_full_checkpoint.store(true, Ordering::Release);
+    }
+}

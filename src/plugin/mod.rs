@@ -12,6 +12,8 @@ mod channel;
 mod messages;
 #[cfg(feature = "persistence")]
 mod persist;
+#[cfg(all(test, feature = "persistence"))]
+mod persist_tests;
 mod settings;
 mod source;
 mod stats;
@@ -20,7 +22,7 @@ mod systems;
 pub use channel::DeltaSender;
 pub use messages::{ConsolidationFinished, FlushDeltas, FrameChanges, VoxelsChanged};
 #[cfg(feature = "persistence")]
-pub use persist::{DeltasDurable, PersistencePlugin, WorldFile};
+pub use persist::{BadFilePolicy, DeltasDurable, PersistencePlugin, WorldFile, WorldFileAction, WorldFileError};
 pub use settings::DeltaOverlaySettings;
 pub use source::{WorldOrigin, WorldSource};
 pub use stats::{DeltaOverlayDiagnostics, DeltaStats};
@@ -77,7 +79,9 @@ pub enum DeltaOverlaySystems {
 /// It never runs where the world comes from a server ([`WorldOrigin::Server`]):
 /// a replica is written only by what the server sends. There, the frame's
 /// updates go to whoever holds authority: a replication client reads them
-/// `.after(ApplyUpdates)` and sends them to its server.
+/// `.after(ApplyUpdates)` and sends them to its server. Nor does it run where
+/// the world file was refused ([`WorldOrigin::Refused`]): nothing would be
+/// saved, and the app is exiting.
 #[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ApplyUpdates;
 
@@ -88,10 +92,10 @@ pub struct ApplyUpdates;
 #[derive(Resource, Clone, Copy, Debug, Default)]
 pub struct RemoteAuthority;
 
-/// True unless the world is a server's replica: the run condition of
-/// [`ApplyUpdates`].
+/// True unless the world is a server's replica or a refused file's
+/// placeholder: the run condition of [`ApplyUpdates`].
 fn local_authority(origin: Option<Res<WorldOrigin>>) -> bool {
-    origin.is_none_or(|o| *o != WorldOrigin::Server)
+    origin.is_none_or(|o| !matches!(*o, WorldOrigin::Server | WorldOrigin::Refused))
 }
 
 /// Says, once, when a replica's updates would go nowhere.

@@ -26,13 +26,19 @@ pub enum WorldSource {
     /// A world file (feature `persistence`): loaded when it exists, else
     /// created from `options.generator`, and saved every frame by
     /// [`PersistencePlugin`](super::PersistencePlugin). The storage takes the
-    /// plugin's configuration, not `options.config`.
+    /// plugin's configuration, not `options.config`. A file that exists but
+    /// cannot be opened is handled as `on_bad_file` says, and reported in a
+    /// [`WorldFileError`](super::WorldFileError) resource.
     #[cfg(feature = "persistence")]
     File {
         /// The file.
         path: std::path::PathBuf,
         /// How the store works, and the world it generates when there is no file.
         options: crate::persistence::StoreOptions,
+        /// What to do when the file cannot be opened. Default
+        /// [`BadFilePolicy::Refuse`](super::BadFilePolicy::Refuse): the app
+        /// exits with an error rather than run a world it could not save.
+        on_bad_file: super::BadFilePolicy,
     },
     /// A server's world (a replication client, feature `replication`): a
     /// placeholder of 16³ air until the server's snapshot arrives. The app's
@@ -76,10 +82,16 @@ pub enum WorldOrigin {
     Inserted,
     /// Generated.
     Generated,
-    /// Loaded from a file, or created in one.
+    /// Loaded from a file, or created in one (also after a bad file was moved
+    /// aside: `BadFilePolicy::MoveAsideAndStartFresh`).
     File,
     /// Received from a server (a placeholder until it arrives).
     Server,
+    /// None: the world file could not be opened and the app was asked to exit
+    /// (`BadFilePolicy::Refuse`, feature `persistence`; the `WorldFileError`
+    /// resource says why). The storage is a 16³ placeholder of air that takes
+    /// no updates and is never saved.
+    Refused,
 }
 
 /// A placeholder world: 16³ of air at the origin.
@@ -107,12 +119,8 @@ pub(crate) fn build_world(app: &mut App, source: &WorldSource, config: &DeltaCon
             WorldOrigin::Generated
         }
         #[cfg(feature = "persistence")]
-        WorldSource::File { path, options } => {
-            if super::persist::open(app, path, options, config) {
-                WorldOrigin::File
-            } else {
-                WorldOrigin::Generated
-            }
+        WorldSource::File { path, options, on_bad_file } => {
+            super::persist::open(app, path, options, *on_bad_file, config)
         }
         #[cfg(feature = "replication")]
         WorldSource::Server => {
