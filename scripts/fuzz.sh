@@ -5,4 +5,4 @@
 set -eu
 cd "$(dirname "$0")/.."
 DELTA_FUZZ_ITERS="${DELTA_FUZZ_ITERS:-1000000}" \
-    cargo test --release --no-default-features --features persistence --test fuzz_decoders -- --nocapture "$@"
+    cargo test --release --no-default-features --features persistence,replication --test fuzz_decoders -- --nocapture "$@"

@@ -382,3 +382,60 @@ fn declared_sizes_do_not_allocate() {
     let e = measured("bomb", &bomb, || fuzzing::decode_batch(&bomb, bounds(), 1 << 24));
     assert!(matches!(e, Err(DecodeError::Invalid(_))), "{e:?}");
 }
+
+/// The wire, server to client: every message kind, mutated and re-framed.
+#[cfg(feature = "replication")]
+#[test]
+fn wire_messages_from_the_server() {
+    let _one = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rng = Rng::new(5);
+    let seeds = fuzzing::server_messages();
+    let payloads: Vec<_> = seeds.iter().map(|s| payload(s)).collect();
+    for _ in 0..iterations() {
+        let message = input(&mut rng, &seeds, &payloads);
+        let _ = measured("downlink", &message, || fuzzing::decode_from_server(&message));
+    }
+}
+
+/// The wire, client to server: edit requests (plain and compressed), resync
+/// requests, progress reports, mutated and re-framed.
+#[cfg(feature = "replication")]
+#[test]
+fn wire_messages_from_a_client() {
+    let _one = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rng = Rng::new(6);
+    let seeds = fuzzing::client_messages();
+    let payloads: Vec<_> = seeds.iter().map(|s| payload(s)).collect();
+    for _ in 0..iterations() {
+        let message = input(&mut rng, &seeds, &payloads);
+        let _ = measured("uplink", &message, || fuzzing::decode_from_client(&message, 1 << 16));
+    }
+}
+
+/// A client reading a hostile server's stream: a valid join's messages with
+/// some mutated, repeated or replaced, measured over the whole stream (what
+/// the client keeps, and the world it builds at the snapshot's end).
+#[cfg(feature = "replication")]
+#[test]
+fn a_client_reading_a_hostile_stream() {
+    let _one = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rng = Rng::new(7);
+    let seeds = fuzzing::server_messages();
+    let payloads: Vec<_> = seeds.iter().map(|s| payload(s)).collect();
+    // Whole sessions build worlds: a tenth of the iterations.
+    for _ in 0..iterations().div_ceil(10) {
+        let mut stream = seeds.clone();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(stream.len());
+            match rng.below(3) {
+                0 => stream[at] = input(&mut rng, &seeds, &payloads),
+                1 => stream.insert(at, stream[rng.below(stream.len())].clone()),
+                _ => {
+                    stream.remove(at);
+                }
+            }
+        }
+        let len: usize = stream.iter().map(Vec::len).sum();
+        let _ = measured("session", &vec![0; len], || fuzzing::client_session(&stream));
+    }
+}

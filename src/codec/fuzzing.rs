@@ -83,3 +83,47 @@ pub fn encode_header(bounds: Aabb, palette: &str) -> Vec<u8> {
 pub fn decode_header(record: &[u8]) -> Result<bool, DecodeError> {
     crate::persistence::format::decode_header(record).map(|h| h.is_ok())
 }
+
+/// Decodes a server-to-client wire message; `Ok` when it decoded.
+///
+/// # Errors
+/// The decoder's.
+#[cfg(feature = "replication")]
+pub fn decode_from_server(message: &[u8]) -> Result<(), DecodeError> {
+    crate::replication::wire::decode_from_server(message).map(|_| ())
+}
+
+/// Decodes a client-to-server wire message; the edits it held.
+///
+/// # Errors
+/// The decoder's.
+#[cfg(feature = "replication")]
+pub fn decode_from_client(message: &[u8], max_edits: usize) -> Result<usize, DecodeError> {
+    use crate::replication::wire::{Uplink, decode_from_client};
+    decode_from_client(message, max_edits).map(|m| match m {
+        Uplink::Edits(e) => e.len(),
+        _ => 0,
+    })
+}
+
+/// Valid server messages for seeds: a snapshot of a small generated world
+/// (begin, chunks, end), a change batch after it, an audit, a refusal.
+#[cfg(feature = "replication")]
+pub fn server_messages() -> Vec<Vec<u8>> {
+    crate::replication::fuzz_seeds::server_messages()
+}
+
+/// Valid client messages for seeds: edit requests (plain and compressed), a
+/// resync request, a progress report.
+#[cfg(feature = "replication")]
+pub fn client_messages() -> Vec<Vec<u8>> {
+    crate::replication::fuzz_seeds::client_messages()
+}
+
+/// Feeds `messages` to a fresh client, as its state machine reads a server's
+/// stream; returns the node records it kept (each decodes to at most one
+/// brick when the snapshot ends).
+#[cfg(feature = "replication")]
+pub fn client_session(messages: &[Vec<u8>]) -> usize {
+    crate::replication::fuzz_seeds::client_session(messages)
+}

@@ -35,10 +35,11 @@
 //! UDP on 127.0.0.1. Replicon's tests' `ServerTestAppExt` joins Apps in one
 //! process with no socket, which is how this crate's tests run.
 
-mod audit;
+pub(crate) mod audit;
 mod client;
-mod server;
-mod wire;
+pub(crate) mod fuzz_seeds;
+pub(crate) mod server;
+pub(crate) mod wire;
 
 pub use client::{
     EditsRefused, PendingEdits, ReplicationClientPlugin, ReplicationClientStats, ReplicationStatus, WorldReceived,

@@ -20,7 +20,8 @@ use crate::storage::DeltaStorage;
 use bevy::ecs::schedule::{InternedScheduleLabel, ScheduleLabel};
 use bevy::prelude::*;
 use bevy_replicon::prelude::*;
-use sync::{ClientSync, Effect};
+pub(crate) use sync::ClientSync;
+use sync::Effect;
 
 /// Where the client is.
 #[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -85,6 +85,11 @@ pub(crate) struct ClientSync {
 }
 
 impl ClientSync {
+    /// Node records held by the snapshot being assembled.
+    pub fn records_held(&self) -> usize {
+        self.assembly.as_ref().map_or(0, |a| a.records.len())
+    }
+
     /// True once the world is the server's and follows it.
     pub fn is_synced(&self) -> bool {
         matches!(self.status, ReplicationStatus::Synced { .. })

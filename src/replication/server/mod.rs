@@ -26,7 +26,6 @@ use bevy::ecs::schedule::{InternedScheduleLabel, ScheduleLabel};
 use bevy::prelude::*;
 use bevy_replicon::prelude::*;
 use cache::SnapshotCache;
-#[cfg(test)]
 pub(crate) use cache::encode;
 
 /// Makes this app the authoritative server of its [`DeltaStorage`](crate::DeltaStorage): every
