@@ -65,10 +65,21 @@ pub(crate) use cache::encode;
 ///
 /// # Bounds
 ///
-/// Per client, at most [`ReplicationSettings::window_bytes`] of snapshot in
-/// flight and [`ReplicationSettings::max_behind_bytes`] of changes (a slower
-/// client is re-joined); for joiners, [`ReplicationSettings::max_join_backlog`]
-/// of changes kept; per request, [`ReplicationSettings::max_edits_per_request`].
+/// Per client, at most [`ReplicationSettings::window_bytes`] of snapshot and
+/// join backlog in flight and [`ReplicationSettings::max_behind_bytes`] of
+/// changes (a slower client is re-joined), [`ReplicationSettings::ack_timeout`]
+/// without an acknowledgement and [`ReplicationSettings::max_resyncs_per_minute`]
+/// resync requests (past either it is disconnected); for joiners,
+/// [`ReplicationSettings::max_join_backlog`] of changes kept; per request,
+/// [`ReplicationSettings::max_edits_per_request`]; per frame, from all clients,
+/// [`ReplicationSettings::server_edits_per_frame`] edits.
+///
+/// # Divergence
+///
+/// A snapshot's end carries the world's digest; every
+/// [`ReplicationSettings::audit_every`] synced clients get the digest of one
+/// region of the world, and a client whose region differs receives the world
+/// again (see `docs/multiplayer.md`).
 #[derive(Clone, Debug)]
 pub struct ReplicationServerPlugin {
     /// The schedule of the overlay's systems. Default `Update`.
