@@ -47,7 +47,7 @@ pub struct StoreOptions {
     /// generated from `generator` and, when `palette` is given, keeping the
     /// same palette (compared as parsed when both parse, else as text; a file
     /// that keeps none is taken with any). A file
-    /// that differs is refused with [`StoreError::Mismatch`] and left as it
+    /// that differs is refused with [`StoreError::Mismatch`](super::StoreError::Mismatch) and left as it
     /// was. Default `true`; `false` loads whatever world the file holds.
     pub expect_same_world: bool,
     /// The configuration of the storage returned.

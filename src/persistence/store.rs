@@ -264,7 +264,7 @@ impl WorldStore {
     }
 
     /// The highest sequence number on disk: every change up to it survives a
-    /// crash (as [`Durability`] says). O(1).
+    /// crash (as [`Durability`](super::Durability) says). O(1).
     pub fn durable(&self) -> u64 {
         self.shared.durable.load(Ordering::Acquire)
     }
