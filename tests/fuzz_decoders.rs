@@ -390,7 +390,11 @@ fn wire_messages_from_the_server() {
     let _one = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng = Rng::new(5);
     let seeds = fuzzing::server_messages();
-    let payloads: Vec<_> = seeds.iter().map(|s| payload(s)).collect();
+    let mut payloads: Vec<_> = seeds.iter().map(|s| payload(s)).collect();
+    // A snapshot chunk that declares the most records in a few bytes.
+    let mut chunk = varint((1 << 16) - 1);
+    chunk.extend([1, 1, 7]);
+    payloads.push((11, chunk));
     for _ in 0..iterations() {
         let message = input(&mut rng, &seeds, &payloads);
         let _ = measured("downlink", &message, || fuzzing::decode_from_server(&message));
