@@ -131,3 +131,35 @@ fn without_auto_consolidation_the_cap_falls_back_to_the_storage_backpressure() {
     app.world_mut().resource_mut::<DeltaStorage>().flush();
     assert_eq!(storage(&app).digest(), replay(&flood));
 }
+
+/// The ingest waits at the hard cap for a consolidation to bring the overlay
+/// down. A strategy that would take nothing then (time-based batching takes
+/// only deltas older than `max_age`, 5 minutes, and a flood is young) must not
+/// leave it waiting: at the cap the plugin merges the oldest half, whatever
+/// the strategy.
+#[test]
+fn a_flood_under_time_based_batching_drains() {
+    let bounds = Aabb::new(IVec3::ZERO, IVec3::new(128, 64, 128));
+    let config = DeltaConfig {
+        threshold: 2_000,
+        hard_cap: 12_000,
+        strategy: ConsolidationStrategy::TimeBasedBatching,
+        ..default()
+    };
+    let mut app = App::new();
+    app.insert_resource(DeltaStorage::new(BaseIndex::uniform(bounds, MaterialId(1)).unwrap(), config.clone()));
+    app.insert_resource(DeltaOverlaySettings::from_config(config));
+    app.add_plugins((MinimalPlugins, DeltaOverlayPlugin::default()));
+    let updates = updates(60_000, 17);
+    app.update();
+    app.world_mut().write_message_batch(updates.iter().copied());
+    app.update();
+    assert!(app.world().resource::<DeltaStats>().ingest_backlog > 0, "the flood waits at first");
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(3) && app.world().resource::<DeltaStats>().ingest_backlog > 0 {
+        app.update();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let stats = app.world().resource::<DeltaStats>();
+    assert_eq!(stats.ingest_backlog, 0, "after 3 s the flood still waits: overlay {}", storage(&app).delta_count());
+}

@@ -19,6 +19,8 @@ pub struct Flood {
 pub struct StoreTimes {
     start: Option<Instant>,
     pub frames: Vec<Duration>,
+    /// The ingest's part of each frame.
+    pub ingest: Vec<Duration>,
     pub sent: u64,
 }
 
@@ -53,11 +55,13 @@ impl Plugin for StoreClock {
     }
 }
 
-/// The store's worst frame, and how many frames took over 50 ms.
-pub fn worst(world: &World) -> (Duration, usize) {
+/// The store's worst frame, how many frames took over 50 ms, and the
+/// ingest's part of the worst frame.
+pub fn worst(world: &World) -> (Duration, usize, Duration) {
     let times = world.resource::<StoreTimes>();
-    let worst = times.frames.iter().max().copied().unwrap_or_default();
-    (worst, times.frames.iter().filter(|t| **t > Duration::from_millis(50)).count())
+    let (at, worst) = times.frames.iter().copied().enumerate().max_by_key(|(_, t)| *t).unwrap_or_default();
+    let over = times.frames.iter().filter(|t| **t > Duration::from_millis(50)).count();
+    (worst, over, times.ingest.get(at).copied().unwrap_or_default())
 }
 
 fn send(
@@ -94,9 +98,10 @@ fn store_start(mut times: ResMut<StoreTimes>) {
     times.start = Some(Instant::now());
 }
 
-fn store_end(mut times: ResMut<StoreTimes>) {
+fn store_end(mut times: ResMut<StoreTimes>, stats: Res<DeltaStats>) {
     if let Some(start) = times.start.take() {
         times.frames.push(start.elapsed());
+        times.ingest.push(stats.ingest_time);
     }
 }
 
@@ -104,7 +109,7 @@ fn store_end(mut times: ResMut<StoreTimes>) {
 pub fn report(world: &World) -> Vec<String> {
     let times = world.resource::<StoreTimes>();
     let stats = world.resource::<DeltaStats>();
-    let (worst, over) = self::worst(world);
+    let (worst, over, _) = self::worst(world);
     vec![
         format!("flood              {} updates sent in the burst", times.sent),
         format!(

@@ -70,7 +70,12 @@ fn fail(what: String) -> ! {
 /// The server: the geology on the default world, clients' edits checked by an
 /// `EditPolicy` that knows who sent them (the bedrock, the bottom 4 layers,
 /// is user 1's alone).
-pub fn server_app(ip: IpAddr, port: u16, authentication: ServerAuth) -> App {
+/// `public` is the address clients reach (the one tokens name); by default
+/// the bound address, which must then not be unspecified (0.0.0.0).
+pub fn server_app(ip: IpAddr, port: u16, public: Option<SocketAddr>, authentication: ServerAuth) -> App {
+    if ip.is_unspecified() && public.is_none() {
+        fail(format!("--bind {ip} needs --public ADDR: the address clients reach, which their tokens name"));
+    }
     let mut app = App::new();
     base_plugins(&mut app);
     // The loopback run pushes thousands of edits per client per frame,
@@ -98,7 +103,11 @@ pub fn server_app(ip: IpAddr, port: u16, authentication: ServerAuth) -> App {
         max_clients: 64,
         protocol_id: PROTOCOL_ID,
         authentication,
-        public_addresses: socket.local_addr().into_iter().collect(),
+        // Netcode admits a token only if it names one of these.
+        public_addresses: match public {
+            Some(addr) => vec![addr],
+            None => socket.local_addr().into_iter().collect(),
+        },
     };
     let transport =
         NetcodeServerTransport::new(config, socket).unwrap_or_else(|e| fail(format!("cannot start the server: {e}")));

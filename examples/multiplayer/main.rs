@@ -16,8 +16,8 @@
 //! ```
 //!
 //! The server binds 127.0.0.1 unless `--bind ADDR` says otherwise (for a real
-//! network: `--bind 0.0.0.0`, and the address clients reach in the token's
-//! `--for`). `--unsecure` (server and clients) turns authentication off: any
+//! network: `--bind 0.0.0.0 --public ADDR`, ADDR being the address clients
+//! reach, the one the tokens name with `--for`). `--unsecure` (server and clients) turns authentication off: any
 //! peer may connect with an id of its choosing; for 127.0.0.1 experiments only.
 //! The key may also come from `DELTA_NETCODE_KEY` (64 hex digits).
 //!
@@ -56,6 +56,7 @@ struct Options {
     unsecure: bool,
     key_file: Option<PathBuf>,
     bind: IpAddr,
+    public: Option<SocketAddr>,
     port: u16,
     token: Option<PathBuf>,
     user: u64,
@@ -73,7 +74,7 @@ enum Mode {
 fn usage() -> ! {
     eprintln!(
         "usage: multiplayer --loopback [--clients N] [--unsecure] [--frames F] [--edits E]
-       multiplayer --server [--port P] [--bind ADDR] (--key-file K | --unsecure) [--frames F]
+       multiplayer --server [--port P] [--bind ADDR --public ADDR] (--key-file K | --unsecure) [--frames F]
        multiplayer --issue-token --user ID --for ADDR [--key-file K] --out FILE
        multiplayer --client ADDR (--token FILE | --unsecure) [--frames F] [--edits E]
 (the key is 32 bytes or 64 hex digits in K, or 64 hex digits in DELTA_NETCODE_KEY)"
@@ -90,6 +91,7 @@ fn options() -> Options {
         unsecure: false,
         key_file: None,
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        public: None,
         port: 5000,
         token: None,
         user: 1,
@@ -105,6 +107,7 @@ fn options() -> Options {
             "--server" => o.mode = Mode::Server,
             "--port" => o.port = value().parse().unwrap_or_else(|_| usage()),
             "--bind" => o.bind = value().parse().unwrap_or_else(|_| usage()),
+            "--public" => o.public = Some(addr(value())),
             "--client" => o.mode = Mode::Client { server: addr(value()) },
             "--issue-token" => o.mode = Mode::IssueToken { server: SocketAddr::from(([127, 0, 0, 1], 5000)) },
             "--for" => match &mut o.mode {
@@ -140,7 +143,7 @@ fn main() {
                 true => ServerAuth::Unsecure,
                 false => ServerAuth::Secure(auth::load_key(o.key_file.as_deref()).unwrap_or_else(|e| fail(e))),
             };
-            let mut server = apps::server_app(o.bind, o.port, auth);
+            let mut server = apps::server_app(o.bind, o.port, o.public, auth);
             run_alone(&mut server, o.frames, |app| {
                 let s = app.world().resource::<ReplicationStats>();
                 format!(
@@ -204,7 +207,7 @@ fn loopback(o: &Options) {
     // client gets a token for user i + 1.
     let key = (!o.unsecure).then(auth::random_key);
     let server_auth = key.map_or(ServerAuth::Unsecure, ServerAuth::Secure);
-    let mut server = apps::server_app(IpAddr::V4(Ipv4Addr::LOCALHOST), 0, server_auth);
+    let mut server = apps::server_app(IpAddr::V4(Ipv4Addr::LOCALHOST), 0, None, server_auth);
     let addr = server.world().resource::<NetcodeServerTransport>().addresses()[0];
     let mode = if o.unsecure { "unsecure" } else { "secure, connect tokens" };
     println!("server on {addr} ({mode}): default world built in {:.2} s", t.elapsed().as_secs_f64());
@@ -304,8 +307,12 @@ fn loopback(o: &Options) {
         "play: {} frames, server sequence {target}, {} client edits applied, {refused} refused ({} by the policy, {} over the server's budget)",
         o.frames, after.edits_applied, after.refused_unauthorized, after.refused_busy
     );
-    let (worst, over) = common::flood::worst(server.world());
-    println!("server store time: max {:.2} ms a frame, {over} frames over 50 ms", worst.as_secs_f64() * 1e3);
+    let (worst, over, ingest) = common::flood::worst(server.world());
+    println!(
+        "server store time: max {:.2} ms a frame (its ingest {:.2} ms), {over} frames over 50 ms",
+        worst.as_secs_f64() * 1e3,
+        ingest.as_secs_f64() * 1e3
+    );
     println!(
         "wire: {:.2} bytes per change sent ({} changes to {} clients, {:.1} MB of change messages)",
         (after.change_bytes - before.change_bytes) as f64 / changes.max(1) as f64,

@@ -25,7 +25,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Updates applied between two looks at the clock.
-const CHUNK: usize = 4096;
+const CHUNK: usize = 1024;
 
 /// Updates waiting to be applied, in order.
 #[derive(Debug, Default, bevy::prelude::Resource)]

@@ -27,6 +27,7 @@ pub use settings::DeltaOverlaySettings;
 pub use source::{WorldOrigin, WorldSource};
 pub use stats::{DeltaOverlayDiagnostics, DeltaStats};
 
+pub(crate) use backlog::Backlog;
 pub(crate) use channel::DeltaReceiver;
 #[cfg(all(test, feature = "replication"))]
 pub(crate) use source::placeholder;

@@ -8,6 +8,7 @@
 use super::backlog::Backlog;
 use super::{ConsolidationFinished, FrameChanges, VoxelsChanged};
 use super::{ConsolidationTask, DeltaOverlaySettings, DeltaReceiver, FlushDeltas, IngestCounts};
+use crate::consolidation::ConsolidationStrategy;
 use crate::error::VoxelError;
 use crate::material::MaterialUpdate;
 use crate::parallel::Executor;
@@ -161,7 +162,13 @@ pub(crate) fn drive_consolidation(
         storage.flush();
     }
     if task.0.is_none() && settings.auto_consolidate && storage.should_consolidate() {
-        let strategy = storage.config().strategy;
+        // At the hard cap the ingest waits for this job: it must bring the
+        // overlay down whatever the strategy (time-based batching takes
+        // nothing from a young flood), so it merges the oldest half.
+        let strategy = match storage.delta_count() >= storage.config().hard_cap {
+            true => ConsolidationStrategy::LazyThreshold,
+            false => storage.config().strategy,
+        };
         let job = {
             let _span = info_span!("delta_overlay::begin").entered();
             storage.begin_consolidation(strategy)

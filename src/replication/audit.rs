@@ -1,7 +1,9 @@
 //! Divergence detection: digests of regions of the world, compared between
 //! the server and each client.
 //!
-//! The world is cut into audit regions of [`COLUMNS`]² columns, full height.
+//! The world is cut into audit regions of [`COLUMNS`]² columns and at most
+//! [`LAYERS`] voxels of height (so a region's read costs the same whatever the
+//! world's height).
 //! Every `ReplicationSettings::audit_every` the server sends the digest of the
 //! next region (round robin) as of its last broadcast sequence; the stream is
 //! ordered, so a synced client that reads the audit has applied exactly the
@@ -11,7 +13,8 @@
 //! the whole world's digest, checked once the snapshot is built.
 //!
 //! A region's digest reads it into a reused buffer (about 1 ms for 64 x 256 x
-//! 64 voxels): a few a second cost the main thread well under 1%.
+//! 64 voxels, the most a region holds): a few a second cost the main thread
+//! well under 1%.
 
 use crate::base::Region;
 use crate::coords::Aabb;
@@ -21,21 +24,29 @@ use glam::IVec3;
 /// The side of an audit region, in columns.
 pub(crate) const COLUMNS: i32 = 64;
 
-/// The number of audit regions of a world.
-pub(crate) fn count(world: Aabb) -> u64 {
+/// The height of an audit region, at most.
+pub(crate) const LAYERS: i32 = 256;
+
+/// Regions across x, up y and across z.
+fn across(world: Aabb) -> (u64, u64, u64) {
     let size = world.size();
-    let across = |n: i32| (n.max(1) as u64).div_ceil(COLUMNS as u64);
-    across(size.x) * across(size.z)
+    let n = |extent: i32, side: i32| (extent.max(1) as u64).div_ceil(side as u64);
+    (n(size.x, COLUMNS), n(size.y, LAYERS), n(size.z, COLUMNS))
 }
 
-/// The `i`-th audit region of `world` (row-major over x then z; `i` wraps).
+/// The number of audit regions of a world.
+pub(crate) fn count(world: Aabb) -> u64 {
+    let (x, y, z) = across(world);
+    x * y * z
+}
+
+/// The `i`-th audit region of `world` (x fastest, then y, then z; `i` wraps).
 pub(crate) fn region(world: Aabb, i: u64) -> Aabb {
-    let size = world.size();
-    let across_x = (size.x.max(1) as u64).div_ceil(COLUMNS as u64);
+    let (nx, ny, _) = across(world);
     let i = i % count(world);
-    let (x, z) = ((i % across_x) as i32 * COLUMNS, (i / across_x) as i32 * COLUMNS);
-    let min = world.min + IVec3::new(x, 0, z);
-    let max = (min + IVec3::new(COLUMNS, size.y, COLUMNS)).min(world.max);
+    let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
+    let min = world.min + IVec3::new(x as i32 * COLUMNS, y as i32 * LAYERS, z as i32 * COLUMNS);
+    let max = (min + IVec3::new(COLUMNS, LAYERS, COLUMNS)).min(world.max);
     Aabb::new(min, max)
 }
 

@@ -55,7 +55,7 @@ pub enum RefusedReason {
     /// Sent before the client had the world.
     NotJoined,
     /// The server took all the edits it takes in a frame (from every client
-    /// together): send them again later.
+    /// together), or its ingest backlog is full: send them again later.
     ServerBusy,
     /// A material the server's palette does not hold.
     UnknownMaterial,

@@ -106,6 +106,26 @@ pub struct DeltaStorage {
     surface_log_next: u64,
     /// Changed positions of built surface columns, packed, to settle.
     surface_dirty: Vec<u64>,
+    /// Which storage value this is (see [`world_id`](Self::world_id)).
+    id: WorldId,
+}
+
+/// Identifies one storage value: a new number for every storage made, clones
+/// included (a clone's history parts from the original's with its next write).
+#[derive(Debug)]
+struct WorldId(u64);
+
+impl WorldId {
+    fn fresh() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl Clone for WorldId {
+    fn clone(&self) -> Self {
+        Self::fresh()
+    }
 }
 
 impl DeltaStorage {
@@ -134,7 +154,17 @@ impl DeltaStorage {
             surfaces: None,
             surface_log_next: 0,
             surface_dirty: Vec::new(),
+            id: WorldId::fresh(),
         }
+    }
+
+    /// A number naming this storage value, unique in the process: a storage
+    /// made by `new`, `resume` or `clone` gets a new one, writes keep it. A
+    /// consumer of the change feed that sees it change knows the world was
+    /// replaced (a new game, a load), not changed: replication sends every
+    /// client the new world.
+    pub fn world_id(&self) -> u64 {
+        self.id.0
     }
 
     /// The consolidated world under the overlay. Coarse LOD reads come from here.

@@ -92,6 +92,9 @@ pub(crate) struct SnapshotCache {
     pub(super) broadcast: u64,
     /// The sequence of the snapshot built or served (`None` without one).
     pub(super) snapshot_sequence: Option<u64>,
+    /// The storage value the cache and the peers' worlds come from
+    /// (`DeltaStorage::world_id`).
+    pub(super) world: Option<u64>,
     /// Bytes of refusals sent by `receive` this frame (added to the frame's
     /// figure by `send`).
     pub refusal_bytes: u64,

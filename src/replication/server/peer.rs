@@ -68,7 +68,7 @@ pub(crate) type Refusals = Vec<(RefusedReason, u64, IVec3)>;
 pub(crate) enum Resync {
     /// The client is sent the world again.
     Granted,
-    /// The client is being sent the world already: nothing to do.
+    /// The client waits for the world already: nothing to do.
     Ignored,
     /// Over `max_resyncs_per_minute`: the client is abusing the server.
     Abusive,
@@ -139,7 +139,7 @@ impl Peer {
         self.in_flight() > 0 && now.saturating_duration_since(self.heard) > timeout
     }
 
-    /// A resync request: granted unless the client is being sent the world
+    /// A resync request: granted unless the client waits for the world
     /// already, abusive past `limit` requests in a minute.
     pub fn resync(&mut self, now: Instant, limit: u32) -> Resync {
         if now.saturating_duration_since(self.resync_window) >= Duration::from_secs(60) {
@@ -151,11 +151,13 @@ impl Peer {
             return Resync::Abusive;
         }
         match self.state {
-            PeerState::Synced => {
+            // A client that asks while streaming dropped what it had (a
+            // damaged message): the stream starts over.
+            PeerState::Synced | PeerState::Streaming { .. } => {
                 self.state = PeerState::Waiting;
                 Resync::Granted
             }
-            PeerState::Waiting | PeerState::Streaming { .. } => Resync::Ignored,
+            PeerState::Waiting => Resync::Ignored,
         }
     }
 

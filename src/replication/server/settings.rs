@@ -27,7 +27,10 @@ pub struct ReplicationSettings {
     /// Edits a client may make at once beyond its rate. Default 50,000.
     pub edit_burst: f32,
     /// A client whose refused edits in one second exceed this many is
-    /// disconnected (a flood, not a slip). Default 200,000.
+    /// disconnected (a flood, not a slip). Counted: edits outside the world or
+    /// the palette, refused by the policy or sent before the world was
+    /// received; not those over the client's rate or the server's budget (an
+    /// honest client sending much is told and may send again). Default 200,000.
     pub flood_limit: u64,
     /// Change bytes kept after the cached snapshot for joiners. Past this (or
     /// past the snapshot's own size, when replaying would cost more than a

@@ -5,9 +5,9 @@ use super::peer::{Checks, Peer, PeerState, Resync};
 use super::settings::{EditPolicy, ReplicationSettings};
 use super::stats::ReplicationStats;
 use crate::material::{MaterialUpdate, Palette};
-use crate::plugin::FrameChanges;
+use crate::plugin::{Backlog, DeltaOverlaySettings, FrameChanges};
 use crate::replication::audit;
-use crate::replication::wire::{self, Uplink};
+use crate::replication::wire::{self, RefusedReason, Uplink};
 use crate::replication::{ClientWire, ServerWire};
 use crate::storage::DeltaStorage;
 use bevy::prelude::*;
@@ -43,6 +43,9 @@ pub(super) struct Rules<'w> {
     settings: Res<'w, ReplicationSettings>,
     policy: Res<'w, EditPolicy>,
     palette: Res<'w, Palette>,
+    /// The overlay's ingest backlog: an edit accepted must find room in it.
+    backlog: Res<'w, Backlog>,
+    overlay: Res<'w, DeltaOverlaySettings>,
 }
 
 /// Handles client messages: edits validated and written as `MaterialUpdate`s
@@ -60,7 +63,11 @@ pub(super) fn receive(
     let settings = &*rules.settings;
     let bounds = rules.storage.bounds();
     let now = Instant::now();
-    let mut budget = settings.server_edits_per_frame;
+    // The frame's edits from every client, and no more than the ingest's
+    // backlog takes: an edit accepted is applied, never refused later out of
+    // the client's sight.
+    let room = rules.overlay.max_backlog.saturating_sub(rules.backlog.len());
+    let mut budget = settings.server_edits_per_frame.min(room);
     let mut dropped = Vec::new();
     for FromClient { client_id, message } in messages.read() {
         let Some(entity) = client_id.entity() else { continue };
@@ -108,7 +115,12 @@ pub(super) fn receive(
                 });
                 let mut count = 0;
                 for (reason, n, first) in refused {
-                    count += n;
+                    // Only what the client did wrong counts toward a flood:
+                    // over its rate, or refused for the server's own budget,
+                    // an honest client is told and may send again.
+                    if !matches!(reason, RefusedReason::RateLimited | RefusedReason::ServerBusy) {
+                        count += n;
+                    }
                     let bytes = Bytes::from(wire::refused(reason, n, first));
                     peer.sent += bytes.len() as u64;
                     cache.refusal_bytes += bytes.len() as u64;
@@ -165,9 +177,17 @@ pub(super) fn send(
     mut out: MessageWriter<ToClients<ServerWire>>,
     mut audits: Local<Audits>,
 ) {
-    if storage.sequence() < cache.broadcast {
-        // The world was replaced by an older one: nothing cached holds.
-        cache.reset();
+    if cache.world != Some(storage.world_id()) {
+        if cache.world.is_some() {
+            // The world was replaced (a new game, a load): nothing cached
+            // holds, and every client holds another world.
+            info!("replication: the server's world was replaced; every client is sent the new one");
+            cache.reset();
+            for (_, mut peer) in &mut peers {
+                peer.state = PeerState::Waiting;
+            }
+        }
+        cache.world = Some(storage.world_id());
     }
     let broadcast = cache.broadcast(&frame.batch, storage.bounds(), &settings);
     if let Broadcast::Overflow = broadcast {
