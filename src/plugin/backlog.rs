@@ -24,8 +24,11 @@ use crate::storage::{BatchOutcome, DeltaStorage};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// Updates applied between two looks at the clock.
-const CHUNK: usize = 1024;
+/// Updates applied between two looks at the clock. A frame of up to this many
+/// goes in as one batch, as it would without a backlog (a batch coalesces the
+/// writes to one voxel, so chunking a frame finer would change the change feed
+/// the processes follow, and with it the main job's world).
+const CHUNK: usize = 4096;
 
 /// Updates waiting to be applied, in order.
 #[derive(Debug, Default, bevy::prelude::Resource)]
