@@ -17,10 +17,13 @@ pub struct Flood {
 /// The store's time each frame, and the burst sent.
 #[derive(Resource, Default)]
 pub struct StoreTimes {
-    start: Option<Instant>,
+    start: Option<(Instant, Option<(u64, u64)>)>,
     pub frames: Vec<Duration>,
     /// The ingest's part of each frame.
     pub ingest: Vec<Duration>,
+    /// Of each frame, the time the main thread waited for a core (other
+    /// threads of the process, or other processes, were running).
+    pub waited: Vec<Duration>,
     pub sent: u64,
 }
 
@@ -55,13 +58,30 @@ impl Plugin for StoreClock {
     }
 }
 
-/// The store's worst frame, how many frames took over 50 ms, and the
-/// ingest's part of the worst frame.
-pub fn worst(world: &World) -> (Duration, usize, Duration) {
+/// The store's worst frame.
+pub struct Worst {
+    /// Its wall time, the ingest's part and the time the thread waited for a core.
+    pub wall: Duration,
+    pub ingest: Duration,
+    pub waited: Duration,
+    /// Frames over 50 ms of wall time, and over 50 ms on a core (wall less waits).
+    pub over: usize,
+    pub over_on_core: usize,
+}
+
+/// The store's worst frame, and how many took over 50 ms.
+pub fn worst(world: &World) -> Worst {
     let times = world.resource::<StoreTimes>();
-    let (at, worst) = times.frames.iter().copied().enumerate().max_by_key(|(_, t)| *t).unwrap_or_default();
-    let over = times.frames.iter().filter(|t| **t > Duration::from_millis(50)).count();
-    (worst, over, times.ingest.get(at).copied().unwrap_or_default())
+    let (at, wall) = times.frames.iter().copied().enumerate().max_by_key(|(_, t)| *t).unwrap_or_default();
+    let limit = Duration::from_millis(50);
+    let on_core = |i: usize| times.frames[i].saturating_sub(times.waited.get(i).copied().unwrap_or_default());
+    Worst {
+        wall,
+        ingest: times.ingest.get(at).copied().unwrap_or_default(),
+        waited: times.waited.get(at).copied().unwrap_or_default(),
+        over: times.frames.iter().filter(|t| **t > limit).count(),
+        over_on_core: (0..times.frames.len()).filter(|&i| on_core(i) > limit).count(),
+    }
 }
 
 fn send(
@@ -94,14 +114,24 @@ fn send(
     burst.state = next();
 }
 
+/// This thread's time on a core and waiting for one, in ns (Linux's
+/// schedstat; `None` elsewhere).
+fn schedstat() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
+    Some((fields.next()??, fields.next()??))
+}
+
 fn store_start(mut times: ResMut<StoreTimes>) {
-    times.start = Some(Instant::now());
+    times.start = Some((Instant::now(), schedstat()));
 }
 
 fn store_end(mut times: ResMut<StoreTimes>, stats: Res<DeltaStats>) {
-    if let Some(start) = times.start.take() {
+    if let Some((start, at)) = times.start.take() {
         times.frames.push(start.elapsed());
         times.ingest.push(stats.ingest_time);
+        let waited = at.zip(schedstat()).map_or(0, |(a, b)| b.1.saturating_sub(a.1));
+        times.waited.push(Duration::from_nanos(waited));
     }
 }
 
@@ -109,12 +139,16 @@ fn store_end(mut times: ResMut<StoreTimes>, stats: Res<DeltaStats>) {
 pub fn report(world: &World) -> Vec<String> {
     let times = world.resource::<StoreTimes>();
     let stats = world.resource::<DeltaStats>();
-    let (worst, over, _) = self::worst(world);
+    let w = self::worst(world);
     vec![
         format!("flood              {} updates sent in the burst", times.sent),
         format!(
-            "store time         max {:.2} ms a frame, {over} frames over 50 ms, {} updates still waiting",
-            worst.as_secs_f64() * 1e3,
+            "store time         max {:.2} ms a frame (ingest {:.2} ms, waiting for a core {:.2} ms), {} frames over 50 ms ({} on a core), {} updates still waiting",
+            w.wall.as_secs_f64() * 1e3,
+            w.ingest.as_secs_f64() * 1e3,
+            w.waited.as_secs_f64() * 1e3,
+            w.over,
+            w.over_on_core,
             stats.ingest_backlog
         ),
     ]

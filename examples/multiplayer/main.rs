@@ -307,11 +307,14 @@ fn loopback(o: &Options) {
         "play: {} frames, server sequence {target}, {} client edits applied, {refused} refused ({} by the policy, {} over the server's budget)",
         o.frames, after.edits_applied, after.refused_unauthorized, after.refused_busy
     );
-    let (worst, over, ingest) = common::flood::worst(server.world());
+    let w = common::flood::worst(server.world());
     println!(
-        "server store time: max {:.2} ms a frame (its ingest {:.2} ms), {over} frames over 50 ms",
-        worst.as_secs_f64() * 1e3,
-        ingest.as_secs_f64() * 1e3
+        "server store time: max {:.2} ms a frame (ingest {:.2} ms, waiting for a core {:.2} ms), {} frames over 50 ms ({} over 50 ms on a core)",
+        w.wall.as_secs_f64() * 1e3,
+        w.ingest.as_secs_f64() * 1e3,
+        w.waited.as_secs_f64() * 1e3,
+        w.over,
+        w.over_on_core
     );
     println!(
         "wire: {:.2} bytes per change sent ({} changes to {} clients, {:.1} MB of change messages)",
