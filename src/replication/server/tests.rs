@@ -202,3 +202,28 @@ fn a_gap_in_the_broadcast_forgets_the_snapshot() {
     assert!(cache.latest.is_none());
     assert!(matches!(frame(&mut cache, 1, 2), Broadcast::Changes(_)), "after a reset, numbering starts over");
 }
+
+/// The policy sees the client's id from the transport (renet's netcode id,
+/// vouched for by a connect token in secure mode), read as the client is
+/// authorized.
+#[test]
+fn a_peer_knows_its_transport_id_and_the_policy_sees_it() {
+    use bevy_replicon::prelude::AuthorizedClient;
+    use bevy_replicon::shared::backend::connected_client::{NetworkId, NetworkIdMap};
+    let mut app = App::new();
+    app.init_resource::<NetworkIdMap>();
+    app.insert_resource(ReplicationSettings::default()).add_observer(super::systems::joined);
+    let client = app.world_mut().spawn(NetworkId::new(42)).id();
+    app.world_mut().entity_mut(client).insert(AuthorizedClient);
+    app.world_mut().flush();
+    let mut peer = app.world_mut().entity_mut(client).take::<Peer>().expect("a peer for the authorized client");
+    assert_eq!(peer.network_id, Some(42));
+    peer.state = PeerState::Synced;
+    let policy = EditPolicy::new(|e| e.network_id == Some(42) && e.client != Entity::PLACEHOLDER);
+    let (palette, s, mut budget) = (Palette::shipped(), settings(), 10);
+    let checks =
+        Checks { bounds: BOUNDS, palette: &palette, settings: &s, policy: &policy, client, budget: &mut budget };
+    let edit = MaterialUpdate::new(IVec3::ONE, MaterialId(2));
+    let refused = peer.admit(vec![edit], Instant::now(), checks, &mut ReplicationStats::default(), |_| ());
+    assert!(refused.is_empty(), "{refused:?}");
+}
