@@ -1,7 +1,7 @@
 //! The server's systems: thin, the decisions are the peers' and the cache's.
 
 use super::cache::{Broadcast, SnapshotCache};
-use super::peer::{Checks, Peer, PeerState, Resync};
+use super::peer::{Checks, Peer, PeerState, Refusals, Resync};
 use super::settings::{EditPolicy, ReplicationSettings};
 use super::stats::ReplicationStats;
 use crate::material::{MaterialUpdate, Palette};
@@ -113,20 +113,7 @@ pub(super) fn receive(
                 let refused = peer.admit(edits, now, checks, &mut stats, |u| {
                     outputs.updates.write(u);
                 });
-                let mut count = 0;
-                for (reason, n, first) in refused {
-                    // Only what the client did wrong counts toward a flood:
-                    // over its rate, or refused for the server's own budget,
-                    // an honest client is told and may send again.
-                    if !matches!(reason, RefusedReason::RateLimited | RefusedReason::ServerBusy) {
-                        count += n;
-                    }
-                    let bytes = Bytes::from(wire::refused(reason, n, first));
-                    peer.sent += bytes.len() as u64;
-                    cache.refusal_bytes += bytes.len() as u64;
-                    let target = SendTargets::Single(*client_id);
-                    outputs.out.write(ToClients { targets: target, message: ServerWire(bytes) });
-                }
+                let count = tell_refused(&mut peer, refused, *client_id, &mut cache, &mut outputs.out);
                 if peer.refused(now, count, settings.flood_limit) {
                     stats.disconnected += 1;
                     warn!("replication: client {entity} flooded refused edits; disconnecting it");
@@ -136,6 +123,30 @@ pub(super) fn receive(
             }
         }
     }
+}
+
+/// Sends a client its refusals, one message a reason; returns how many count
+/// toward a flood. Only what the client did wrong counts: over its rate, or
+/// refused for the server's own budget, an honest client is told and may send
+/// again.
+fn tell_refused(
+    peer: &mut Peer,
+    refused: Refusals,
+    client: ClientId,
+    cache: &mut SnapshotCache,
+    out: &mut MessageWriter<ToClients<ServerWire>>,
+) -> u64 {
+    let mut count = 0;
+    for (reason, n, first) in refused {
+        if !matches!(reason, RefusedReason::RateLimited | RefusedReason::ServerBusy) {
+            count += n;
+        }
+        let bytes = Bytes::from(wire::refused(reason, n, first));
+        peer.sent += bytes.len() as u64;
+        cache.refusal_bytes += bytes.len() as u64;
+        out.write(ToClients { targets: SendTargets::Single(client), message: ServerWire(bytes) });
+    }
+    count
 }
 
 /// Disconnects clients that stopped acknowledging what they were sent.
