@@ -1,7 +1,7 @@
 //! The replication section: the server's peers, bytes and lag, or the
 //! client's state.
 
-use crate::replication::{ReplicationStats, ReplicationStatus};
+use crate::replication::{ReplicationClientStats, ReplicationStats, ReplicationStatus};
 use bevy::prelude::*;
 use bevy_egui::egui;
 
@@ -25,9 +25,23 @@ pub(super) fn show(ui: &mut egui::Ui, world: &World) {
             row(ui, "lag (max)", format!("{} changes", s.max_lag));
             let per = s.change_bytes as f64 / s.changes_sent.max(1) as f64;
             row(ui, "bytes / change", format!("{per:.2}"));
-            let refused = s.refused_out_of_bounds + s.refused_rate + s.refused_unauthorized + s.refused_not_joined;
-            row(ui, "client edits", format!("{} applied, {refused} refused", s.edits_applied));
-            row(ui, "malformed", format!("{} ({} disconnected)", s.malformed, s.disconnected));
+            let refused = s.refused_out_of_bounds
+                + s.refused_rate
+                + s.refused_unauthorized
+                + s.refused_not_joined
+                + s.refused_busy
+                + s.refused_material;
+            row(
+                ui,
+                "client edits",
+                format!("{} applied, {refused} refused ({} busy)", s.edits_applied, s.refused_busy),
+            );
+            row(
+                ui,
+                "malformed",
+                format!("{} ({} disconnected, {} timed out)", s.malformed, s.disconnected, s.timed_out),
+            );
+            row(ui, "resyncs / audits", format!("{} ({} ignored) / {}", s.resyncs, s.resyncs_ignored, s.audits));
         }
         if let Some(status) = &client {
             let text = match **status {
@@ -38,6 +52,13 @@ pub(super) fn show(ui: &mut egui::Ui, world: &World) {
                 ReplicationStatus::Inactive => "inactive: the world is not a server's".to_string(),
             };
             row(ui, "replication", text);
+            if let Some(c) = world.get_resource::<ReplicationClientStats>() {
+                row(
+                    ui,
+                    "audits",
+                    format!("{}, {} divergences repaired, {} resyncs", c.audits, c.divergences, c.resyncs),
+                );
+            }
         }
     });
 }
