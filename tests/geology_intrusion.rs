@@ -1,11 +1,11 @@
 //! Intrusions with shapes, cooling from the margins in, contact aureoles,
-//! and magma that rain cannot wash away: each called as plain
+//! magma that rain cannot wash away, and uplift: each called as plain
 //! processes on small layered worlds, checked against the world itself.
 #![cfg(feature = "geology")]
 
 use bevy_delta_overlay::geology::{
     Composition, GeologyProcess, HydraulicErosion, HydraulicSettings, Intrusion, IntrusionSettings, IntrusionShape,
-    Terrain, Workspace,
+    Terrain, Uplift, UpliftRegion, UpliftSettings, Workspace,
 };
 use bevy_delta_overlay::{Aabb, BaseIndex, DeltaConfig, DeltaStorage, MaterialId, Palette, WorldGen, materials};
 use glam::{IVec2, IVec3};
@@ -262,6 +262,139 @@ fn magma_exposed_to_rain_is_not_washed_into_sediment() {
     let s = rain.stats;
     assert!(s.eroded > 500, "the clay erodes: {s:?}");
     assert_eq!(count(&census(&world), materials::MAGMA), magma, "rain took magma: {s:?}");
+}
+
+/// Surfaces of every column.
+fn surfaces(world: &DeltaStorage, palette: &Palette) -> BTreeMap<(i32, i32), Option<i32>> {
+    let mut ws = Workspace::new();
+    let mut t = Terrain::new(world, palette, &mut ws);
+    let b = world.bounds();
+    (b.min.z..b.max.z)
+        .flat_map(|z| (b.min.x..b.max.x).map(move |x| (x, z)))
+        .map(|(x, z)| ((x, z), t.surface(IVec2::new(x, z))))
+        .collect()
+}
+
+#[test]
+fn uplift_raises_its_region_at_its_rate_and_accounts_for_the_volume() {
+    let palette = Palette::shipped();
+    let mut world = layered();
+    let region = UpliftRegion::Disc { center: IVec2::new(20, 24), radius: 8.0 };
+    let settings = UpliftSettings { region: Some(region), rate: 2.0, ..Default::default() };
+    let mut up = Uplift::new(&settings);
+    let before = (census(&world), surfaces(&world, &palette));
+    // 5 s at 2 voxels a second: 10 steps (the first frame starts the clock).
+    for _ in 0..51 {
+        frame(&mut world, &palette, &mut up, &settings);
+    }
+    let s = up.stats;
+    let after = (census(&world), surfaces(&world, &palette));
+    let inside = before.1.keys().filter(|&&(x, z)| region.contains(IVec2::new(x, z))).count() as u64;
+    assert!((9..=11).contains(&s.steps), "{s:?}");
+    assert_eq!((s.columns, s.added, s.clipped), (inside * s.steps, inside * s.steps, 0), "{s:?}");
+    for (c, &was) in &before.1 {
+        let rose = after.1[c].unwrap() - was.unwrap();
+        let expected = if region.contains(IVec2::new(c.0, c.1)) { 10 } else { 0 };
+        assert!((rose - expected).abs() <= 1, "{c:?} rose {rose}");
+    }
+    let grown = matter(&after.0, &palette) as i64 - matter(&before.0, &palette) as i64;
+    assert_eq!(grown, (s.added - s.clipped) as i64);
+    assert_eq!(count(&after.0, materials::GRANITE), s.added, "the new rock came in from below");
+    // The floor stayed, the new rock is above it and the strata moved up.
+    let mut r = world.reader();
+    let c = IVec3::new(20, 0, 24);
+    assert_eq!(r.get(c + IVec3::Y).unwrap(), materials::BEDROCK);
+    assert_eq!(r.get(c + IVec3::Y * 2).unwrap(), materials::GRANITE);
+    assert_eq!(r.get(c + IVec3::Y * (2 + s.steps as i32)).unwrap(), materials::LIMESTONE);
+    assert_eq!(r.get(c + IVec3::Y * (42 + s.steps as i32 - 1)).unwrap(), materials::SOIL);
+}
+
+#[test]
+fn uplift_clips_and_counts_what_reaches_the_top_of_the_world() {
+    let palette = Palette::shipped();
+    let mut world = layered();
+    // A box of columns whose surface is 51: 4 voxels below the ceiling.
+    let edits: Vec<_> = (0..48)
+        .flat_map(|z| (0..48).flat_map(move |x| (42..52).map(move |y| (IVec3::new(x, y, z), materials::CLAY))))
+        .collect();
+    world.batch_update(edits);
+    let region = UpliftRegion::Box { min: IVec2::new(4, 4), max: IVec2::new(10, 8) };
+    let settings = UpliftSettings { region: Some(region), rate: 10.0, max_backlog: 0, ..Default::default() };
+    let mut up = Uplift::new(&settings);
+    let before = census(&world);
+    for _ in 0..11 {
+        frame(&mut world, &palette, &mut up, &settings);
+    }
+    let s = up.stats;
+    assert_eq!(s.steps, 10, "{s:?}");
+    assert!(s.dropped == 0, "{s:?}");
+    // 24 columns: 4 steps to reach the ceiling, 6 clipped.
+    assert_eq!((s.added, s.clipped), (240, 6 * 24), "{s:?}");
+    let grown = matter(&census(&world), &palette) as i64 - matter(&before, &palette) as i64;
+    assert_eq!(grown, 240 - 6 * 24);
+    assert_eq!(surfaces(&world, &palette)[&(5, 5)], Some(55));
+}
+
+#[test]
+fn a_step_over_more_columns_than_a_frame_raises_goes_on_over_the_next_frames() {
+    let palette = Palette::shipped();
+    let mut world = layered();
+    let region = UpliftRegion::Disc { center: IVec2::new(24, 24), radius: 12.0 };
+    let settings = UpliftSettings { region: Some(region), rate: 1.0, max_columns_per_frame: 100, ..Default::default() };
+    let mut up = Uplift::new(&settings);
+    let before = (census(&world), surfaces(&world, &palette));
+    for _ in 0..60 {
+        frame(&mut world, &palette, &mut up, &settings);
+    }
+    let s = up.stats;
+    let after = (census(&world), surfaces(&world, &palette));
+    let inside = before.1.keys().filter(|&&(x, z)| region.contains(IVec2::new(x, z))).count() as u64;
+    // 449 columns, 100 a frame: a step takes 5 frames, half a second; the
+    // clock owes one a second.
+    assert!(inside > 400 && (5..=6).contains(&s.steps), "{inside} columns: {s:?}");
+    assert!(s.columns >= inside * s.steps && s.columns < inside * (s.steps + 1), "{s:?}");
+    for (c, &was) in &before.1 {
+        let rose = (after.1[c].unwrap() - was.unwrap()) as u64;
+        let inside = region.contains(IVec2::new(c.0, c.1));
+        assert!(if inside { rose == s.steps || rose == s.steps + 1 } else { rose == 0 }, "{c:?} rose {rose}");
+    }
+    let grown = matter(&after.0, &palette) as i64 - matter(&before.0, &palette) as i64;
+    assert_eq!((grown, s.added), ((s.added - s.clipped) as i64, s.columns));
+}
+
+#[test]
+fn uplift_and_intrusion_stay_inside_a_world_of_any_size() {
+    let palette = Palette::shipped();
+    let worlds = [
+        Aabb::new(IVec3::ZERO, IVec3::splat(16)),
+        Aabb::new(IVec3::new(-3, 5, 7), IVec3::new(61, 6, 70)),
+        Aabb::new(IVec3::new(0, -30, 0), IVec3::new(1, 40, 1)),
+        Aabb::new(IVec3::ZERO, IVec3::new(2, 2, 2)),
+    ];
+    // The default region, and one reaching past the world's corner.
+    let regions = [None, Some(UpliftRegion::Disc { center: IVec2::new(-2, 3), radius: 9.0 })];
+    for bounds in worlds {
+        for region in regions {
+            let gen_ = WorldGen {
+                min: bounds.min,
+                size: bounds.size(),
+                sea_level: bounds.size().y / 2,
+                ..WorldGen::default()
+            };
+            let mut world = DeltaStorage::new(gen_.build().unwrap(), DeltaConfig::default());
+            let before = census(&world);
+            let up = UpliftSettings { region, rate: 5.0, ..Default::default() };
+            let melt = IntrusionSettings { radius: 4.0, rise_per_second: 60.0, ..Default::default() };
+            let (mut u, mut i) = (Uplift::new(&up), Intrusion::new(&melt));
+            // `frame` asserts that nothing was rejected.
+            for _ in 0..30 {
+                frame(&mut world, &palette, &mut u, &up);
+                frame(&mut world, &palette, &mut i, &melt);
+            }
+            let grown = matter(&census(&world), &palette) as i64 - matter(&before, &palette) as i64;
+            assert_eq!(grown, u.stats.added as i64 - u.stats.clipped as i64, "{bounds:?}: {:?}", u.stats);
+        }
+    }
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Geological processes (feature `geology`): hydraulic erosion, thermal
 //! erosion, intrusion and cooling (stocks, dikes and sills, cooling from the
-//! margins in, contact aureoles), deposition and compaction. Each is a
+//! margins in, contact aureoles), deposition and compaction, and uplift (not
+//! in `GeologyPlugins` by default: add
+//! `GeologyPlugin::<Uplift>`). Each is a
 //! [`GeologyProcess`]: a state with a `step` over a [`Terrain`] (tests and tools
 //! call it without an `App`) and, with the `plugin` feature, run by the one
 //! generic `GeologyPlugin<P>` with a reflectable settings resource.
@@ -22,7 +24,8 @@
 //!   and `removed = deposited + carried out` holds exactly, at the end of every
 //!   frame (the tests count the world's terrain voxels to check it). Melting
 //!   and cooling, baking, compaction change a voxel's material in place and
-//!   are counted apart.
+//!   are counted apart; uplift adds rock from below and counts what it pushes
+//!   out of the top of the world (`added - clipped`).
 //! - **Determinism.** Every random choice comes from the process's seed, and
 //!   processes run in a fixed order ([`GeologySystems`] with the plugin): the
 //!   same world, seed and settings give the same world, voxel for voxel.
@@ -44,6 +47,7 @@ mod rng;
 mod slope;
 mod terrain;
 mod thermal;
+mod uplift;
 
 pub use bodies::IntrusionShape;
 pub use cooling::Composition;
@@ -55,3 +59,4 @@ pub use process::{GeologyPlugin, GeologyPlugins, GeologyProcesses, GeologyTimes,
 pub use process::{GeologyProcess, GeologySystems};
 pub use terrain::{Terrain, Workspace};
 pub use thermal::{ThermalErosion, ThermalSettings, ThermalStats, relax_area, slopes_at_rest};
+pub use uplift::{Uplift, UpliftRegion, UpliftSettings, UpliftStats};
