@@ -30,16 +30,23 @@ pub struct MaterialInfo {
     /// required for loose materials, refused for others.
     #[serde(default)]
     pub angle_of_repose: Option<f32>,
-    /// The material a [`Form::Molten`] one becomes when it cools.
+    /// The fine-grained rock a [`Form::Molten`] one becomes where it cools
+    /// fast (a body's chilled margin, a thin dike).
     #[serde(default)]
     pub cools_to: Option<String>,
-    /// The material it becomes when it cools deep in the crust (default
-    /// `cools_to`).
+    /// The coarse-grained rock it becomes where it cools slowly, deep inside
+    /// a body (default `cools_to`). The intrusion process takes its rocks from
+    /// its `Composition` setting; these two describe the palette's magma.
     #[serde(default)]
     pub cools_deep_to: Option<String>,
     /// The material a [`Form::Loose`] one becomes when buried deep enough.
     #[serde(default)]
     pub compacts_to: Option<String>,
+    /// The metamorphic rock a [`Form::Solid`] or [`Form::Loose`] one becomes
+    /// when baked in an intrusion's contact aureole (sandstone to quartzite,
+    /// limestone to marble, clay to hornfels); `None`: heat leaves it as it is.
+    #[serde(default)]
+    pub metamorphoses_to: Option<String>,
 }
 
 fn one() -> f32 {
@@ -87,6 +94,8 @@ pub struct MaterialProperties {
     pub cools_deep_to: Option<MaterialId>,
     /// See [`MaterialInfo::compacts_to`].
     pub compacts_to: Option<MaterialId>,
+    /// See [`MaterialInfo::metamorphoses_to`].
+    pub metamorphoses_to: Option<MaterialId>,
 }
 
 impl MaterialProperties {
@@ -99,6 +108,7 @@ impl MaterialProperties {
         cools_to: None,
         cools_deep_to: None,
         compacts_to: None,
+        metamorphoses_to: None,
     };
 
     /// Terrain, not a fluid.
@@ -304,15 +314,33 @@ fn resolve(e: &MaterialInfo, by_name: &HashMap<&str, u16>) -> Result<MaterialPro
     if e.form != Form::Loose && e.compacts_to.is_some() {
         return Err(invalid("compacts_to", "applies to Loose materials only"));
     }
+    if !matches!(e.form, Form::Solid | Form::Loose) && e.metamorphoses_to.is_some() {
+        return Err(invalid("metamorphoses_to", "applies to Solid and Loose materials only"));
+    }
     let cools_to = name("cools_to", &e.cools_to)?;
     let cools_deep_to = name("cools_deep_to", &e.cools_deep_to)?.or(cools_to);
     let compacts_to = name("compacts_to", &e.compacts_to)?;
-    for (field, target) in [("cools_to", cools_to), ("cools_deep_to", cools_deep_to), ("compacts_to", compacts_to)] {
+    let metamorphoses_to = name("metamorphoses_to", &e.metamorphoses_to)?;
+    let targets = [
+        ("cools_to", cools_to),
+        ("cools_deep_to", cools_deep_to),
+        ("compacts_to", compacts_to),
+        ("metamorphoses_to", metamorphoses_to),
+    ];
+    for (field, target) in targets {
         if target.is_some_and(|t| t.0 == e.id) {
             return Err(invalid(field, "names the material itself"));
         }
     }
-    Ok(MaterialProperties { form: e.form, hardness: e.hardness, repose_slope, cools_to, cools_deep_to, compacts_to })
+    Ok(MaterialProperties {
+        form: e.form,
+        hardness: e.hardness,
+        repose_slope,
+        cools_to,
+        cools_deep_to,
+        compacts_to,
+        metamorphoses_to,
+    })
 }
 
 #[cfg(test)]
@@ -323,7 +351,7 @@ mod tests {
     #[test]
     fn shipped_palette_parses_and_names_every_shipped_material() {
         let p = Palette::from_ron_str(DEFAULT_RON).expect("assets/materials.ron parses");
-        for id in 0..=materials::MAGMA.0 {
+        for id in (0..=materials::MAGMA.0).chain(materials::GABBRO.0..=materials::HORNFELS.0) {
             assert!(p.get(MaterialId(id)).is_some(), "material {id} missing");
         }
         assert_eq!(p.get(materials::GRANITE).map(|m| m.name.as_str()), Some("granite"));
@@ -348,7 +376,13 @@ mod tests {
         assert!((sediment.repose_slope - 34f32.to_radians().tan()).abs() < 1e-6);
         assert_eq!(sediment.compacts_to, Some(materials::SANDSTONE));
         let magma = p.properties(materials::MAGMA);
-        assert_eq!((magma.cools_to, magma.cools_deep_to), (Some(materials::BASALT), Some(materials::GRANITE)));
+        assert_eq!((magma.cools_to, magma.cools_deep_to), (Some(materials::BASALT), Some(materials::GABBRO)));
+        assert_eq!(magma.hardness, 1.0, "rain does not wash magma into sediment");
+        let baked = |m: MaterialId| p.properties(m).metamorphoses_to;
+        assert_eq!(baked(materials::SANDSTONE), Some(materials::QUARTZITE));
+        assert_eq!(baked(materials::LIMESTONE), Some(materials::MARBLE));
+        assert_eq!(baked(materials::CLAY), Some(materials::HORNFELS));
+        assert_eq!(baked(materials::GRANITE), None);
         assert_eq!(*p.properties(MaterialId(999)), MaterialProperties::UNKNOWN);
     }
 
@@ -379,6 +413,8 @@ mod tests {
         let e =
             bad(r#"(id: 1, name: "sand", colour: (0,0,0), form: Loose, angle_of_repose: 30.0, compacts_to: "sand")"#);
         assert!(e.contains("itself"), "{e}");
+        let e = bad(r#"(id: 1, name: "lava", colour: (0,0,0), form: Molten, metamorphoses_to: "air")"#);
+        assert!(e.contains("Solid and Loose materials only"), "{e}");
         let e = bad(r#"(id: 1, name: "rock", colour: (0,0,0), form: Plasma)"#);
         assert!(e.contains("valid RON"), "{e}");
     }
