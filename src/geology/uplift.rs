@@ -165,7 +165,7 @@ impl GeologyProcess for Uplift {
     const NAME: &'static str = "uplift";
     /// In the set of your own processes, after the crate's four: this
     /// frame's erosion sees last frame's relief.
-    const SET: GeologySystems = GeologySystems::Custom;
+    const SET: GeologySystems = GeologySystems::Uplift;
 
     fn new(_: &UpliftSettings) -> Self {
         Self::default()
