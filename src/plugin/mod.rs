@@ -27,6 +27,7 @@ pub use settings::DeltaOverlaySettings;
 pub use source::{WorldOrigin, WorldSource};
 pub use stats::{DeltaOverlayDiagnostics, DeltaStats};
 
+#[cfg(feature = "replication")]
 pub(crate) use backlog::Backlog;
 pub(crate) use channel::DeltaReceiver;
 #[cfg(all(test, feature = "replication"))]
