@@ -90,4 +90,8 @@ pub mod materials {
     pub const SEDIMENT: MaterialId = MaterialId(9);
     /// Molten rock rising in an intrusion.
     pub const MAGMA: MaterialId = MaterialId(10);
+    /// Loose sand: what sandstone erodes into.
+    pub const SAND: MaterialId = MaterialId(11);
+    /// Loose gravel: what granite and basalt erode into.
+    pub const GRAVEL: MaterialId = MaterialId(12);
 }
