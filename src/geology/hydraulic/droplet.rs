@@ -71,7 +71,7 @@ impl Rain<'_, '_> {
         loop {
             let cell = floor(d.pos);
             last = cell;
-            let here = Corners::around(self.terrain, d.pos, &known);
+            let here = Corners::around(self.terrain, self.memory, d.pos, &known);
             // `cell` is one of the corners around `pos`, and inside the world.
             let Some(Some(surface)) = here.find(cell) else { break };
             let Some(top) = surface.top else { break };
@@ -81,7 +81,9 @@ impl Rain<'_, '_> {
                 break;
             }
             *steps.0 += 1;
-            let (height, grad) = here.height_and_gradient(d.pos, top as f32);
+            // A column outside the world or without terrain is as high as this one.
+            let level = top as f32 + self.memory.get(cell).owed;
+            let (height, grad) = here.height_and_gradient(d.pos, level);
             let flow = if submerged { ColumnMemory::default() } else { self.memory.get(cell) };
             self.steer(&mut d, grad, flow);
             let next = d.pos + d.dir;
@@ -90,8 +92,8 @@ impl Rain<'_, '_> {
                 self.carry_out(&mut d);
                 break;
             }
-            let ahead = Corners::around(self.terrain, next, &here);
-            let (next_height, _) = ahead.height_and_gradient(next, top as f32);
+            let ahead = Corners::around(self.terrain, self.memory, next, &here);
+            let (next_height, _) = ahead.height_and_gradient(next, level);
             let dh = next_height - height;
             let edits = self.terrain.edit_count();
             // In standing water a droplet carries nothing: it lays its load.
@@ -312,7 +314,10 @@ fn floor(v: Vec2) -> IVec2 {
 }
 
 /// The surfaces of the four columns around a position (column centres at
-/// `+0.5`): what a droplet's height and slope are interpolated from.
+/// `+0.5`) and their owed fractions: what a droplet's height and slope are
+/// interpolated from. A column's height is its top plus what it owes (the
+/// brush's fraction not yet a whole voxel), so droplets see the continuous
+/// terrain the model has made, not only its whole voxels.
 #[derive(Clone, Copy)]
 pub(super) struct Corners {
     /// The corner with the smallest coordinates.
@@ -321,16 +326,18 @@ pub(super) struct Corners {
     surfaces: [Option<Surface>; 4],
     /// Which of `surfaces` were read (an edit drops a column's).
     read: [bool; 4],
+    /// The columns' owed fractions, read afresh for every position.
+    owed: [f32; 4],
 }
 
 const OFFSETS: [IVec2; 4] = [IVec2::new(0, 0), IVec2::new(1, 0), IVec2::new(0, 1), IVec2::new(1, 1)];
 
 impl Corners {
-    pub(super) const NONE: Self = Self { min: IVec2::ZERO, surfaces: [None; 4], read: [false; 4] };
+    pub(super) const NONE: Self = Self { min: IVec2::ZERO, surfaces: [None; 4], read: [false; 4], owed: [0.0; 4] };
 
     /// The corners around `pos`, taking what `known` read of them (the
     /// droplet's last corners: the next ones share columns with them).
-    fn around(terrain: &mut Terrain<'_>, pos: Vec2, known: &Corners) -> Self {
+    fn around(terrain: &mut Terrain<'_>, memory: &FlowMemory, pos: Vec2, known: &Corners) -> Self {
         let min = floor(pos - Vec2::splat(0.5));
         let mut out = Self { min, ..Self::NONE };
         for (k, offset) in OFFSETS.into_iter().enumerate() {
@@ -340,6 +347,7 @@ impl Corners {
                 None => terrain.surface_of(c),
             };
             out.read[k] = true;
+            out.owed[k] = memory.get(c).owed;
         }
         out
     }
@@ -359,7 +367,7 @@ impl Corners {
     fn height_and_gradient(&self, pos: Vec2, fallback: f32) -> (f32, Vec2) {
         let p = pos - Vec2::splat(0.5) - self.min.as_vec2();
         let (u, v) = (p.x, p.y);
-        let h = |k: usize| self.surfaces[k].and_then(|s| s.top).map_or(fallback, |y| y as f32);
+        let h = |k: usize| self.surfaces[k].and_then(|s| s.top).map_or(fallback, |y| y as f32 + self.owed[k]);
         let (h00, h10, h01, h11) = (h(0), h(1), h(2), h(3));
         let height = h00 * (1.0 - u) * (1.0 - v) + h10 * u * (1.0 - v) + h01 * (1.0 - u) * v + h11 * u * v;
         let grad = Vec2::new((h10 - h00) * (1.0 - v) + (h11 - h01) * v, (h01 - h00) * (1.0 - u) + (h11 - h10) * u);
