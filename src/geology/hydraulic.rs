@@ -7,9 +7,11 @@
 //! implementation, adapted to voxel columns, with the flow memory of Nick
 //! McDonald's SimpleHydrology:
 //!
-//! - **Heights** are column surfaces, interpolated bilinearly between column
-//!   centres; a droplet moves one column's width a step, its heading the
-//!   downhill gradient plus its inertia and the remembered flow's momentum.
+//! - **Heights** are column surfaces plus the column's owed fraction (see
+//!   below), interpolated bilinearly between column centres: droplets see
+//!   the continuous terrain the model has made, not only its whole voxels. A
+//!   droplet moves one column's width a step, its heading the downhill
+//!   gradient plus its inertia and the remembered flow's momentum.
 //! - **Capacity** is `max(drop, min_slope) · speed · water · capacity`.
 //!   Below it a droplet erodes `(capacity - load) · erode_rate`, more where
 //!   the remembered discharge is high (at most the drop ahead), over a
