@@ -47,6 +47,12 @@ pub struct MaterialInfo {
     /// limestone to marble, clay to hornfels); `None`: heat leaves it as it is.
     #[serde(default)]
     pub metamorphoses_to: Option<String>,
+    /// The [`Form::Loose`] material that rain turns it into when it erodes it
+    /// (sandstone into sand): what droplets carry and lay down. Terrain
+    /// only. Default: a loose material stays itself, anything else becomes
+    /// the hydraulic settings' `deposit_as`.
+    #[serde(default)]
+    pub erodes_to: Option<String>,
 }
 
 fn one() -> f32 {
@@ -96,6 +102,8 @@ pub struct MaterialProperties {
     pub compacts_to: Option<MaterialId>,
     /// See [`MaterialInfo::metamorphoses_to`].
     pub metamorphoses_to: Option<MaterialId>,
+    /// See [`MaterialInfo::erodes_to`] (a loose material, checked).
+    pub erodes_to: Option<MaterialId>,
 }
 
 impl MaterialProperties {
@@ -109,6 +117,7 @@ impl MaterialProperties {
         cools_deep_to: None,
         compacts_to: None,
         metamorphoses_to: None,
+        erodes_to: None,
     };
 
     /// Terrain, not a fluid.
@@ -230,6 +239,13 @@ impl Palette {
         for e in &entries {
             properties[usize::from(e.id)] = resolve(e, &by_name)?;
         }
+        for e in &entries {
+            let target = properties[usize::from(e.id)].erodes_to;
+            if target.is_some_and(|t| properties[usize::from(t.0)].form != Form::Loose) {
+                let why = "must name a Loose material";
+                return Err(PaletteError::InvalidProperty { material: e.name.clone(), field: "erodes_to", why });
+            }
+        }
         Ok(Self { entries, by_id, properties })
     }
 
@@ -320,12 +336,17 @@ fn resolve(e: &MaterialInfo, by_name: &HashMap<&str, u16>) -> Result<MaterialPro
     let cools_to = name("cools_to", &e.cools_to)?;
     let cools_deep_to = name("cools_deep_to", &e.cools_deep_to)?.or(cools_to);
     let compacts_to = name("compacts_to", &e.compacts_to)?;
+    if !e.form.is_matter() && e.erodes_to.is_some() {
+        return Err(invalid("erodes_to", "applies to terrain (Solid, Loose, Molten) only"));
+    }
+    let erodes_to = name("erodes_to", &e.erodes_to)?;
     let metamorphoses_to = name("metamorphoses_to", &e.metamorphoses_to)?;
     let targets = [
         ("cools_to", cools_to),
         ("cools_deep_to", cools_deep_to),
         ("compacts_to", compacts_to),
         ("metamorphoses_to", metamorphoses_to),
+        ("erodes_to", erodes_to),
     ];
     for (field, target) in targets {
         if target.is_some_and(|t| t.0 == e.id) {
@@ -340,6 +361,7 @@ fn resolve(e: &MaterialInfo, by_name: &HashMap<&str, u16>) -> Result<MaterialPro
         cools_deep_to,
         compacts_to,
         metamorphoses_to,
+        erodes_to,
     })
 }
 
@@ -384,6 +406,39 @@ mod tests {
         assert_eq!(baked(materials::CLAY), Some(materials::HORNFELS));
         assert_eq!(baked(materials::GRANITE), None);
         assert_eq!(*p.properties(MaterialId(999)), MaterialProperties::UNKNOWN);
+    }
+
+    #[test]
+    fn shipped_rocks_erode_into_loose_grains() {
+        let p = Palette::shipped();
+        let to = |m: MaterialId| p.properties(m).erodes_to;
+        assert_eq!(to(materials::SANDSTONE), Some(materials::SAND));
+        assert_eq!(to(materials::GRANITE), Some(materials::GRAVEL));
+        assert_eq!(to(materials::BASALT), Some(materials::GRAVEL));
+        assert_eq!(to(materials::LIMESTONE), Some(materials::SEDIMENT));
+        assert_eq!(to(materials::SAND), None);
+        for grains in [materials::SAND, materials::GRAVEL] {
+            assert_eq!(p.properties(grains).form, Form::Loose);
+        }
+        assert!((p.properties(materials::GRAVEL).repose_slope - 38f32.to_radians().tan()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn erodes_to_names_a_loose_material_and_applies_to_terrain() {
+        let bad = |entry: &str| {
+            let text = format!(
+                r#"[(id: 0, name: "air", colour: (0,0,0), form: Gas),
+                    (id: 2, name: "sand", colour: (0,0,0), form: Loose, angle_of_repose: 34.0), {entry}]"#
+            );
+            Palette::from_ron_str(&text).map(|_| ()).map_err(|e| e.to_string())
+        };
+        assert_eq!(bad(r#"(id: 1, name: "rock", colour: (0,0,0), erodes_to: "sand")"#), Ok(()));
+        let e = bad(r#"(id: 1, name: "rock", colour: (0,0,0), erodes_to: "air")"#).unwrap_err();
+        assert!(e.contains("erodes_to") && e.contains("Loose material"), "{e}");
+        let e = bad(r#"(id: 1, name: "rock", colour: (0,0,0), erodes_to: "dust")"#).unwrap_err();
+        assert!(e.contains("\"dust\"") && e.contains("does not list"), "{e}");
+        let e = bad(r#"(id: 1, name: "sea", colour: (0,0,0), form: Liquid, erodes_to: "sand")"#).unwrap_err();
+        assert!(e.contains("terrain"), "{e}");
     }
 
     #[test]
