@@ -3,7 +3,9 @@
 
 mod palette;
 
-pub use palette::{Form, MaterialInfo, MaterialProperties, Palette, PaletteError};
+#[cfg_attr(not(feature = "geology"), allow(unused_imports))]
+pub(crate) use palette::tan_degrees;
+pub use palette::{Form, Grain, MaterialInfo, MaterialProperties, Palette, PaletteError};
 
 use glam::IVec3;
 
@@ -90,4 +92,9 @@ pub mod materials {
     pub const SEDIMENT: MaterialId = MaterialId(9);
     /// Molten rock rising in an intrusion.
     pub const MAGMA: MaterialId = MaterialId(10);
+    /// Fine loose sediment, carried far under water before it settles;
+    /// compacts into shale.
+    pub const SILT: MaterialId = MaterialId(13);
+    /// Fine-grained sedimentary rock of compacted silt and clay.
+    pub const SHALE: MaterialId = MaterialId(14);
 }
