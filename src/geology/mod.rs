@@ -41,7 +41,7 @@ mod slope;
 mod terrain;
 mod thermal;
 
-pub use deposition::{Deposition, DepositionSettings, DepositionStats, settle_and_compact};
+pub use deposition::{Deposition, DepositionSettings, DepositionStats};
 pub use hydraulic::{HydraulicErosion, HydraulicSettings, HydraulicStats};
 pub use intrusion::{Intrusion, IntrusionSettings, IntrusionStats};
 #[cfg(feature = "plugin")]
