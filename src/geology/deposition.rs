@@ -144,11 +144,13 @@ struct Burial {
 struct Burials {
     order: VecDeque<Burial>,
     waiting: FastMap<IVec2, ()>,
+    /// Burials dropped because the queue was full.
+    dropped: u64,
 }
 
 impl Default for Burials {
     fn default() -> Self {
-        Self { order: VecDeque::new(), waiting: fast_map() }
+        Self { order: VecDeque::new(), waiting: fast_map(), dropped: 0 }
     }
 }
 
@@ -198,13 +200,13 @@ impl Deposition {
     fn bury(&mut self, terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, scan: i32) {
         let Some(top) = terrain.surface(c) else { return };
         let burials = &mut self.burials;
-        if burials.waiting.contains_key(&c) {
+        if burials.waiting.contains_key(&c) || !compactable(terrain, s, c, top, scan) {
             return;
         }
         while burials.order.len() >= s.queue_cap.max(1) {
             let Some(old) = burials.order.pop_front() else { break };
             burials.waiting.remove(&old.column);
-            self.stats.dropped += 1;
+            burials.dropped += 1;
         }
         burials.waiting.insert(c, ());
         burials.order.push_back(Burial { at: terrain.now(), column: c, top, scan: scan.max(1) });
@@ -322,7 +324,7 @@ fn settle(terrain: &mut Terrain<'_>, settings: &DepositionSettings, state: &mut 
     }
     state.stats.edits += (terrain.edit_count() - before) as u64;
     state.stats.queued = state.queue.len() as u64;
-    state.stats.dropped = state.stats.dropped.max(state.queue.dropped);
+    state.stats.dropped = state.queue.dropped + state.burials.dropped;
 }
 
 /// Moves the loose top of column `c`, while it is under water and steeper
@@ -366,11 +368,8 @@ fn compact(terrain: &mut Terrain<'_>, s: &DepositionSettings, state: &mut Deposi
 /// `compacts_volume.0`, the lowest first; the volume lost collapses.
 fn compact_column(terrain: &mut Terrain<'_>, s: &DepositionSettings, burial: Burial, stats: &mut DepositionStats) {
     let c = burial.column;
-    let floor = terrain.bounds().min.y;
     let Some(h) = terrain.surface(c) else { return };
-    // Both settings are live and any size: clamp to the world's height.
-    let mut y = burial.top.min(h).saturating_sub(s.burial_depth.max(1));
-    let lowest = y.saturating_sub(burial.scan.max(1) - 1).max(floor);
+    let (mut y, lowest) = window(terrain, s, burial.top.min(h), burial.scan);
     while y >= lowest {
         let p = IVec3::new(c.x, y, c.y);
         let m = terrain.get(p);
@@ -398,4 +397,29 @@ fn compact_column(terrain: &mut Terrain<'_>, s: &DepositionSettings, burial: Bur
         stats.lithified += (groups * made) as u64;
         y = bottom - 1;
     }
+}
+
+/// The heights a compaction scans under a top at `top`: from `burial_depth`
+/// under it down `scan` voxels, clamped to the world (both settings are live
+/// and any size). Empty (`from < lowest`) when nothing is that deep.
+fn window(terrain: &Terrain<'_>, s: &DepositionSettings, top: i32, scan: i32) -> (i32, i32) {
+    let from = top.saturating_sub(s.burial_depth.max(1));
+    (from, from.saturating_sub(scan.max(1) - 1).max(terrain.bounds().min.y))
+}
+
+/// Whether a compaction under column `c`'s top `top` would find a loose voxel
+/// that compacts (above any hollow): a burial worth waiting for.
+fn compactable(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, top: i32, scan: i32) -> bool {
+    let (from, lowest) = window(terrain, s, top, scan);
+    for y in (lowest..=from).rev() {
+        let m = terrain.get(IVec3::new(c.x, y, c.y));
+        let props = terrain.properties(m);
+        if !props.is_matter() {
+            return false;
+        }
+        if props.form == Form::Loose && props.compacts_to.is_some() {
+            return true;
+        }
+    }
+    false
 }

@@ -9,8 +9,9 @@
 //! staircase at exactly the angle, its heights rounded down, drops up to
 //! that much); measured over runs of up to `reach` columns it resolves the
 //! angle to `atan(slope + 1 / reach)` at worst, so angles under 45° mean
-//! something: at the default reach of 8, a 34° pile rests at 34° to 36°
-//! along axes and diagonals alike.
+//! something: at the default reach of 8, a tower of 34° sediment relaxes
+//! to flanks of 34° to 36° along the axes and 32° to 33° along the diagonals
+//! (`tests/geology_slopes.rs`).
 //!
 //! An unstable top sheds one voxel at a time ([`shed`]) towards a direction
 //! picked at random in proportion to its excess drop (no direction is
