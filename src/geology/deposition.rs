@@ -306,7 +306,7 @@ fn settle(terrain: &mut Terrain<'_>, settings: &DepositionSettings, state: &mut 
             && let Some(surface) = terrain.surface_of(c)
             && surface.liquid.is_some()
         {
-            let around = Around::read(terrain, c, reach);
+            let around = Around::read(terrain, c, reach, None);
             let h = surface.top.unwrap_or(terrain.bounds().min.y - 1);
             let queue = UphillQueue { queue: &mut state.queue, mark: SETTLE, cap };
             around.queue_uphill(terrain, h, &least, true, queue);
@@ -335,7 +335,7 @@ fn settle_column(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, st
     if surface.top.is_none() || surface.liquid.is_none() || terrain.properties(surface.material).form != Form::Loose {
         return;
     }
-    let mut around = Around::read(terrain, c, s.reach.max(1));
+    let mut around = Around::read(terrain, c, s.reach.max(1), surface.top);
     let table = &state.repose;
     let repose = |top: &Surface| top.liquid.map(|_| table.of(top.material));
     state.stats.settled += u64::from(shed(terrain, &mut around, s.max_settles_per_column, &mut state.rng, repose));

@@ -133,8 +133,11 @@ pub(crate) struct Around {
 }
 
 impl Around {
-    /// Reads the columns within `reach` of `c`.
-    pub fn read(terrain: &mut Terrain<'_>, c: IVec2, reach: i32) -> Self {
+    /// Reads the columns within `reach` of `c`; with `below`, each direction
+    /// only up to the first column as high as it (what [`shed`] needs from a
+    /// top at `below`, or lower: the rule looks no further), which spares
+    /// most reads off a slope's downhill side.
+    pub fn read(terrain: &mut Terrain<'_>, c: IVec2, reach: i32, below: Option<i32>) -> Self {
         let reach = reach.clamp(1, MAX_REACH);
         let none = Surface { top: None, material: MaterialId::AIR, liquid: None };
         let mut around =
@@ -142,6 +145,9 @@ impl Around {
         for (d, dir) in DIRECTIONS8.into_iter().enumerate() {
             for k in 1..=reach {
                 let Some(s) = terrain.surface_of(c + dir * k) else { break };
+                if below.is_some_and(|h| s.top.unwrap_or(around.floor) >= h) {
+                    break;
+                }
                 around.columns[d][around.len[d]] = s;
                 around.len[d] += 1;
             }

@@ -199,7 +199,10 @@ fn relax_column(terrain: &mut Terrain<'_>, s: &ThermalSettings, c: IVec2, fell: 
     if !loose && least.is_none() {
         return;
     }
-    let mut around = Around::read(terrain, c, s.reach);
+    // Fallen: every column around, to find those above; else only what
+    // the rule needs below the top.
+    let below = if least.is_some() { None } else { surface.top };
+    let mut around = Around::read(terrain, c, s.reach, below);
     if let Some(least) = least {
         let h = surface.top.unwrap_or(terrain.bounds().min.y - 1);
         let queue = UphillQueue { queue: &mut state.queue, mark: CHECK, cap: s.queue_cap };
@@ -222,7 +225,7 @@ pub fn slopes_at_rest(terrain: &mut Terrain<'_>, lo: IVec2, hi: IVec2, reach: i3
             let c = IVec2::new(x, z);
             let Some(Surface { top: Some(h), material, .. }) = terrain.surface_of(c) else { continue };
             if terrain.properties(material).form == Form::Loose
-                && Around::read(terrain, c, reach).unstable(h, &table.of(material))
+                && Around::read(terrain, c, reach, Some(h)).unstable(h, &table.of(material))
             {
                 return false;
             }

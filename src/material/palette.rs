@@ -55,7 +55,6 @@ pub struct MaterialInfo {
 /// coarse grains settle first and rest on steep slopes, fine ones are carried
 /// further and spread flatter (the deposition process's sorting).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[cfg_attr(feature = "plugin", derive(bevy::reflect::Reflect))]
 pub enum Grain {
     /// Pebbles, over 2 mm.
     Gravel,
