@@ -36,7 +36,6 @@ impl Rng {
 
     /// `amount` rounded down or up at random, so that its expectation is
     /// `amount`: fractional erosion and deposition on whole voxels.
-    #[allow(dead_code, reason = "hydraulic erosion accumulates fractions per column now; kept for the other processes")]
     pub(crate) fn round(&mut self, amount: f32) -> u32 {
         if amount.is_nan() || amount <= 0.0 {
             return 0;
