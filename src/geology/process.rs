@@ -11,6 +11,9 @@ use super::terrain::Terrain;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "plugin", derive(bevy::ecs::schedule::SystemSet))]
 pub enum GeologySystems {
+    /// A region rises (`Uplift`, not in `GeologyPlugins`: add
+    /// `GeologyPlugin::<Uplift>`).
+    Uplift,
     /// Magma rises and cools.
     Intrusion,
     /// Rain erodes and deposits.
@@ -287,9 +290,11 @@ mod plugin {
             .init_resource::<GeologyTimes>()
             .configure_sets(
                 schedule,
-                (Intrusion, Hydraulic, Thermal, Deposition, Custom, Flush).chain().before(DeltaOverlaySystems::Ingest),
+                (Uplift, Intrusion, Hydraulic, Thermal, Deposition, Custom, Flush)
+                    .chain()
+                    .before(DeltaOverlaySystems::Ingest),
             )
-            .add_systems(schedule, (index_surfaces.before(Intrusion), (flush, time_diagnostics).in_set(Flush)));
+            .add_systems(schedule, (index_surfaces.before(Uplift), (flush, time_diagnostics).in_set(Flush)));
     }
 
     /// Builds the storage's surface index as the app is built (as the world

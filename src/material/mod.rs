@@ -90,4 +90,18 @@ pub mod materials {
     pub const SEDIMENT: MaterialId = MaterialId(9);
     /// Molten rock rising in an intrusion.
     pub const MAGMA: MaterialId = MaterialId(10);
+    /// Loose sand: what sandstone erodes into.
+    pub const SAND: MaterialId = MaterialId(11);
+    /// Loose gravel: what granite and basalt erode into.
+    pub const GRAVEL: MaterialId = MaterialId(12);
+    /// Coarse-grained mafic rock: the slowly cooled core of a mafic body.
+    pub const GABBRO: MaterialId = MaterialId(15);
+    /// Fine-grained felsic rock: the chilled margin of a felsic body.
+    pub const RHYOLITE: MaterialId = MaterialId(16);
+    /// Sandstone (or sand) baked in an intrusion's contact aureole.
+    pub const QUARTZITE: MaterialId = MaterialId(17);
+    /// Limestone baked in an intrusion's contact aureole.
+    pub const MARBLE: MaterialId = MaterialId(18);
+    /// Clay, shale or soil baked in an intrusion's contact aureole.
+    pub const HORNFELS: MaterialId = MaterialId(19);
 }

@@ -30,16 +30,29 @@ pub struct MaterialInfo {
     /// required for loose materials, refused for others.
     #[serde(default)]
     pub angle_of_repose: Option<f32>,
-    /// The material a [`Form::Molten`] one becomes when it cools.
+    /// The fine-grained rock a [`Form::Molten`] one becomes where it cools
+    /// fast (a body's chilled margin, a thin dike).
     #[serde(default)]
     pub cools_to: Option<String>,
-    /// The material it becomes when it cools deep in the crust (default
-    /// `cools_to`).
+    /// The coarse-grained rock it becomes where it cools slowly, deep inside
+    /// a body (default `cools_to`). The intrusion process takes its rocks from
+    /// its `Composition` setting; these two describe the palette's magma.
     #[serde(default)]
     pub cools_deep_to: Option<String>,
     /// The material a [`Form::Loose`] one becomes when buried deep enough.
     #[serde(default)]
     pub compacts_to: Option<String>,
+    /// The metamorphic rock a [`Form::Solid`] or [`Form::Loose`] one becomes
+    /// when baked in an intrusion's contact aureole (sandstone to quartzite,
+    /// limestone to marble, clay to hornfels); `None`: heat leaves it as it is.
+    #[serde(default)]
+    pub metamorphoses_to: Option<String>,
+    /// The [`Form::Loose`] material that rain turns it into when it erodes it
+    /// (sandstone into sand). Terrain only. Declared for the brush erosion
+    /// model, which has not landed: today's hydraulic process lays its
+    /// settings' `deposit_as` whatever it took.
+    #[serde(default)]
+    pub erodes_to: Option<String>,
 }
 
 fn one() -> f32 {
@@ -87,6 +100,10 @@ pub struct MaterialProperties {
     pub cools_deep_to: Option<MaterialId>,
     /// See [`MaterialInfo::compacts_to`].
     pub compacts_to: Option<MaterialId>,
+    /// See [`MaterialInfo::metamorphoses_to`].
+    pub metamorphoses_to: Option<MaterialId>,
+    /// See [`MaterialInfo::erodes_to`] (a loose material, checked).
+    pub erodes_to: Option<MaterialId>,
 }
 
 impl MaterialProperties {
@@ -99,6 +116,8 @@ impl MaterialProperties {
         cools_to: None,
         cools_deep_to: None,
         compacts_to: None,
+        metamorphoses_to: None,
+        erodes_to: None,
     };
 
     /// Terrain, not a fluid.
@@ -220,6 +239,13 @@ impl Palette {
         for e in &entries {
             properties[usize::from(e.id)] = resolve(e, &by_name)?;
         }
+        for e in &entries {
+            let target = properties[usize::from(e.id)].erodes_to;
+            if target.is_some_and(|t| properties[usize::from(t.0)].form != Form::Loose) {
+                let why = "must name a Loose material";
+                return Err(PaletteError::InvalidProperty { material: e.name.clone(), field: "erodes_to", why });
+            }
+        }
         Ok(Self { entries, by_id, properties })
     }
 
@@ -304,15 +330,39 @@ fn resolve(e: &MaterialInfo, by_name: &HashMap<&str, u16>) -> Result<MaterialPro
     if e.form != Form::Loose && e.compacts_to.is_some() {
         return Err(invalid("compacts_to", "applies to Loose materials only"));
     }
+    if !matches!(e.form, Form::Solid | Form::Loose) && e.metamorphoses_to.is_some() {
+        return Err(invalid("metamorphoses_to", "applies to Solid and Loose materials only"));
+    }
     let cools_to = name("cools_to", &e.cools_to)?;
     let cools_deep_to = name("cools_deep_to", &e.cools_deep_to)?.or(cools_to);
     let compacts_to = name("compacts_to", &e.compacts_to)?;
-    for (field, target) in [("cools_to", cools_to), ("cools_deep_to", cools_deep_to), ("compacts_to", compacts_to)] {
+    if !e.form.is_matter() && e.erodes_to.is_some() {
+        return Err(invalid("erodes_to", "applies to terrain (Solid, Loose, Molten) only"));
+    }
+    let erodes_to = name("erodes_to", &e.erodes_to)?;
+    let metamorphoses_to = name("metamorphoses_to", &e.metamorphoses_to)?;
+    let targets = [
+        ("cools_to", cools_to),
+        ("cools_deep_to", cools_deep_to),
+        ("compacts_to", compacts_to),
+        ("metamorphoses_to", metamorphoses_to),
+        ("erodes_to", erodes_to),
+    ];
+    for (field, target) in targets {
         if target.is_some_and(|t| t.0 == e.id) {
             return Err(invalid(field, "names the material itself"));
         }
     }
-    Ok(MaterialProperties { form: e.form, hardness: e.hardness, repose_slope, cools_to, cools_deep_to, compacts_to })
+    Ok(MaterialProperties {
+        form: e.form,
+        hardness: e.hardness,
+        repose_slope,
+        cools_to,
+        cools_deep_to,
+        compacts_to,
+        metamorphoses_to,
+        erodes_to,
+    })
 }
 
 #[cfg(test)]
@@ -323,7 +373,7 @@ mod tests {
     #[test]
     fn shipped_palette_parses_and_names_every_shipped_material() {
         let p = Palette::from_ron_str(DEFAULT_RON).expect("assets/materials.ron parses");
-        for id in 0..=materials::MAGMA.0 {
+        for id in (0..=materials::MAGMA.0).chain(materials::GABBRO.0..=materials::HORNFELS.0) {
             assert!(p.get(MaterialId(id)).is_some(), "material {id} missing");
         }
         assert_eq!(p.get(materials::GRANITE).map(|m| m.name.as_str()), Some("granite"));
@@ -348,8 +398,47 @@ mod tests {
         assert!((sediment.repose_slope - 34f32.to_radians().tan()).abs() < 1e-6);
         assert_eq!(sediment.compacts_to, Some(materials::SANDSTONE));
         let magma = p.properties(materials::MAGMA);
-        assert_eq!((magma.cools_to, magma.cools_deep_to), (Some(materials::BASALT), Some(materials::GRANITE)));
+        assert_eq!((magma.cools_to, magma.cools_deep_to), (Some(materials::BASALT), Some(materials::GABBRO)));
+        assert_eq!(magma.hardness, 1.0, "rain does not wash magma into sediment");
+        let baked = |m: MaterialId| p.properties(m).metamorphoses_to;
+        assert_eq!(baked(materials::SANDSTONE), Some(materials::QUARTZITE));
+        assert_eq!(baked(materials::LIMESTONE), Some(materials::MARBLE));
+        assert_eq!(baked(materials::CLAY), Some(materials::HORNFELS));
+        assert_eq!(baked(materials::GRANITE), None);
         assert_eq!(*p.properties(MaterialId(999)), MaterialProperties::UNKNOWN);
+    }
+
+    #[test]
+    fn shipped_rocks_erode_into_loose_grains() {
+        let p = Palette::shipped();
+        let to = |m: MaterialId| p.properties(m).erodes_to;
+        assert_eq!(to(materials::SANDSTONE), Some(materials::SAND));
+        assert_eq!(to(materials::GRANITE), Some(materials::GRAVEL));
+        assert_eq!(to(materials::BASALT), Some(materials::GRAVEL));
+        assert_eq!(to(materials::LIMESTONE), Some(materials::SEDIMENT));
+        assert_eq!(to(materials::SAND), None);
+        for grains in [materials::SAND, materials::GRAVEL] {
+            assert_eq!(p.properties(grains).form, Form::Loose);
+        }
+        assert!((p.properties(materials::GRAVEL).repose_slope - 38f32.to_radians().tan()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn erodes_to_names_a_loose_material_and_applies_to_terrain() {
+        let bad = |entry: &str| {
+            let text = format!(
+                r#"[(id: 0, name: "air", colour: (0,0,0), form: Gas),
+                    (id: 2, name: "sand", colour: (0,0,0), form: Loose, angle_of_repose: 34.0), {entry}]"#
+            );
+            Palette::from_ron_str(&text).map(|_| ()).map_err(|e| e.to_string())
+        };
+        assert_eq!(bad(r#"(id: 1, name: "rock", colour: (0,0,0), erodes_to: "sand")"#), Ok(()));
+        let e = bad(r#"(id: 1, name: "rock", colour: (0,0,0), erodes_to: "air")"#).unwrap_err();
+        assert!(e.contains("erodes_to") && e.contains("Loose material"), "{e}");
+        let e = bad(r#"(id: 1, name: "rock", colour: (0,0,0), erodes_to: "dust")"#).unwrap_err();
+        assert!(e.contains("\"dust\"") && e.contains("does not list"), "{e}");
+        let e = bad(r#"(id: 1, name: "sea", colour: (0,0,0), form: Liquid, erodes_to: "sand")"#).unwrap_err();
+        assert!(e.contains("terrain"), "{e}");
     }
 
     #[test]
@@ -379,6 +468,8 @@ mod tests {
         let e =
             bad(r#"(id: 1, name: "sand", colour: (0,0,0), form: Loose, angle_of_repose: 30.0, compacts_to: "sand")"#);
         assert!(e.contains("itself"), "{e}");
+        let e = bad(r#"(id: 1, name: "lava", colour: (0,0,0), form: Molten, metamorphoses_to: "air")"#);
+        assert!(e.contains("Solid and Loose materials only"), "{e}");
         let e = bad(r#"(id: 1, name: "rock", colour: (0,0,0), form: Plasma)"#);
         assert!(e.contains("valid RON"), "{e}");
     }
