@@ -7,49 +7,13 @@
 mod common;
 
 use bevy_delta_overlay::{
-    Aabb, DeltaStorage, MaterialId, Palette, WorldGen, persistence::Durability, persistence::Opened,
-    persistence::Record, persistence::StoreError, persistence::StoreOptions, persistence::WorldStore,
+    DeltaStorage, Palette, persistence::Durability, persistence::Opened, persistence::Record, persistence::StoreError,
+    persistence::StoreOptions, persistence::WorldStore,
 };
-use glam::IVec3;
+use common::store::{dir, options, small_world, updates};
 use proptest::prelude::*;
 use redb::ReadableDatabase;
-use std::path::{Path, PathBuf};
-
-fn small_world() -> WorldGen {
-    // Whole bricks on no axis, and not at the origin.
-    WorldGen { min: IVec3::new(-40, -8, 5), size: IVec3::new(90, 60, 70), sea_level: 40, ..WorldGen::default() }
-}
-
-fn options() -> StoreOptions {
-    StoreOptions { generator: small_world(), palette: Some("[]".into()), ..StoreOptions::default() }
-}
-
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("bdo-persistence-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Deterministic updates inside the world.
-fn updates(n: usize, seed: u64, bounds: Aabb) -> Vec<(IVec3, MaterialId)> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let s = bounds.size().as_uvec3();
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let p = bounds.min
-                + IVec3::new(
-                    (x % u64::from(s.x)) as i32,
-                    ((x >> 20) % u64::from(s.y)) as i32,
-                    ((x >> 40) % u64::from(s.z)) as i32,
-                );
-            (p, MaterialId((x >> 60) as u16 % 5 + 2))
-        })
-        .collect()
-}
+use std::path::Path;
 
 /// Frames of updates through the store; returns the world's digest and sequence.
 fn run(store: &mut WorldStore, world: &mut DeltaStorage, frames: usize, per_frame: usize, seed: u64) -> (u64, u64) {

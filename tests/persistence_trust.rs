@@ -5,44 +5,13 @@
 //! another world loaded without a word, a node error naming the wrong node, a
 //! recovery that needed a copy of the whole file.
 
+mod common;
+
 use bevy_delta_overlay::persistence::{Mismatch, Opened, Record, StoreError, StoreOptions, WorldStore};
-use bevy_delta_overlay::{Aabb, ChangeBatch, DeltaConfig, MaterialId, MaterialUpdate, WorldGen};
+use bevy_delta_overlay::{ChangeBatch, DeltaConfig, MaterialId, MaterialUpdate, WorldGen};
+use common::store::{dir, options, small_world, updates};
 use glam::IVec3;
-use std::path::{Path, PathBuf};
-
-fn small_world() -> WorldGen {
-    WorldGen { min: IVec3::new(-40, -8, 5), size: IVec3::new(90, 60, 70), sea_level: 40, ..WorldGen::default() }
-}
-
-fn options() -> StoreOptions {
-    StoreOptions { generator: small_world(), palette: Some("[]".into()), ..StoreOptions::default() }
-}
-
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("bdo-trust-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// `n` deterministic updates inside `bounds`.
-fn updates(n: usize, seed: u64, bounds: Aabb) -> Vec<(IVec3, MaterialId)> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let s = bounds.size().as_uvec3();
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let p = IVec3::new(
-                (x % u64::from(s.x)) as i32,
-                ((x >> 20) % u64::from(s.y)) as i32,
-                ((x >> 40) % u64::from(s.z)) as i32,
-            );
-            (bounds.min + p, MaterialId((x >> 60) as u16 % 5 + 2))
-        })
-        .collect()
-}
+use std::path::Path;
 
 /// A frame larger than `max_batch` (the feed's capacity above it) was logged as
 /// one record and acknowledged; the next open refused it as "change batch

@@ -69,6 +69,20 @@ pub struct Worst {
     pub over_on_core: usize,
 }
 
+impl Worst {
+    /// The figures as a report's words.
+    pub fn describe(&self) -> String {
+        format!(
+            "max {:.2} ms a frame (ingest {:.2} ms, waiting for a core {:.2} ms), {} frames over 50 ms ({} on a core)",
+            self.wall.as_secs_f64() * 1e3,
+            self.ingest.as_secs_f64() * 1e3,
+            self.waited.as_secs_f64() * 1e3,
+            self.over,
+            self.over_on_core
+        )
+    }
+}
+
 /// The store's worst frame, and how many took over 50 ms.
 pub fn worst(world: &World) -> Worst {
     let times = world.resource::<StoreTimes>();
@@ -142,14 +156,6 @@ pub fn report(world: &World) -> Vec<String> {
     let w = self::worst(world);
     vec![
         format!("flood              {} updates sent in the burst", times.sent),
-        format!(
-            "store time         max {:.2} ms a frame (ingest {:.2} ms, waiting for a core {:.2} ms), {} frames over 50 ms ({} on a core), {} updates still waiting",
-            w.wall.as_secs_f64() * 1e3,
-            w.ingest.as_secs_f64() * 1e3,
-            w.waited.as_secs_f64() * 1e3,
-            w.over,
-            w.over_on_core,
-            stats.ingest_backlog
-        ),
+        format!("store time         {}, {} updates still waiting", w.describe(), stats.ingest_backlog),
     ]
 }

@@ -307,15 +307,7 @@ fn loopback(o: &Options) {
         "play: {} frames, server sequence {target}, {} client edits applied, {refused} refused ({} by the policy, {} over the server's budget)",
         o.frames, after.edits_applied, after.refused_unauthorized, after.refused_busy
     );
-    let w = common::flood::worst(server.world());
-    println!(
-        "server store time: max {:.2} ms a frame (ingest {:.2} ms, waiting for a core {:.2} ms), {} frames over 50 ms ({} over 50 ms on a core)",
-        w.wall.as_secs_f64() * 1e3,
-        w.ingest.as_secs_f64() * 1e3,
-        w.waited.as_secs_f64() * 1e3,
-        w.over,
-        w.over_on_core
-    );
+    println!("server store time: {}", common::flood::worst(server.world()).describe());
     println!(
         "wire: {:.2} bytes per change sent ({} changes to {} clients, {:.1} MB of change messages)",
         (after.change_bytes - before.change_bytes) as f64 / changes.max(1) as f64,

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "persistence")]
+pub mod store;
+
 use bevy_delta_overlay::{Aabb, MaterialId, base::majority};
 use glam::IVec3;
 
