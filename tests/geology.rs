@@ -211,19 +211,32 @@ fn buried_sediment_compacts_and_submerged_sediment_settles() {
     let before = census(&world);
     let mut p = Processes::new(3);
     p.deposition.0.columns_per_frame = 2000;
-    run(&mut world, &palette, &mut p, Which { deposition: true, ..NONE }, 40);
+    p.deposition.0.compaction_seconds = 1.0;
+    // Buried, but not for long enough yet (the clock runs 0.1 s a frame).
+    run(&mut world, &palette, &mut p, Which { deposition: true, ..NONE }, 5);
+    assert_eq!(p.deposition.1.stats.compacted, 0);
+    run(&mut world, &palette, &mut p, Which { deposition: true, ..NONE }, 35);
     let s = p.deposition.1.stats;
     let after = census(&world);
     assert!(s.settled > 10, "{s:?}");
     assert!(s.compacted > 0, "{s:?}");
-    assert_eq!(matter(&after, &palette), matter(&before, &palette));
+    // Four voxels of sediment compact into three of sandstone: the volume
+    // lost leaves the world (as air at the column's top), water stays.
+    assert_eq!((s.compacted % 4, s.lithified * 4), (0, s.compacted * 3), "{s:?}");
+    let lost = (s.compacted - s.lithified) as i64;
+    assert_eq!(matter(&after, &palette) as i64, matter(&before, &palette) as i64 - lost);
     let count = |c: &BTreeMap<u16, u64>, m: MaterialId| *c.get(&m.0).unwrap_or(&0) as i64;
+    assert_eq!(count(&after, materials::WATER), count(&before, materials::WATER));
     assert_eq!(count(&after, materials::SEDIMENT), count(&before, materials::SEDIMENT) - s.compacted as i64);
-    assert_eq!(count(&after, materials::SANDSTONE), s.compacted as i64);
-    // The deep column compacted below the burial depth only.
+    assert_eq!(count(&after, materials::SANDSTONE), s.lithified as i64);
+    // The deep column (sediment 4..=29): the 8 voxels scanned below the
+    // burial depth (10..=17, 12 under the top) compact into 6 of sandstone
+    // (10..=15), the column sinking by 2 (its top at 27); what lies below
+    // the scan stays loose.
     let mut r = world.reader();
-    assert_eq!(r.get(IVec3::new(28, 29, 28)).unwrap(), materials::SEDIMENT);
-    assert_eq!(r.get(IVec3::new(28, 29 - 12, 28)).unwrap(), materials::SANDSTONE);
+    let column: Vec<MaterialId> = [9, 10, 15, 16, 27, 28].map(|y| r.get(IVec3::new(28, y, 28)).unwrap()).into();
+    use materials::{AIR, SANDSTONE, SEDIMENT};
+    assert_eq!(column, [SEDIMENT, SANDSTONE, SANDSTONE, SEDIMENT, SEDIMENT, AIR]);
     // Sediment left the ledge for the deeper basin floor.
     let on_floor = (8..32)
         .flat_map(|x| (0..32).map(move |z| (x, z)))

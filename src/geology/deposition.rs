@@ -1,12 +1,25 @@
 //! Deposition and compaction: loose material under standing water slumps
-//! down slopes steeper than its underwater angle of repose (lake and sea beds
-//! level out, layer on layer, to that angle), and loose material buried deep
-//! enough compacts into rock (`compacts_to`: sediment into sandstone).
+//! down slopes steeper than its underwater angle of repose, sorted by grain
+//! size, and loose material buried deep enough for long enough compacts into
+//! rock, losing volume (`compacts_to`, `compacts_volume`: four voxels of
+//! sediment into three of sandstone, two of silt into one of shale).
 //!
-//! The slope rule is thermal erosion's, with the underwater angle: a loose top
-//! at height `h` under water is unstable when a column `d` away (`1 <= d <=
-//! reach`, with no column as high between) lies lower by more than
-//! `tan(angle) * d + 1` voxels.
+//! Sorting: each grain class ([`Grain`]) rests at its own underwater angle,
+//! `underwater_angle` (sand's) times its `grain_angle_scale`: gravel stands
+//! steepest and stays where it was laid, fine silt and clay run on down the
+//! bed into the deeps. A mixed load laid at a shore ends in strata: gravel
+//! and sand near it, silt and clay further out and below.
+//!
+//! The slope rule is thermal erosion's (`slope.rs`), eight
+//! directions over `reach` columns, with the underwater angles.
+//!
+//! Compaction needs depth and time: a column whose top rose (or a random
+//! check) records its top and the storage's clock; `compaction_seconds`
+//! later, the loose voxels that were buried `burial_depth` deep then, and
+//! still are, compact. Whole groups of `compacts_volume.0` voxels become
+//! `compacts_volume.1` of rock (what is left stays loose); the lost volume
+//! collapses ([`Terrain::collapse`]): what stands above sinks, water
+//! included, and air takes the top.
 //!
 //! Driven by change: the columns whose surface changed since the last frame
 //! (from the storage's surface log: a column whose top rose, where what was
@@ -18,13 +31,16 @@
 use super::process::{GeologyProcess, GeologySystems};
 use super::queue::ColumnQueue;
 use super::rng::Rng;
-use super::slope::{Around, UphillQueue, slide_target};
+use super::slope::{Around, DEFAULT_REACH, ReposeTable, UphillQueue, shed};
 use super::terrain::Terrain;
-use crate::material::Form;
-use crate::surface::SurfaceCursor;
+use crate::hash::{FastMap, fast_map};
+use crate::material::{Form, Grain, tan_degrees};
+use crate::surface::{Surface, SurfaceCursor};
 #[cfg(feature = "plugin")]
 use bevy::prelude::ReflectResource;
 use glam::{IVec2, IVec3};
+use std::collections::VecDeque;
+use std::time::Duration;
 
 /// How sediment settles and compacts. A reflectable resource with the plugin.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,24 +50,32 @@ pub struct DepositionSettings {
     /// Random columns checked per frame, besides the queued ones: a trickle.
     /// Default 32.
     pub columns_per_frame: u32,
-    /// Columns queued for a check, at most (the oldest dropped past it, and
-    /// counted). Default 65,536.
+    /// Columns queued for a check, and columns waiting to compact, at most
+    /// (the oldest dropped past it, and counted). Default 65,536.
     pub queue_cap: usize,
-    /// Queued columns checked per frame, at most: the frame's budget. Default
-    /// 2,000.
+    /// Queued columns checked per frame, at most: the frame's budget (and as
+    /// many compactions). Default 2,000.
     pub checks_per_frame: u32,
-    /// The steepest slope loose material rests at under water, in degrees,
-    /// taken in `0..=90` (90: every slope stands; NaN counts as 0). Default 30.
+    /// The steepest slope sand (and loose material of no other class) rests
+    /// at under water, in degrees, taken in `0..=90` (90: every slope stands;
+    /// NaN counts as 0). Default 30.
     pub underwater_angle: f32,
-    /// Columns over which an underwater slope is measured. Default 4.
+    /// Each grain class's underwater angle as a share of `underwater_angle`,
+    /// by [`Grain::index`] (gravel, sand, silt, clay). Default `[1.2, 1.0,
+    /// 0.45, 0.2]`: 36°, 30°, 13.5° and 6°.
+    pub grain_angle_scale: [f32; 4],
+    /// Columns over which an underwater slope is measured, `1..=8`. Default 4.
     pub reach: i32,
     /// Voxels one column may shed per check. Default 4.
     pub max_settles_per_column: u32,
     /// Voxels of terrain above a loose voxel that compact it. Default 12.
     pub burial_depth: i32,
-    /// Voxels below the burial depth a random check scans for compaction
-    /// (a column whose top rose scans the voxels it newly buried). Default 8.
+    /// Voxels below the burial depth a compaction scans at least (a column
+    /// whose top rose scans as deep as it rose). Default 8.
     pub compaction_scan: i32,
+    /// Seconds of the storage's clock a voxel stays buried before it
+    /// compacts. Default 60.
+    pub compaction_seconds: f32,
     /// Whether it runs. Default true.
     pub enabled: bool,
     /// The seed of the columns checked. Default 4.
@@ -65,10 +89,12 @@ impl Default for DepositionSettings {
             queue_cap: 1 << 16,
             checks_per_frame: 2000,
             underwater_angle: 30.0,
-            reach: 4,
+            grain_angle_scale: [1.2, 1.0, 0.45, 0.2],
+            reach: DEFAULT_REACH,
             max_settles_per_column: 4,
             burial_depth: 12,
             compaction_scan: 8,
+            compaction_seconds: 60.0,
             enabled: true,
             seed: 4,
         }
@@ -84,22 +110,54 @@ pub struct DepositionStats {
     /// Voxels that settled into a deeper column (removed from one, laid on
     /// another: removed = deposited = `settled`).
     pub settled: u64,
-    /// Voxels compacted into rock (changed in place).
+    /// Loose voxels compacted.
     pub compacted: u64,
+    /// Rock voxels they became: `compacted - lithified` voxels of volume were
+    /// lost (the column above sank, air took its top).
+    pub lithified: u64,
+    /// Columns waiting to compact now.
+    pub burials: u64,
     /// Edits written.
     pub edits: u64,
     /// Columns queued for a check now.
     pub queued: u64,
-    /// Queued checks dropped because the queue was full.
+    /// Queued checks and burials dropped because the queue was full.
     pub dropped: u64,
     /// Surface changes the process missed: dropped from the storage's log
     /// before it read them.
     pub missed: u64,
 }
 
-/// Deposition and compaction, the process: the columns waiting for a check,
-/// the random state and what it did. A frame of it ([`GeologyProcess::step`])
-/// settles and compacts the queued columns, then random ones.
+/// A column waiting to compact: when it was buried, its top then, and how
+/// many voxels below the burial depth to scan.
+#[derive(Clone, Copy, Debug)]
+struct Burial {
+    at: Duration,
+    column: IVec2,
+    top: i32,
+    scan: i32,
+}
+
+/// Columns waiting to compact, oldest first, each once (`waiting` holds
+/// the columns of `order`).
+#[derive(Clone, Debug)]
+struct Burials {
+    order: VecDeque<Burial>,
+    waiting: FastMap<IVec2, ()>,
+    /// Burials dropped because the queue was full.
+    dropped: u64,
+}
+
+impl Default for Burials {
+    fn default() -> Self {
+        Self { order: VecDeque::new(), waiting: fast_map(), dropped: 0 }
+    }
+}
+
+/// Deposition and compaction, the process: the columns waiting for a check
+/// or to compact, the random state and what it did. A frame of it
+/// ([`GeologyProcess::step`]) settles the queued columns, then random ones,
+/// and compacts the burials old enough.
 #[derive(Clone, Debug)]
 #[cfg_attr(feature = "plugin", derive(bevy::prelude::Resource, bevy::reflect::Reflect))]
 #[cfg_attr(feature = "plugin", reflect(Resource))]
@@ -111,10 +169,48 @@ pub struct Deposition {
     seed: u64,
     #[cfg_attr(feature = "plugin", reflect(ignore))]
     queue: ColumnQueue,
+    #[cfg_attr(feature = "plugin", reflect(ignore))]
+    burials: Burials,
+    /// The underwater angles as drops, by material, rebuilt each frame.
+    #[cfg_attr(feature = "plugin", reflect(ignore))]
+    repose: ReposeTable,
     /// Where it is in the storage's surface log.
     cursor: SurfaceCursor,
     /// What the process did, since it started.
     pub stats: DepositionStats,
+}
+
+impl Deposition {
+    /// Settles the submerged loose top of column `c` and records it for
+    /// compaction, as the random trickle does: for tools that know where
+    /// sediment landed.
+    pub fn check_column(&mut self, terrain: &mut Terrain<'_>, settings: &DepositionSettings, c: IVec2) {
+        self.repose.refresh(terrain, |p| grain_slope(settings, p.grain));
+        settle_column(terrain, settings, c, self);
+        self.bury(terrain, settings, c, settings.compaction_scan);
+    }
+
+    /// Columns waiting to compact.
+    pub fn burials(&self) -> usize {
+        self.burials.order.len()
+    }
+
+    /// Records column `c`'s top now, for a compaction `compaction_seconds`
+    /// later (unless it waits already).
+    fn bury(&mut self, terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, scan: i32) {
+        let Some(top) = terrain.surface(c) else { return };
+        let burials = &mut self.burials;
+        if burials.waiting.contains_key(&c) || !compactable(terrain, s, c, top, scan) {
+            return;
+        }
+        while burials.order.len() >= s.queue_cap.max(1) {
+            let Some(old) = burials.order.pop_front() else { break };
+            burials.waiting.remove(&old.column);
+            burials.dropped += 1;
+        }
+        burials.waiting.insert(c, ());
+        burials.order.push_back(Burial { at: terrain.now(), column: c, top, scan: scan.max(1) });
+    }
 }
 
 impl GeologyProcess for Deposition {
@@ -127,6 +223,8 @@ impl GeologyProcess for Deposition {
             rng: Rng::new(settings.seed ^ 0x6465_706f),
             seed: settings.seed,
             queue: ColumnQueue::default(),
+            burials: Burials::default(),
+            repose: ReposeTable::default(),
             cursor: SurfaceCursor::default(),
             stats: DepositionStats::default(),
         }
@@ -146,6 +244,8 @@ impl GeologyProcess for Deposition {
     fn step(&mut self, terrain: &mut Terrain<'_>, settings: &DepositionSettings) {
         if settings.enabled {
             settle(terrain, settings, self);
+            compact(terrain, settings, self);
+            self.stats.burials = self.burials.order.len() as u64;
         }
     }
 }
@@ -160,13 +260,27 @@ const FELL: u8 = 4;
 /// which never gives less than either), the voxels newly buried.
 const RISE_SHIFT: u32 = 4;
 
-/// One frame: the changed columns queued, then the queue's oldest checked (up
-/// to the budget), then random ones.
+/// The underwater slope (rise over run) of a grain class: its angle in
+/// degrees taken in `0..=90`, 90 and above standing vertical (infinite), NaN
+/// and below 0 lying flat.
+fn grain_slope(s: &DepositionSettings, grain: Grain) -> f32 {
+    let degrees = s.underwater_angle * s.grain_angle_scale[grain.index()];
+    if degrees >= 90.0 {
+        f32::INFINITY
+    } else if degrees > 0.0 {
+        tan_degrees(f64::from(degrees)) as f32
+    } else {
+        0.0
+    }
+}
+
+/// One frame of settling: the changed columns queued, then the queue's oldest
+/// checked (up to the budget), then random ones.
 fn settle(terrain: &mut Terrain<'_>, settings: &DepositionSettings, state: &mut Deposition) {
     let before = terrain.edit_count();
     let b = terrain.bounds();
     let (cap, reach) = (settings.queue_cap, settings.reach.max(1));
-    let slope = slope_of(settings.underwater_angle);
+    state.repose.refresh(terrain, |p| grain_slope(settings, p.grain));
     let mut cursor = state.cursor;
     let changes = terrain.surface_changes(&mut cursor);
     state.stats.missed += changes.missed;
@@ -188,101 +302,124 @@ fn settle(terrain: &mut Terrain<'_>, settings: &DepositionSettings, state: &mut 
     for _ in 0..settings.checks_per_frame {
         let Some((c, mark)) = state.queue.pop() else { break };
         if mark & FELL != 0
+            && let Some(least) = state.repose.least
             && let Some(surface) = terrain.surface_of(c)
             && surface.liquid.is_some()
         {
-            let around = Around::read(terrain, c, reach);
+            let around = Around::read(terrain, c, reach, None);
             let h = surface.top.unwrap_or(terrain.bounds().min.y - 1);
-            around.queue_uphill(terrain, h, slope, true, UphillQueue { queue: &mut state.queue, mark: SETTLE, cap });
+            let queue = UphillQueue { queue: &mut state.queue, mark: SETTLE, cap };
+            around.queue_uphill(terrain, h, &least, true, queue);
         }
-        settle_column(terrain, settings, slope, c, &mut state.stats);
+        settle_column(terrain, settings, c, state);
         if mark & COMPACT != 0 {
             let rise = i32::from(mark >> RISE_SHIFT).max(1);
-            compact_column(terrain, settings, c, rise, &mut state.stats);
+            state.bury(terrain, settings, c, rise.max(settings.compaction_scan));
         }
     }
     for _ in 0..settings.columns_per_frame {
         let c = state.rng.column(b);
-        settle_and_compact(terrain, settings, c, &mut state.stats);
+        settle_column(terrain, settings, c, state);
+        state.bury(terrain, settings, c, settings.compaction_scan);
     }
     state.stats.edits += (terrain.edit_count() - before) as u64;
     state.stats.queued = state.queue.len() as u64;
-    state.stats.dropped = state.queue.dropped;
-}
-
-/// Settles the submerged loose top of column `c`, then compacts what is
-/// buried in it.
-pub fn settle_and_compact(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, stats: &mut DepositionStats) {
-    settle_column(terrain, s, slope_of(s.underwater_angle), c, stats);
-    compact_column(terrain, s, c, s.compaction_scan.max(0).saturating_add(1), stats);
-}
-
-/// The slope (rise over run) of an angle of repose in degrees, the angle taken
-/// in `0..=90`: 90 and above stand vertical (infinite), NaN and below 0 lie
-/// flat.
-fn slope_of(degrees: f32) -> f32 {
-    if degrees >= 90.0 {
-        f32::INFINITY
-    } else if degrees > 0.0 {
-        degrees.to_radians().tan()
-    } else {
-        0.0
-    }
+    state.stats.dropped = state.queue.dropped + state.burials.dropped;
 }
 
 /// Moves the loose top of column `c`, while it is under water and steeper
-/// than `slope` (rise over run), down the slope.
-fn settle_column(terrain: &mut Terrain<'_>, s: &DepositionSettings, slope: f32, c: IVec2, stats: &mut DepositionStats) {
-    stats.columns += 1;
-    for _ in 0..s.max_settles_per_column {
-        let Some(surface) = terrain.surface_of(c) else { return };
-        let Some(h) = surface.top else { return };
-        if terrain.properties(surface.material).form != Form::Loose || surface.liquid.is_none() {
-            break;
-        }
-        let Some(to) = slide_target(terrain, c, h, slope, s.reach) else { break };
-        let m = terrain.remove_top(c, h);
-        if !terrain.lay(to, m) {
-            terrain.lay(c, m);
-            break;
-        }
-        stats.settled += 1;
-    }
-}
-
-/// Compacts the loose voxels buried `burial_depth` under column `c`'s top:
-/// a scan of `depth` voxels down from there.
-fn compact_column(
-    terrain: &mut Terrain<'_>,
-    s: &DepositionSettings,
-    c: IVec2,
-    depth: i32,
-    stats: &mut DepositionStats,
-) {
-    let Some(h) = terrain.surface(c) else { return };
-    // Both settings are live and any size: clamp to the world's height.
-    let floor = terrain.bounds().min.y;
-    let from = h.saturating_sub(s.burial_depth.max(1));
-    if from < floor {
+/// than its grain's underwater angle, down the slope.
+fn settle_column(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, state: &mut Deposition) {
+    state.stats.columns += 1;
+    let Some(surface) = terrain.surface_of(c) else { return };
+    if surface.top.is_none() || surface.liquid.is_none() || terrain.properties(surface.material).form != Form::Loose {
         return;
     }
-    let lowest = from.saturating_sub(depth.max(1) - 1).max(floor);
-    for y in (lowest..=from).rev() {
-        let p = IVec3::new(c.x, y, c.y);
-        if !terrain.bounds().contains(p) {
+    let mut around = Around::read(terrain, c, s.reach.max(1), surface.top);
+    let table = &state.repose;
+    let repose = |top: &Surface| top.liquid.map(|_| table.of(top.material));
+    state.stats.settled += u64::from(shed(terrain, &mut around, s.max_settles_per_column, &mut state.rng, repose));
+}
+
+/// Compacts the burials old enough (at most `checks_per_frame` of them).
+fn compact(terrain: &mut Terrain<'_>, s: &DepositionSettings, state: &mut Deposition) {
+    let before = terrain.edit_count();
+    let wait = Duration::from_secs_f32(if s.compaction_seconds > 0.0 { s.compaction_seconds.min(1e9) } else { 0.0 });
+    let now = terrain.now();
+    for _ in 0..s.checks_per_frame {
+        let Some(&burial) = state.burials.order.front() else { break };
+        if burial.at + wait > now {
             break;
         }
+        state.burials.order.pop_front();
+        state.burials.waiting.remove(&burial.column);
+        compact_column(terrain, s, burial, &mut state.stats);
+        // Buried further since: that compacts `compaction_seconds` from now.
+        if terrain.surface(burial.column).is_some_and(|h| h > burial.top) {
+            state.bury(terrain, s, burial.column, s.compaction_scan);
+        }
+    }
+    state.stats.edits += (terrain.edit_count() - before) as u64;
+}
+
+/// Compacts the loose voxels of a burial: those `burial_depth` under the
+/// column's top when it was recorded and now, scanning `scan` voxels down
+/// from there. A run of one loose material compacts in whole groups of
+/// `compacts_volume.0`, the lowest first; the volume lost collapses.
+fn compact_column(terrain: &mut Terrain<'_>, s: &DepositionSettings, burial: Burial, stats: &mut DepositionStats) {
+    let c = burial.column;
+    let Some(h) = terrain.surface(c) else { return };
+    let (mut y, lowest) = window(terrain, s, burial.top.min(h), burial.scan);
+    while y >= lowest {
+        let p = IVec3::new(c.x, y, c.y);
         let m = terrain.get(p);
-        let props = terrain.properties(m);
+        let props = *terrain.properties(m);
         if !props.is_matter() {
             // A hollow: what is below is not buried by this column.
             break;
         }
-        if props.form == Form::Loose
-            && let Some(rock) = props.compacts_to
-        {
-            terrain.set(p, rock);
-            stats.compacted += 1;
+        let Some(rock) = props.compacts_to.filter(|_| props.form == Form::Loose) else {
+            y -= 1;
+            continue;
+        };
+        // The run of `m` down from `y`.
+        let mut bottom = y;
+        while bottom > lowest && terrain.get(IVec3::new(c.x, bottom - 1, c.y)) == m {
+            bottom -= 1;
+        }
+        let (loose, made) = (i32::from(props.compacts_volume.0), i32::from(props.compacts_volume.1));
+        let groups = (y - bottom + 1) / loose;
+        for at in bottom..bottom + groups * made {
+            terrain.set(IVec3::new(c.x, at, c.y), rock);
+        }
+        terrain.collapse(c, bottom + groups * made, groups * (loose - made));
+        stats.compacted += (groups * loose) as u64;
+        stats.lithified += (groups * made) as u64;
+        y = bottom - 1;
+    }
+}
+
+/// The heights a compaction scans under a top at `top`: from `burial_depth`
+/// under it down `scan` voxels, clamped to the world (both settings are live
+/// and any size). Empty (`from < lowest`) when nothing is that deep.
+fn window(terrain: &Terrain<'_>, s: &DepositionSettings, top: i32, scan: i32) -> (i32, i32) {
+    let from = top.saturating_sub(s.burial_depth.max(1));
+    (from, from.saturating_sub(scan.max(1) - 1).max(terrain.bounds().min.y))
+}
+
+/// Whether a compaction under column `c`'s top `top` would find a loose voxel
+/// that compacts (above any hollow): a burial worth waiting for.
+fn compactable(terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, top: i32, scan: i32) -> bool {
+    let (from, lowest) = window(terrain, s, top, scan);
+    for y in (lowest..=from).rev() {
+        let m = terrain.get(IVec3::new(c.x, y, c.y));
+        let props = terrain.properties(m);
+        if !props.is_matter() {
+            return false;
+        }
+        if props.form == Form::Loose && props.compacts_to.is_some() {
+            return true;
         }
     }
+    false
 }

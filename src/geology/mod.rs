@@ -51,7 +51,7 @@ mod uplift;
 
 pub use bodies::IntrusionShape;
 pub use cooling::Composition;
-pub use deposition::{Deposition, DepositionSettings, DepositionStats, settle_and_compact};
+pub use deposition::{Deposition, DepositionSettings, DepositionStats};
 pub use hydraulic::{HydraulicErosion, HydraulicSettings, HydraulicStats};
 pub use intrusion::{Intrusion, IntrusionSettings, IntrusionStats};
 #[cfg(feature = "plugin")]

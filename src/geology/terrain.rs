@@ -12,6 +12,14 @@
 //!   pending edit touched, the workspace's own record (kept by the index's
 //!   rule, [`Column::after`]) for those one did. Whatever was read before, a
 //!   column reads the same: terrain above an air gap (an overhang) is its top.
+//! - `WATER`: the write helpers neither make nor destroy liquid.
+//!   [`Terrain::remove_top`] under liquid lets the liquid fill the hole and
+//!   drains its top voxel; [`Terrain::lay`] under liquid lifts the voxel it
+//!   displaces onto the liquid's top; [`Terrain::collapse`] sinks what is
+//!   above. Liquid moves at most one column sideways, to level the surface
+//!   (a write changes the liquid top of at most one neighbour, never whether
+//!   it holds liquid, nor its terrain). Only [`Terrain::set`], the raw write,
+//!   can make or destroy liquid: no process calls it on liquid.
 
 use crate::coords::Aabb;
 use crate::hash::{FastMap, fast_map};
@@ -22,6 +30,19 @@ use glam::{IVec2, IVec3};
 
 /// The four horizontal neighbours of a column.
 pub(crate) const DIRECTIONS: [IVec2; 4] = [IVec2::X, IVec2::NEG_X, IVec2::Y, IVec2::NEG_Y];
+
+/// The eight neighbours of a column: the four of [`DIRECTIONS`], then the
+/// four diagonals.
+pub(crate) const DIRECTIONS8: [IVec2; 8] = [
+    IVec2::X,
+    IVec2::NEG_X,
+    IVec2::Y,
+    IVec2::NEG_Y,
+    IVec2::new(1, 1),
+    IVec2::new(-1, -1),
+    IVec2::new(1, -1),
+    IVec2::new(-1, 1),
+];
 
 /// What the processes keep between frames and share within one: the pending
 /// edits and the surfaces of the columns they touched. With the plugin it is a
@@ -323,32 +344,111 @@ impl<'w> Terrain<'w> {
         self.workspace.columns.insert(c, after);
     }
 
-    /// Removes the top voxel of column `c` (at height `y`): it becomes the
-    /// fluid above it, or air. Returns what was removed.
+    /// Removes the top voxel of column `c` (at height `y`, its surface) and
+    /// returns what was removed. In the open it becomes air. Under liquid the
+    /// liquid fills it, and the liquid's top voxel becomes air, in this column
+    /// or in the neighbour (of four) whose liquid stands highest if it stands
+    /// higher and keeps some liquid: the liquid is neither made nor destroyed
+    /// (see `WATER` in the module docs).
     pub fn remove_top(&mut self, c: IVec2, y: i32) -> MaterialId {
         let p = IVec3::new(c.x, y, c.y);
         let column = self.column(c);
-        let (removed, submerged) = if column.top == y {
-            // The record says it: the top's material, liquid above or not.
-            (column.material, column.liquid > y)
-        } else {
-            let above = self.get(p + IVec3::Y);
-            (self.get(p), y + 1 < self.bounds.max.y && self.class(above) == MaterialClass::Liquid)
-        };
-        let fill = if submerged { self.get(p + IVec3::Y) } else { MaterialId::AIR };
-        self.set(p, fill);
+        let removed = if column.top == y { column.material } else { self.get(p) };
+        let level = self.liquid_top(c, y);
+        if level <= y {
+            self.set(p, MaterialId::AIR);
+            return removed;
+        }
+        let liquid = self.get(p + IVec3::Y);
+        // The liquid's top voxel that drains: the highest neighbour's, which
+        // keeps some liquid after, or this column's own.
+        let mut drain = (level, c);
+        for n in DIRECTIONS.map(|d| c + d) {
+            if let Some(Surface { top, liquid: Some(l), .. }) = self.surface_of(n)
+                && l > drain.0
+                && l - 1 > top.unwrap_or(self.bounds.min.y - 1)
+            {
+                drain = (l, n);
+            }
+        }
+        self.set(p, liquid);
+        self.set(IVec3::new(drain.1.x, drain.0, drain.1.y), MaterialId::AIR);
         removed
     }
 
     /// Lays `m` on top of column `c`; `false` when there is no room (the
-    /// column is full to the top of the world).
+    /// column is full to the top of the world, or the liquid it would
+    /// displace has nowhere to go). Under liquid, the liquid voxel it takes
+    /// the place of rises onto the liquid's top, in this column or in the
+    /// neighbour (of four, holding liquid) whose liquid stands lowest if it
+    /// stands lower: the liquid is neither made nor destroyed.
     pub fn lay(&mut self, c: IVec2, m: MaterialId) -> bool {
         let y = self.surface(c).map_or(self.bounds.min.y, |s| s + 1);
         if y >= self.bounds.max.y {
             return false;
         }
-        self.set(IVec3::new(c.x, y, c.y), m);
+        let p = IVec3::new(c.x, y, c.y);
+        let level = self.liquid_top(c, y - 1);
+        if level < y {
+            self.set(p, m);
+            return true;
+        }
+        let ceiling = self.bounds.max.y - 1;
+        let mut rise = (level < ceiling).then_some((level, c));
+        for n in DIRECTIONS.map(|d| c + d) {
+            if let Some(Surface { liquid: Some(l), .. }) = self.surface_of(n)
+                && l < ceiling
+                && rise.is_none_or(|(r, _)| l < r)
+            {
+                rise = Some((l, n));
+            }
+        }
+        let Some((l, to)) = rise else { return false };
+        let liquid = self.get(p);
+        self.set(p, m);
+        self.set(IVec3::new(to.x, l + 1, to.y), liquid);
         true
+    }
+
+    /// Removes the `n` voxels of column `c` at heights `y .. y + n`: what
+    /// stands above them (terrain and liquid) sinks by `n`, and the top `n`
+    /// voxels become air. Compaction's loss of volume: nothing but the `n`
+    /// voxels leaves the world. Writes only the voxels that change.
+    pub fn collapse(&mut self, c: IVec2, y: i32, n: i32) {
+        let (floor, ceiling) = (self.bounds.min.y, self.bounds.max.y - 1);
+        if n <= 0 || !self.has_column(c) || y < floor || y > ceiling {
+            return;
+        }
+        let column = self.column(c);
+        // The highest voxel that is not gas.
+        let level = column.liquid.max(column.top);
+        for at in y..=level {
+            let from = at + n;
+            let m = if from <= level { self.get(IVec3::new(c.x, from, c.y)) } else { MaterialId::AIR };
+            let p = IVec3::new(c.x, at, c.y);
+            if self.get(p) != m {
+                self.set(p, m);
+            }
+        }
+    }
+
+    /// The top of the liquid resting on height `y` of column `c` (`y` when
+    /// none does): the liquid run `y + 1 ..= top`.
+    fn liquid_top(&mut self, c: IVec2, y: i32) -> i32 {
+        let column = self.column(c);
+        if column.top == y {
+            return column.liquid;
+        }
+        // Not the surface (a caller's own height): walk the run.
+        let mut top = y;
+        while top + 1 < self.bounds.max.y {
+            let above = self.get(IVec3::new(c.x, top + 1, c.y));
+            if self.class(above) != MaterialClass::Liquid {
+                break;
+            }
+            top += 1;
+        }
+        top
     }
 
     /// Whether the voxel above column `c`'s surface `y` is a liquid (the

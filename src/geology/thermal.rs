@@ -1,15 +1,14 @@
 //! Thermal erosion: loose material on a slope steeper than its angle of
-//! repose slides down to the lower neighbouring column, one voxel at a time,
+//! repose slides down to lower neighbouring columns, one voxel at a time,
 //! until the slope rests.
 //!
-//! Slopes are measured between column surfaces over `reach` columns in the
-//! four axis directions: a loose top voxel at height `h` is unstable when a
-//! column `d` away (`1 <= d <= reach`, with no column as high as `h` between)
-//! lies lower by more than `tan(angle) * d + 1` voxels. It then slides to that
-//! column (the nearest such), so it always lands lower and slides end. The
-//! `+ 1` is the grid's resolution: a one-voxel step is 45° over one column
-//! whatever the material, so a resting slope is its angle within one voxel,
-//! measured over up to `reach` columns.
+//! The rule is `slope.rs`'s: slopes are measured in the eight
+//! directions (diagonals over runs of `sqrt(2)` a step) over up to `reach`
+//! columns, against integer drops precomputed from each material's angle
+//! once a frame; an unstable top sheds towards the lower neighbours in
+//! proportion to how far each is too steep. At the default reach of 4 a pile
+//! rests at its material's angle along axes and diagonals alike (a 34° pile
+//! at 36° to 37° along the axes, 35° along the diagonals).
 //!
 //! Driven by change: the columns whose surface changed since the last frame
 //! (from the storage's surface log: a column whose top rose, a column whose
@@ -23,10 +22,10 @@
 use super::process::{GeologyProcess, GeologySystems};
 use super::queue::ColumnQueue;
 use super::rng::Rng;
-use super::slope::{Around, UphillQueue, least_repose_slope, slide_target};
+use super::slope::{Around, DEFAULT_REACH, ReposeTable, UphillQueue, shed};
 use super::terrain::Terrain;
 use crate::material::Form;
-use crate::surface::SurfaceCursor;
+use crate::surface::{Surface, SurfaceCursor};
 #[cfg(feature = "plugin")]
 use bevy::prelude::ReflectResource;
 use glam::IVec2;
@@ -47,7 +46,8 @@ pub struct ThermalSettings {
     pub checks_per_frame: u32,
     /// Voxels one column may shed per check. Default 4.
     pub max_slides_per_column: u32,
-    /// Columns over which a slope is measured. Default 3.
+    /// Columns over which a slope is measured, `1..=8` (more counts as 8): the
+    /// angle is resolved to `atan(tan(angle) + 1 / reach)` at worst. Default 4.
     pub reach: i32,
     /// Whether it runs. Default true.
     pub enabled: bool,
@@ -62,7 +62,7 @@ impl Default for ThermalSettings {
             queue_cap: 1 << 16,
             checks_per_frame: 2000,
             max_slides_per_column: 4,
-            reach: 3,
+            reach: DEFAULT_REACH,
             enabled: true,
             seed: 2,
         }
@@ -103,6 +103,9 @@ pub struct ThermalErosion {
     seed: u64,
     #[cfg_attr(feature = "plugin", reflect(ignore))]
     queue: ColumnQueue,
+    /// The palette's angles as drops, rebuilt each frame.
+    #[cfg_attr(feature = "plugin", reflect(ignore))]
+    repose: ReposeTable,
     /// Where it is in the storage's surface log.
     cursor: SurfaceCursor,
     /// What the process did, since it started.
@@ -126,6 +129,7 @@ impl GeologyProcess for ThermalErosion {
             rng: Rng::new(settings.seed ^ 0x7468_6572),
             seed: settings.seed,
             queue: ColumnQueue::default(),
+            repose: ReposeTable::default(),
             cursor: SurfaceCursor::default(),
             stats: ThermalStats::default(),
         }
@@ -169,14 +173,14 @@ fn slides(terrain: &mut Terrain<'_>, settings: &ThermalSettings, state: &mut The
         state.queue.push(change.column, mark, cap);
     }
     state.cursor = cursor;
-    let least = least_repose_slope(terrain);
+    state.repose.refresh(terrain, |p| p.repose_slope);
     for _ in 0..settings.checks_per_frame {
         let Some((c, mark)) = state.queue.pop() else { break };
-        relax_column(terrain, settings, c, (mark & FELL != 0).then_some(least), state);
+        relax_column(terrain, settings, c, mark & FELL != 0, state);
     }
     for _ in 0..settings.columns_per_frame {
         let c = state.rng.column(b);
-        relax_column(terrain, settings, c, None, state);
+        relax_column(terrain, settings, c, false, state);
     }
     state.stats.edits += (terrain.edit_count() - before) as u64;
     state.stats.queued = state.queue.len() as u64;
@@ -184,62 +188,50 @@ fn slides(terrain: &mut Terrain<'_>, settings: &ThermalSettings, state: &mut The
 }
 
 /// Checks column `c` and lets its top slide while it is steeper than its
-/// angle of repose (at most `max_slides_per_column` voxels). With `uphill`
-/// (its top fell), first queues the neighbours that may now slide onto it on
-/// a slope of `uphill` or more, from the same reads.
-fn relax_column(
-    terrain: &mut Terrain<'_>,
-    s: &ThermalSettings,
-    c: IVec2,
-    uphill: Option<f32>,
-    state: &mut ThermalErosion,
-) {
+/// angle of repose (at most `max_slides_per_column` voxels). With `fell` (its
+/// top fell), first queues the neighbours that may now slide onto it, from
+/// the same reads.
+fn relax_column(terrain: &mut Terrain<'_>, s: &ThermalSettings, c: IVec2, fell: bool, state: &mut ThermalErosion) {
     state.stats.columns += 1;
     let Some(surface) = terrain.surface_of(c) else { return };
-    let floor = terrain.bounds().min.y - 1;
-    let props = terrain.properties(surface.material);
-    let loose = props.form == Form::Loose && surface.top.is_some();
-    let mut first = None;
-    if let Some(least) = uphill {
-        let around = Around::read(terrain, c, s.reach);
-        let h = surface.top.unwrap_or(floor);
+    let loose = terrain.properties(surface.material).form == Form::Loose && surface.top.is_some();
+    let least = state.repose.least.filter(|_| fell);
+    if !loose && least.is_none() {
+        return;
+    }
+    // Fallen: every column around, to find those above; else only what
+    // the rule needs below the top.
+    let below = if least.is_some() { None } else { surface.top };
+    let mut around = Around::read(terrain, c, s.reach, below);
+    if let Some(least) = least {
+        let h = surface.top.unwrap_or(terrain.bounds().min.y - 1);
         let queue = UphillQueue { queue: &mut state.queue, mark: CHECK, cap: s.queue_cap };
-        around.queue_uphill(terrain, h, least, false, queue);
-        first = loose.then(|| around.slide_target(h, props.repose_slope)).flatten();
-    } else if loose {
-        first = slide_target(terrain, c, surface.top.unwrap_or(floor), props.repose_slope, s.reach);
+        around.queue_uphill(terrain, h, &least, false, queue);
     }
-    let mut to = first;
-    for _ in 0..s.max_slides_per_column {
-        let Some(target) = to else { return };
-        let Some(y) = terrain.surface(c) else { return };
-        let m = terrain.remove_top(c, y);
-        if !terrain.lay(target, m) {
-            // Cannot happen (the neighbour is lower), but never lose a voxel.
-            terrain.lay(c, m);
-            return;
-        }
-        state.stats.slid += 1;
-        to = steepest_unstable(terrain, c, s.reach);
+    if loose {
+        let table = &state.repose;
+        let repose = |top: &Surface| Some(table.of(top.material));
+        state.stats.slid += u64::from(shed(terrain, &mut around, s.max_slides_per_column, &mut state.rng, repose));
     }
-}
-
-/// Where a loose top voxel of `c` slides to, if it is unstable (see the
-/// module docs).
-fn steepest_unstable(terrain: &mut Terrain<'_>, c: IVec2, reach: i32) -> Option<IVec2> {
-    let surface = terrain.surface_of(c)?;
-    let h = surface.top?;
-    let props = terrain.properties(surface.material);
-    if props.form != Form::Loose {
-        return None;
-    }
-    slide_target(terrain, c, h, props.repose_slope, reach)
 }
 
 /// Whether every loose top in `area` (columns `lo..hi`) rests at or below its
 /// angle of repose over `reach` columns, as [`ThermalErosion`] defines it.
 pub fn slopes_at_rest(terrain: &mut Terrain<'_>, lo: IVec2, hi: IVec2, reach: i32) -> bool {
-    (lo.x..hi.x).all(|x| (lo.y..hi.y).all(|z| steepest_unstable(terrain, IVec2::new(x, z), reach).is_none()))
+    let mut table = ReposeTable::default();
+    table.refresh(terrain, |p| p.repose_slope);
+    for x in lo.x..hi.x {
+        for z in lo.y..hi.y {
+            let c = IVec2::new(x, z);
+            let Some(Surface { top: Some(h), material, .. }) = terrain.surface_of(c) else { continue };
+            if terrain.properties(material).form == Form::Loose
+                && Around::read(terrain, c, reach, Some(h)).unstable(h, &table.of(material))
+            {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Relaxes every column of `lo..hi` until none slides or `max_sweeps`
@@ -253,11 +245,12 @@ pub fn relax_area(
     hi: IVec2,
     max_sweeps: u32,
 ) -> bool {
+    state.repose.refresh(terrain, |p| p.repose_slope);
     for _ in 0..max_sweeps {
         let slid = state.stats.slid;
         for x in lo.x..hi.x {
             for z in lo.y..hi.y {
-                relax_column(terrain, settings, IVec2::new(x, z), None, state);
+                relax_column(terrain, settings, IVec2::new(x, z), false, state);
             }
         }
         state.queue.clear();

@@ -3,7 +3,9 @@
 
 mod palette;
 
-pub use palette::{Form, MaterialInfo, MaterialProperties, Palette, PaletteError};
+#[cfg_attr(not(feature = "geology"), allow(unused_imports))]
+pub(crate) use palette::tan_degrees;
+pub use palette::{Form, Grain, MaterialInfo, MaterialProperties, Palette, PaletteError};
 
 use glam::IVec3;
 
@@ -94,6 +96,11 @@ pub mod materials {
     pub const SAND: MaterialId = MaterialId(11);
     /// Loose gravel: what granite and basalt erode into.
     pub const GRAVEL: MaterialId = MaterialId(12);
+    /// Fine loose sediment, carried far under water before it settles;
+    /// compacts into shale.
+    pub const SILT: MaterialId = MaterialId(13);
+    /// Fine-grained sedimentary rock of compacted silt and clay.
+    pub const SHALE: MaterialId = MaterialId(14);
     /// Coarse-grained mafic rock: the slowly cooled core of a mafic body.
     pub const GABBRO: MaterialId = MaterialId(15);
     /// Fine-grained felsic rock: the chilled margin of a felsic body.

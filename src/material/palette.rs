@@ -53,6 +53,41 @@ pub struct MaterialInfo {
     /// settings' `deposit_as` whatever it took.
     #[serde(default)]
     pub erodes_to: Option<String>,
+    /// How a [`Form::Loose`] material's volume compacts, `(loose, rock)`:
+    /// `loose` buried voxels become `rock` voxels of `compacts_to` (the pore
+    /// space lost), `1 <= rock <= loose`. Default `(1, 1)`.
+    #[serde(default)]
+    pub compacts_volume: Option<(u8, u8)>,
+    /// The grain size class of a [`Form::Loose`] material: how far it is
+    /// carried under water before it settles. Default [`Grain::Sand`].
+    #[serde(default)]
+    pub grain: Option<Grain>,
+}
+
+/// The grain size class of loose material, coarsest first: under water,
+/// coarse grains settle first and rest on steep slopes, fine ones are carried
+/// further and spread flatter (the deposition process's sorting).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+pub enum Grain {
+    /// Pebbles, over 2 mm.
+    Gravel,
+    /// Sand, 1/16 to 2 mm.
+    #[default]
+    Sand,
+    /// Silt, 1/256 to 1/16 mm.
+    Silt,
+    /// Clay, under 1/256 mm.
+    Clay,
+}
+
+impl Grain {
+    /// Every class, coarsest first (the order of [`Grain::index`]).
+    pub const ALL: [Self; 4] = [Self::Gravel, Self::Sand, Self::Silt, Self::Clay];
+
+    /// The class's place in [`Grain::ALL`]: 0 (gravel) to 3 (clay).
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 fn one() -> f32 {
@@ -104,6 +139,10 @@ pub struct MaterialProperties {
     pub metamorphoses_to: Option<MaterialId>,
     /// See [`MaterialInfo::erodes_to`] (a loose material, checked).
     pub erodes_to: Option<MaterialId>,
+    /// See [`MaterialInfo::compacts_volume`] (resolved: `(1, 1)` when absent).
+    pub compacts_volume: (u8, u8),
+    /// See [`MaterialInfo::grain`] (resolved: [`Grain::Sand`] when absent).
+    pub grain: Grain,
 }
 
 impl MaterialProperties {
@@ -118,6 +157,8 @@ impl MaterialProperties {
         compacts_to: None,
         metamorphoses_to: None,
         erodes_to: None,
+        compacts_volume: (1, 1),
+        grain: Grain::Sand,
     };
 
     /// Terrain, not a fluid.
@@ -318,7 +359,7 @@ fn resolve(e: &MaterialInfo, by_name: &HashMap<&str, u16>) -> Result<MaterialPro
         return Err(invalid("hardness", "must be a number from 0 to 1"));
     }
     let repose_slope = match (e.form, e.angle_of_repose) {
-        (Form::Loose, Some(a)) if a > 0.0 && a < 90.0 => a.to_radians().tan(),
+        (Form::Loose, Some(a)) if a > 0.0 && a < 90.0 => tan_degrees(f64::from(a)) as f32,
         (Form::Loose, Some(_)) => return Err(invalid("angle_of_repose", "must be between 0 and 90 degrees")),
         (Form::Loose, None) => return Err(invalid("angle_of_repose", "is required for a Loose material")),
         (_, Some(_)) => return Err(invalid("angle_of_repose", "applies to Loose materials only")),
@@ -341,6 +382,7 @@ fn resolve(e: &MaterialInfo, by_name: &HashMap<&str, u16>) -> Result<MaterialPro
     }
     let erodes_to = name("erodes_to", &e.erodes_to)?;
     let metamorphoses_to = name("metamorphoses_to", &e.metamorphoses_to)?;
+    let (grain, compacts_volume) = loose_properties(e)?;
     let targets = [
         ("cools_to", cools_to),
         ("cools_deep_to", cools_deep_to),
@@ -362,7 +404,49 @@ fn resolve(e: &MaterialInfo, by_name: &HashMap<&str, u16>) -> Result<MaterialPro
         compacts_to,
         metamorphoses_to,
         erodes_to,
+        compacts_volume,
+        grain,
     })
+}
+
+/// Checks and resolves the grain class and the compaction volume, which
+/// apply to loose materials only.
+fn loose_properties(e: &MaterialInfo) -> Result<(Grain, (u8, u8)), PaletteError> {
+    let invalid = |field, why| PaletteError::InvalidProperty { material: e.name.clone(), field, why };
+    if e.form != Form::Loose && e.grain.is_some() {
+        return Err(invalid("grain", "applies to Loose materials only"));
+    }
+    match e.compacts_volume {
+        Some(_) if e.compacts_to.is_none() => Err(invalid("compacts_volume", "needs compacts_to")),
+        Some((loose, rock)) if rock == 0 || rock > loose => {
+            Err(invalid("compacts_volume", "must be (loose, rock) with 1 <= rock <= loose"))
+        }
+        volume => Ok((e.grain.unwrap_or_default(), volume.unwrap_or((1, 1)))),
+    }
+}
+
+/// The tangent of an angle in degrees, `0 < degrees < 90`, from additions,
+/// multiplications and divisions only (IEEE-exact on every platform, unlike
+/// the C library's `tan`): the slopes the processes compare against are the
+/// same everywhere, so a seed gives the same world everywhere.
+pub(crate) fn tan_degrees(degrees: f64) -> f64 {
+    if degrees > 45.0 {
+        return 1.0 / tan_degrees(90.0 - degrees);
+    }
+    // x in (0, pi/4]: the Taylor series of sin and cos to x^21 are exact to
+    // well below f32's precision.
+    let x = degrees * (std::f64::consts::PI / 180.0);
+    let x2 = x * x;
+    let (mut sin, mut cos) = (0.0, 0.0);
+    let (mut s_term, mut c_term) = (x, 1.0);
+    for n in 1..=11 {
+        sin += s_term;
+        cos += c_term;
+        let n = f64::from(n);
+        s_term *= -x2 / ((2.0 * n) * (2.0 * n + 1.0));
+        c_term *= -x2 / ((2.0 * n - 1.0) * (2.0 * n));
+    }
+    sin / cos
 }
 
 #[cfg(test)]
@@ -442,6 +526,19 @@ mod tests {
     }
 
     #[test]
+    fn tan_degrees_matches_the_library_tan_and_the_shipped_grains_and_volumes_resolve() {
+        for a in [0.5f64, 10.0, 30.0, 34.0, 44.9, 45.0, 45.1, 60.0, 89.0] {
+            let (ours, libm) = (tan_degrees(a), a.to_radians().tan());
+            assert!((ours - libm).abs() <= 1e-12 * libm.max(1.0), "{a}: {ours} against {libm}");
+        }
+        let p = Palette::shipped();
+        let silt = p.properties(materials::SILT);
+        assert_eq!((silt.grain, silt.compacts_to, silt.compacts_volume), (Grain::Silt, Some(materials::SHALE), (2, 1)));
+        assert_eq!(p.properties(materials::SEDIMENT).compacts_volume, (4, 3));
+        assert_eq!(p.properties(materials::SOIL).grain, Grain::Sand, "the default class");
+    }
+
+    #[test]
     fn a_palette_without_properties_reads_as_unerodible_solids() {
         let p = Palette::from_ron_str(r#"[(id: 2, name: "rock", colour: (1, 2, 3))]"#).unwrap();
         assert_eq!(*p.properties(MaterialId(2)), MaterialProperties::UNKNOWN);
@@ -470,6 +567,12 @@ mod tests {
         assert!(e.contains("itself"), "{e}");
         let e = bad(r#"(id: 1, name: "lava", colour: (0,0,0), form: Molten, metamorphoses_to: "air")"#);
         assert!(e.contains("Solid and Loose materials only"), "{e}");
+        let e = bad(r#"(id: 1, name: "rock", colour: (0,0,0), grain: Silt)"#);
+        assert!(e.contains("grain") && e.contains("Loose materials only"), "{e}");
+        let e = bad(
+            r#"(id: 1, name: "sand", colour: (0,0,0), form: Loose, angle_of_repose: 30.0, compacts_to: "air", compacts_volume: (2, 3))"#,
+        );
+        assert!(e.contains("compacts_volume"), "{e}");
         let e = bad(r#"(id: 1, name: "rock", colour: (0,0,0), form: Plasma)"#);
         assert!(e.contains("valid RON"), "{e}");
     }
