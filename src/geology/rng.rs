@@ -33,14 +33,4 @@ impl Rng {
         let span = (i64::from(hi) - i64::from(lo)).max(1) as u64;
         (i64::from(lo) + (self.next_u64() % span) as i64) as i32
     }
-
-    /// `amount` rounded down or up at random, so that its expectation is
-    /// `amount`: fractional erosion and deposition on whole voxels.
-    pub(crate) fn round(&mut self, amount: f32) -> u32 {
-        if amount.is_nan() || amount <= 0.0 {
-            return 0;
-        }
-        let whole = amount.floor();
-        whole as u32 + u32::from(self.unit() < amount - whole)
-    }
 }

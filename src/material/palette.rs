@@ -48,9 +48,9 @@ pub struct MaterialInfo {
     #[serde(default)]
     pub metamorphoses_to: Option<String>,
     /// The [`Form::Loose`] material that rain turns it into when it erodes it
-    /// (sandstone into sand). Terrain only. Declared for the brush erosion
-    /// model, which has not landed: today's hydraulic process lays its
-    /// settings' `deposit_as` whatever it took.
+    /// (sandstone into sand): what droplets carry and lay down. Terrain
+    /// only. Default: a loose material stays itself, anything else becomes
+    /// the hydraulic settings' `deposit_as`.
     #[serde(default)]
     pub erodes_to: Option<String>,
     /// How a [`Form::Loose`] material's volume compacts, `(loose, rock)`:
