@@ -15,6 +15,7 @@
 //!   same world on every platform.
 
 use super::rng::Rng;
+use super::state::{StateError, StateReader, StateWriter};
 use super::terrain::Terrain;
 use glam::{IVec2, IVec3};
 
@@ -76,6 +77,43 @@ pub(super) struct Body {
     pub last: i32,
     /// The voxels it melted, in order: the body whose margins cool first.
     pub voxels: Vec<IVec3>,
+}
+
+impl Body {
+    /// Writes the body.
+    pub fn save(&self, out: &mut StateWriter) {
+        match self.kind {
+            Kind::Stock => out.u8(0),
+            Kind::Dike { strike } => {
+                out.u8(1);
+                out.ivec2(strike);
+            }
+            Kind::Sill { level } => {
+                out.u8(2);
+                out.i32(level);
+            }
+        }
+        out.ivec3(self.source);
+        out.i32(self.next);
+        out.f32(self.front);
+        out.i32(self.last);
+        out.len_of(self.voxels.len());
+        self.voxels.iter().for_each(|&p| out.ivec3(p));
+    }
+
+    /// Reads what [`save`](Self::save) wrote.
+    pub fn restore(input: &mut StateReader<'_>) -> Result<Self, StateError> {
+        let kind = match input.u8()? {
+            0 => Kind::Stock,
+            1 => Kind::Dike { strike: input.ivec2()? },
+            2 => Kind::Sill { level: input.i32()? },
+            _ => return Err(StateError::Invalid("body kind")),
+        };
+        let (source, next, front, last) = (input.ivec3()?, input.i32()?, input.f32()?, input.i32()?);
+        let n = input.len_of(12)?;
+        let voxels = (0..n).map(|_| input.ivec3()).collect::<Result<_, _>>()?;
+        Ok(Self { kind, source, next, front, last, voxels })
+    }
 }
 
 /// The geometry a body needs from the settings.

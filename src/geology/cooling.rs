@@ -18,6 +18,7 @@
 //!   distance search and the aureole search visit at most that many voxels
 //!   each (the aureole's map at most `max_molten` entries past the body).
 
+use super::state::{StateError, StateReader, StateWriter};
 use super::terrain::Terrain;
 use crate::hash::{FastMap, fast_map};
 use crate::material::{MaterialId, materials};
@@ -75,6 +76,30 @@ pub(super) struct Cooling {
 /// Molten voxels of settled bodies, earliest to solidify first:
 /// `(when, order, position, into)`.
 pub(super) type CoolingQueue = BinaryHeap<Reverse<(Duration, u64, [i32; 3], MaterialId)>>;
+
+/// Writes the queue (its order is the heap's: `restore` rebuilds the same
+/// heap order from any).
+pub(super) fn save(queue: &CoolingQueue, out: &mut StateWriter) {
+    out.len_of(queue.len());
+    for Reverse((when, order, p, into)) in queue.iter() {
+        out.duration(*when);
+        out.u64(*order);
+        out.ivec3(IVec3::from_array(*p));
+        out.u32(u32::from(into.0));
+    }
+}
+
+/// Reads what [`save`] wrote.
+pub(super) fn restore(input: &mut StateReader<'_>) -> Result<CoolingQueue, StateError> {
+    let n = input.len_of(32)?;
+    let mut items = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (when, order, p) = (input.duration()?, input.u64()?, input.ivec3()?);
+        let into = u16::try_from(input.u32()?).map_err(|_| StateError::Invalid("material"))?;
+        items.push(Reverse((when, order, p.to_array(), MaterialId(into))));
+    }
+    Ok(CoolingQueue::from(items))
+}
 
 /// The six face neighbours.
 const FACES: [IVec3; 6] = [IVec3::X, IVec3::NEG_X, IVec3::Y, IVec3::NEG_Y, IVec3::Z, IVec3::NEG_Z];

@@ -32,10 +32,12 @@ use super::process::{GeologyProcess, GeologySystems};
 use super::queue::ColumnQueue;
 use super::rng::Rng;
 use super::slope::{Around, DEFAULT_REACH, ReposeTable, UphillQueue, shed};
+use super::state::{StateError, StateReader, StateWriter};
 use super::terrain::Terrain;
 use crate::hash::{FastMap, fast_map};
 use crate::material::{Form, Grain, tan_degrees};
-use crate::surface::{Surface, SurfaceCursor};
+use crate::storage::DeltaStorage;
+use crate::surface::{Surface, SurfaceChanges, SurfaceCursor};
 #[cfg(feature = "plugin")]
 use bevy::prelude::ReflectResource;
 use glam::{IVec2, IVec3};
@@ -195,6 +197,49 @@ impl Deposition {
         self.burials.order.len()
     }
 
+    /// Queues the columns of `changes` (read from the cursor on).
+    fn queue_changes(&mut self, changes: SurfaceChanges<'_>, cap: usize) {
+        self.stats.missed += changes.missed;
+        for change in changes {
+            let mark = if change.after > change.before {
+                // A risen bed: what was laid may settle, what it newly buried
+                // (as deep as it rose) compact.
+                let rise = change.after.unwrap_or(0) - change.before.unwrap_or(change.after.unwrap_or(0) - 1);
+                SETTLE | COMPACT | (rise.clamp(1, 15) as u8) << RISE_SHIFT
+            } else if change.after < change.before {
+                // A fallen bed: what lies within reach may settle into it.
+                SETTLE | FELL
+            } else {
+                SETTLE
+            };
+            self.queue.push(change.column, mark, cap);
+        }
+    }
+
+    /// Writes the burials in order.
+    fn save_burials(&self, out: &mut StateWriter) {
+        out.len_of(self.burials.order.len());
+        for b in &self.burials.order {
+            out.duration(b.at);
+            out.ivec2(b.column);
+            out.i32(b.top);
+            out.i32(b.scan);
+        }
+    }
+
+    /// Reads what [`save_burials`](Self::save_burials) wrote.
+    fn restore_burials(input: &mut StateReader<'_>) -> Result<Burials, StateError> {
+        let mut burials = Burials::default();
+        for _ in 0..input.len_of(24)? {
+            let b = Burial { at: input.duration()?, column: input.ivec2()?, top: input.i32()?, scan: input.i32()? };
+            if burials.waiting.insert(b.column, ()).is_some() {
+                return Err(StateError::Invalid("burials (a column twice)"));
+            }
+            burials.order.push_back(b);
+        }
+        Ok(burials)
+    }
+
     /// Records column `c`'s top now, for a compaction `compaction_seconds`
     /// later (unless it waits already).
     fn bury(&mut self, terrain: &mut Terrain<'_>, s: &DepositionSettings, c: IVec2, scan: i32) {
@@ -248,6 +293,27 @@ impl GeologyProcess for Deposition {
             self.stats.burials = self.burials.order.len() as u64;
         }
     }
+
+    fn save(&mut self, storage: &DeltaStorage, settings: &DepositionSettings, out: &mut StateWriter) {
+        let mut cursor = self.cursor;
+        self.queue_changes(storage.surface_changes(&mut cursor), settings.queue_cap);
+        self.cursor = cursor;
+        out.u8(1);
+        out.u64(self.rng.state());
+        out.u64(self.seed);
+        self.queue.save(out);
+        self.save_burials(out);
+    }
+
+    fn restore(&mut self, storage: &DeltaStorage, input: &mut StateReader<'_>) -> Result<(), StateError> {
+        input.version(1)?;
+        self.rng = Rng::new(input.u64()?);
+        self.seed = input.u64()?;
+        self.queue = ColumnQueue::restore(input)?;
+        self.burials = Self::restore_burials(input)?;
+        self.cursor = storage.surface_cursor();
+        Ok(())
+    }
 }
 
 /// What a queued column's check looks at.
@@ -282,22 +348,7 @@ fn settle(terrain: &mut Terrain<'_>, settings: &DepositionSettings, state: &mut 
     let (cap, reach) = (settings.queue_cap, settings.reach.max(1));
     state.repose.refresh(terrain, |p| grain_slope(settings, p.grain));
     let mut cursor = state.cursor;
-    let changes = terrain.surface_changes(&mut cursor);
-    state.stats.missed += changes.missed;
-    for change in changes {
-        let mark = if change.after > change.before {
-            // A risen bed: what was laid may settle, what it newly buried
-            // (as deep as it rose) compact.
-            let rise = change.after.unwrap_or(0) - change.before.unwrap_or(change.after.unwrap_or(0) - 1);
-            SETTLE | COMPACT | (rise.clamp(1, 15) as u8) << RISE_SHIFT
-        } else if change.after < change.before {
-            // A fallen bed: what lies within reach may settle into it.
-            SETTLE | FELL
-        } else {
-            SETTLE
-        };
-        state.queue.push(change.column, mark, cap);
-    }
+    state.queue_changes(terrain.surface_changes(&mut cursor), cap);
     state.cursor = cursor;
     for _ in 0..settings.checks_per_frame {
         let Some((c, mark)) = state.queue.pop() else { break };

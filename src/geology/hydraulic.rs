@@ -56,8 +56,10 @@ mod flow;
 
 use super::process::{GeologyProcess, GeologySystems};
 use super::rng::Rng;
+use super::state::{StateError, StateReader, StateWriter};
 use super::terrain::Terrain;
 use crate::material::{MaterialId, materials};
+use crate::storage::DeltaStorage;
 #[cfg(feature = "plugin")]
 use bevy::prelude::ReflectResource;
 use brush::Brush;
@@ -273,6 +275,21 @@ impl GeologyProcess for HydraulicErosion {
         if settings.enabled {
             rain(terrain, settings, self);
         }
+    }
+
+    fn save(&mut self, _: &DeltaStorage, _: &HydraulicSettings, out: &mut StateWriter) {
+        out.u8(1);
+        out.u64(self.rng.state());
+        out.u64(self.seed);
+        self.memory.save(out);
+    }
+
+    fn restore(&mut self, _: &DeltaStorage, input: &mut StateReader<'_>) -> Result<(), StateError> {
+        input.version(1)?;
+        self.rng = Rng::new(input.u64()?);
+        self.seed = input.u64()?;
+        self.memory = FlowMemory::restore(input)?;
+        Ok(())
     }
 }
 

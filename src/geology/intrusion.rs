@@ -22,8 +22,10 @@ use super::bodies::{Body, Geometry, IntrusionShape, Kind};
 use super::cooling::{self, Composition, Cooling, CoolingQueue};
 use super::process::{GeologyProcess, GeologySystems};
 use super::rng::Rng;
+use super::state::{StateError, StateReader, StateWriter};
 use super::terrain::Terrain;
 use crate::material::{MaterialId, materials};
+use crate::storage::DeltaStorage;
 #[cfg(feature = "plugin")]
 use bevy::prelude::ReflectResource;
 use glam::{IVec2, IVec3};
@@ -216,6 +218,30 @@ impl GeologyProcess for Intrusion {
         if settings.enabled {
             intrude(terrain, settings, self);
         }
+    }
+
+    fn save(&mut self, _: &DeltaStorage, _: &IntrusionSettings, out: &mut StateWriter) {
+        out.u8(1);
+        out.u64(self.rng.state());
+        out.u64(self.seed);
+        out.option(self.body.as_ref(), |out, b| b.save(out));
+        cooling::save(&self.queue, out);
+        out.u64(self.order);
+        out.option(self.last, StateWriter::duration);
+        // The first body rises at the settings' source, later ones elsewhere.
+        out.u64(self.stats.bodies);
+    }
+
+    fn restore(&mut self, _: &DeltaStorage, input: &mut StateReader<'_>) -> Result<(), StateError> {
+        input.version(1)?;
+        self.rng = Rng::new(input.u64()?);
+        self.seed = input.u64()?;
+        self.body = input.option(Body::restore)?;
+        self.queue = cooling::restore(input)?;
+        self.order = input.u64()?;
+        self.last = input.option(StateReader::duration)?;
+        self.stats.bodies = input.u64()?;
+        Ok(())
     }
 }
 

@@ -44,7 +44,10 @@ mod intrusion;
 mod process;
 mod queue;
 mod rng;
+#[cfg(all(feature = "plugin", feature = "persistence"))]
+mod saved;
 mod slope;
+mod state;
 mod terrain;
 mod thermal;
 mod uplift;
@@ -57,6 +60,9 @@ pub use intrusion::{Intrusion, IntrusionSettings, IntrusionStats};
 #[cfg(feature = "plugin")]
 pub use process::{GeologyPlugin, GeologyPlugins, GeologyProcesses, GeologyTimes, ProcessEntry, ProcessTime};
 pub use process::{GeologyProcess, GeologySystems};
+#[cfg(all(feature = "plugin", feature = "persistence"))]
+pub use saved::{Restored, RestoredStates};
+pub use state::{StateError, StateReader, StateWriter};
 pub use terrain::{Terrain, Workspace};
 pub use thermal::{ThermalErosion, ThermalSettings, ThermalStats, relax_area, slopes_at_rest};
 pub use uplift::{Uplift, UpliftRegion, UpliftSettings, UpliftStats};

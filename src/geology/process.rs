@@ -1,7 +1,9 @@
 //! What every process is: a [`GeologyProcess`], and (with the plugin) the one
 //! generic [`GeologyPlugin`] that runs any of them.
 
+use super::state::{StateError, StateReader, StateWriter};
 use super::terrain::Terrain;
+use crate::storage::DeltaStorage;
 
 /// Where a process runs in the frame: the processes' sets, chained in this
 /// order before the overlay's `Ingest` (feature `plugin`). Order a system
@@ -70,6 +72,27 @@ pub trait GeologyProcess: Send + Sync + 'static {
 
     /// One frame of it.
     fn step(&mut self, terrain: &mut Terrain<'_>, settings: &Self::Settings);
+
+    /// Writes what it needs to go on exactly after a reload (its random
+    /// numbers, queues, memory; not its stats, which count this run), to be
+    /// saved with `storage`, the world as saved. A change-driven process
+    /// first takes into its queue the surface changes it has not read yet:
+    /// the reloaded world's log starts empty. Default: nothing (it starts
+    /// fresh after a reload).
+    fn save(&mut self, storage: &DeltaStorage, settings: &Self::Settings, out: &mut StateWriter) {
+        let _ = (storage, settings, out);
+    }
+
+    /// Reads what [`save`](Self::save) wrote into a process `new` made, for
+    /// `storage`, the world as loaded.
+    ///
+    /// # Errors
+    /// A [`StateError`] for bytes `save` did not write; the caller then keeps
+    /// a fresh process.
+    fn restore(&mut self, storage: &DeltaStorage, input: &mut StateReader<'_>) -> Result<(), StateError> {
+        let _ = (storage, input);
+        Ok(())
+    }
 }
 
 #[cfg(feature = "plugin")]
@@ -220,6 +243,8 @@ mod plugin {
             processes.0.insert(at, entry);
             app.register_diagnostic(Diagnostic::new(diagnostic_path(P::NAME)).with_suffix("ms"))
                 .add_systems(self.schedule, run::<P>.in_set(P::SET));
+            #[cfg(feature = "persistence")]
+            crate::geology::saved::add::<P>(app);
         }
 
         fn finish(&self, app: &mut App) {

@@ -9,6 +9,7 @@
 //!   counted), as a check that old is the least likely still to matter. The
 //!   random trickle of each process finds what a dropped check would have.
 
+use super::state::{StateError, StateReader, StateWriter};
 use crate::hash::{FastMap, fast_map};
 use glam::IVec2;
 use std::collections::VecDeque;
@@ -50,6 +51,29 @@ impl ColumnQueue {
         self.marks.insert(column, mark);
         self.order.push_back(column);
         debug_assert_eq!(self.order.len(), self.marks.len(), "ONCE");
+    }
+
+    /// Writes the columns in order with their marks (not `dropped`: a count
+    /// of this run).
+    pub fn save(&self, out: &mut StateWriter) {
+        out.len_of(self.order.len());
+        for c in &self.order {
+            out.ivec2(*c);
+            out.u8(self.marks.get(c).copied().unwrap_or(0));
+        }
+    }
+
+    /// Reads what [`save`](Self::save) wrote (`ONCE` checked).
+    pub fn restore(input: &mut StateReader<'_>) -> Result<Self, StateError> {
+        let mut queue = Self::default();
+        for _ in 0..input.len_of(9)? {
+            let (c, mark) = (input.ivec2()?, input.u8()?);
+            if queue.marks.insert(c, mark).is_some() {
+                return Err(StateError::Invalid("queue (a column twice)"));
+            }
+            queue.order.push_back(c);
+        }
+        Ok(queue)
     }
 
     /// Drops the oldest columns past `len`.

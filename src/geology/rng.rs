@@ -10,6 +10,11 @@ impl Rng {
         Self(seed)
     }
 
+    /// Where it stands: `Rng::new(state)` goes on from here.
+    pub(crate) fn state(&self) -> u64 {
+        self.0
+    }
+
     pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;

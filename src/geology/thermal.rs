@@ -23,9 +23,11 @@ use super::process::{GeologyProcess, GeologySystems};
 use super::queue::ColumnQueue;
 use super::rng::Rng;
 use super::slope::{Around, DEFAULT_REACH, ReposeTable, UphillQueue, shed};
+use super::state::{StateError, StateReader, StateWriter};
 use super::terrain::Terrain;
 use crate::material::Form;
-use crate::surface::{Surface, SurfaceCursor};
+use crate::storage::DeltaStorage;
+use crate::surface::{Surface, SurfaceChanges, SurfaceCursor};
 #[cfg(feature = "plugin")]
 use bevy::prelude::ReflectResource;
 use glam::IVec2;
@@ -117,6 +119,16 @@ impl ThermalErosion {
     pub fn queued(&self) -> usize {
         self.queue.len()
     }
+
+    /// Queues the columns of `changes` (read from the cursor on).
+    fn queue_changes(&mut self, changes: SurfaceChanges<'_>, cap: usize) {
+        self.stats.missed += changes.missed;
+        for change in changes {
+            // A fallen top: what stands within reach may slide onto it now.
+            let mark = if change.after < change.before { CHECK | FELL } else { CHECK };
+            self.queue.push(change.column, mark, cap);
+        }
+    }
 }
 
 impl GeologyProcess for ThermalErosion {
@@ -151,6 +163,25 @@ impl GeologyProcess for ThermalErosion {
             slides(terrain, settings, self);
         }
     }
+
+    fn save(&mut self, storage: &DeltaStorage, settings: &ThermalSettings, out: &mut StateWriter) {
+        let mut cursor = self.cursor;
+        self.queue_changes(storage.surface_changes(&mut cursor), settings.queue_cap);
+        self.cursor = cursor;
+        out.u8(1);
+        out.u64(self.rng.state());
+        out.u64(self.seed);
+        self.queue.save(out);
+    }
+
+    fn restore(&mut self, storage: &DeltaStorage, input: &mut StateReader<'_>) -> Result<(), StateError> {
+        input.version(1)?;
+        self.rng = Rng::new(input.u64()?);
+        self.seed = input.u64()?;
+        self.queue = ColumnQueue::restore(input)?;
+        self.cursor = storage.surface_cursor();
+        Ok(())
+    }
 }
 
 /// A queued column's check: whether its top slides.
@@ -165,13 +196,7 @@ fn slides(terrain: &mut Terrain<'_>, settings: &ThermalSettings, state: &mut The
     let b = terrain.bounds();
     let cap = settings.queue_cap;
     let mut cursor = state.cursor;
-    let changes = terrain.surface_changes(&mut cursor);
-    state.stats.missed += changes.missed;
-    for change in changes {
-        // A fallen top: what stands within reach may slide onto it now.
-        let mark = if change.after < change.before { CHECK | FELL } else { CHECK };
-        state.queue.push(change.column, mark, cap);
-    }
+    state.queue_changes(terrain.surface_changes(&mut cursor), cap);
     state.cursor = cursor;
     state.repose.refresh(terrain, |p| p.repose_slope);
     for _ in 0..settings.checks_per_frame {

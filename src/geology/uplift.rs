@@ -31,8 +31,10 @@
 //! cool first.
 
 use super::process::{GeologyProcess, GeologySystems};
+use super::state::{StateError, StateReader, StateWriter};
 use super::terrain::Terrain;
 use crate::material::{MaterialId, materials};
+use crate::storage::DeltaStorage;
 #[cfg(feature = "plugin")]
 use bevy::prelude::ReflectResource;
 use glam::{IVec2, IVec3};
@@ -181,6 +183,22 @@ impl GeologyProcess for Uplift {
         if settings.enabled {
             uplift(terrain, settings, self);
         }
+    }
+
+    fn save(&mut self, _: &DeltaStorage, _: &UpliftSettings, out: &mut StateWriter) {
+        out.u8(1);
+        out.f32(self.owed);
+        out.option(self.cursor, |out, at| out.u64(at as u64));
+        out.option(self.last, StateWriter::duration);
+    }
+
+    fn restore(&mut self, _: &DeltaStorage, input: &mut StateReader<'_>) -> Result<(), StateError> {
+        input.version(1)?;
+        self.owed = input.f32()?;
+        let cursor = input.option(StateReader::u64)?;
+        self.cursor = cursor.map(|at| usize::try_from(at).map_err(|_| StateError::Invalid("cursor"))).transpose()?;
+        self.last = input.option(StateReader::duration)?;
+        Ok(())
     }
 }
 

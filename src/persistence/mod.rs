@@ -6,7 +6,9 @@
 //! level and bricks, finer overriding coarser), plus a log of every change
 //! batch after S, keyed by its first sequence number, gapless. Opening replays
 //! the log onto the nodes; the result is the world as of the last change on
-//! disk, numbered on from there. See `format.rs` for the byte layouts.
+//! disk, numbered on from there. See `format.rs` for the byte layouts. Beside
+//! the world, named opaque states (the geology processes', the storage
+//! clock) with the sequence number they were saved at (`states.rs`).
 //!
 //! # How changes reach it
 //!
@@ -63,6 +65,7 @@ pub(crate) mod format;
 mod options;
 mod recover;
 mod shared;
+mod states;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -71,4 +74,5 @@ mod writer;
 pub use crate::codec::DecodeError;
 pub use error::{Mismatch, Record, StoreError};
 pub use options::{Durability, Opened, StoreOptions};
+pub use states::{MAX_STATE, SavedState};
 pub use store::WorldStore;

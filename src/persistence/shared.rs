@@ -14,6 +14,8 @@ pub(crate) enum Command {
     Wake,
     Sync(Sender<u64>),
     Shutdown,
+    /// A state to save under a name, with the world's sequence number then.
+    State(String, u64, Vec<u8>),
 }
 
 /// What the handle and the writer share.

@@ -6,6 +6,7 @@ use super::options::expect_same_world;
 use super::options::{Opened, StoreOptions};
 use super::recover::CopyOnWrite;
 use super::shared::{Command, Shared};
+use super::states::{self, States};
 use super::writer;
 use crate::codec::DecodeError;
 use crate::codec::world::BuildError;
@@ -25,6 +26,7 @@ struct Loaded {
     /// The log's batches, not in the stored nodes yet.
     pending: Vec<ChangeBatch>,
     replayed: usize,
+    states: States,
 }
 
 /// A world in one redb file: the world as of a checkpoint, plus the log of
@@ -53,6 +55,8 @@ pub struct WorldStore {
     pub(super) shared: Arc<Shared>,
     tx: Option<SyncSender<Command>>,
     pub(super) thread: Option<std::thread::JoinHandle<()>>,
+    /// The states saved beside the world, as the file was opened.
+    states: States,
 }
 
 impl std::fmt::Debug for WorldStore {
@@ -146,9 +150,10 @@ impl WorldStore {
             }
             Err(e) => return Err(database(&path, e)),
         };
-        let Loaded { header, storage, pending, replayed } = loaded;
+        let Loaded { header, storage, pending, replayed, states } = loaded;
         let sequence = storage.sequence();
-        let store = Self::start(path, header, sequence, pending, &options)?;
+        let mut store = Self::start(path, header, sequence, pending, &options)?;
+        store.states = states;
         Ok((store, storage, Opened::Loaded { sequence, replayed, took: start.elapsed() }))
     }
 
@@ -181,6 +186,7 @@ impl WorldStore {
             .ok_or(StoreError::NotAWorldStore { path: path.clone() })
             .and_then(|b| format::decode_checkpoint(b.value()).map_err(|e| corrupt(Record::Checkpoint, e)))?;
         // The nodes, decoded (and their bricks built) on every core.
+        let states = states::read(&read, &path)?;
         let nodes_table = read.open_table(NODES).map_err(|e| not_a_database(&path, e))?;
         let mut records: Vec<(u64, Vec<u8>)> = Vec::new();
         for entry in nodes_table.iter().map_err(|e| not_a_database(&path, e))? {
@@ -218,7 +224,7 @@ impl WorldStore {
                 }
             }
         }
-        Ok(Loaded { header, storage, pending, replayed })
+        Ok(Loaded { header, storage, pending, replayed, states })
     }
 
     /// Opens the checked file for writing and starts the writer.
@@ -245,7 +251,17 @@ impl WorldStore {
             .name("delta_overlay store".into())
             .spawn(move || state.run(rx))
             .map_err(|error| StoreError::Io { path: path.clone(), error })?;
-        Ok(Self { path, header, handed: sequence, by_batch: sequence, shared, tx: Some(tx), thread: Some(thread) })
+        let states = States::default();
+        Ok(Self {
+            path,
+            header,
+            handed: sequence,
+            by_batch: sequence,
+            shared,
+            tx: Some(tx),
+            thread: Some(thread),
+            states,
+        })
     }
 
     /// The file.
@@ -416,8 +432,18 @@ impl WorldStore {
         Ok(durable)
     }
 
+    /// The channel to the writer (`None` once closed).
+    pub(super) fn sender(&self) -> Option<&SyncSender<Command>> {
+        self.tx.as_ref()
+    }
+
+    /// The states read when the file was opened.
+    pub(super) fn states(&self) -> &States {
+        &self.states
+    }
+
     /// `Err` once the writer failed, panicked or ended (`WRITER_WATCHED`).
-    fn check(&self) -> Result<(), StoreError> {
+    pub(super) fn check(&self) -> Result<(), StoreError> {
         if !self.shared.failed() && self.thread.as_ref().is_some_and(|t| t.is_finished()) {
             // Only a shutdown ends it, and the handle has not asked for one.
             let detail = "the writer thread ended".to_string();

@@ -157,12 +157,14 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => Some(Command::Shutdown),
             };
             let (mut batches, mut syncs, mut shutdown, mut checkpoint) = (Vec::new(), Vec::new(), false, false);
+            let mut states = Vec::new();
             for command in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())).take(GROUP) {
                 match command {
                     Command::Batch(b) => batches.push(b),
                     Command::Wake => {}
                     Command::Sync(reply) => syncs.push(reply),
                     Command::Shutdown => shutdown = true,
+                    Command::State(name, sequence, bytes) => states.push((name, sequence, bytes)),
                 }
             }
             checkpoint |= self.shared.take_checkpoint_request();
@@ -185,6 +187,8 @@ impl Writer {
                     break;
                 }
             }
+            // After the batches handed over before them.
+            self.write_states(&states)?;
             if checkpoint || self.since_checkpoint >= self.checkpoint_every {
                 self.begin_checkpoint()?;
                 if shutdown {
@@ -211,6 +215,23 @@ impl Writer {
                 return Ok(());
             }
         }
+    }
+
+    /// Writes states handed over (compressed here), in one transaction.
+    fn write_states(&mut self, states: &[(String, u64, Vec<u8>)]) -> Result<(), StoreError> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let immediate = self.immediate_now();
+        let txn = self.begin(immediate)?;
+        {
+            let mut table = txn.open_table(super::states::STATES).map_err(|e| failed(&self.path, e))?;
+            for (name, sequence, bytes) in states {
+                let record = super::states::encode(*sequence, bytes);
+                table.insert(name.as_str(), record.as_slice()).map_err(|e| failed(&self.path, e))?;
+            }
+        }
+        self.commit(txn, immediate)
     }
 
     fn begin(&self, immediate: bool) -> Result<redb::WriteTransaction, StoreError> {

@@ -11,6 +11,7 @@ use bevy::app::{AppExit, Last};
 use bevy::ecs::schedule::{InternedScheduleLabel, ScheduleLabel};
 use bevy::prelude::*;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Changes up to sequence `through` are on disk: they survive a crash. Written
 /// in the [`Forward`](DeltaOverlaySystems::Forward) phase of the first frame
@@ -155,6 +156,12 @@ impl WorldFile {
         &self.store
     }
 
+    /// The store, to hand it states to save (`None` once saving stopped).
+    #[cfg_attr(not(feature = "geology"), allow(dead_code))]
+    pub(crate) fn saving_store(&mut self) -> Option<&mut WorldStore> {
+        (!self.stopped).then_some(&mut self.store)
+    }
+
     /// Whether the world was loaded or created, and what it took.
     pub fn opened(&self) -> Opened {
         self.opened
@@ -236,6 +243,13 @@ fn install(app: &mut App, path: &Path, (store, storage, opened): (WorldStore, De
             written.as_secs_f64()
         ),
     }
+    let mut storage = storage;
+    // The clock the world was saved at: what the processes' timers count on.
+    if let Some(saved) = store.saved_state(CLOCK_STATE)
+        && let Ok(ms) = <[u8; 8]>::try_from(saved.bytes.as_slice())
+    {
+        storage.advance_clock(Duration::from_millis(u64::from_le_bytes(ms)).saturating_sub(storage.now()));
+    }
     let sequence = storage.sequence();
     app.insert_resource(storage);
     app.insert_resource(WorldFile { store, opened, handed: sequence, reported: sequence, stopped: false });
@@ -298,7 +312,7 @@ impl Plugin for PersistencePlugin {
                 self.schedule,
                 save_frame.in_set(DeltaOverlaySystems::Forward).run_if(resource_exists::<WorldFile>),
             )
-            .add_systems(Last, sync_on_exit.run_if(resource_exists::<WorldFile>));
+            .add_systems(Last, sync_on_exit.in_set(ExitSync).run_if(resource_exists::<WorldFile>));
     }
 }
 
@@ -349,12 +363,28 @@ fn save_frame(
     }
 }
 
-/// Syncs pending commits when the app is exiting; a failure is reported.
-fn sync_on_exit(mut exits: MessageReader<AppExit>, mut file: ResMut<WorldFile>, mut commands: Commands) {
+/// The name the storage clock is saved under beside the world.
+const CLOCK_STATE: &str = "storage clock";
+
+/// Where the file is synced as the app exits: what saves a state beside the
+/// world (the geology processes) runs before it.
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ExitSync;
+
+/// Saves the storage clock and syncs pending commits when the app is
+/// exiting; a failure is reported.
+fn sync_on_exit(
+    mut exits: MessageReader<AppExit>,
+    storage: Res<DeltaStorage>,
+    mut file: ResMut<WorldFile>,
+    mut commands: Commands,
+) {
     if exits.read().count() == 0 {
         return;
     }
-    match file.store.sync() {
+    let clock = u64::try_from(storage.now().as_millis()).unwrap_or(u64::MAX);
+    let saved = file.store.save_state(CLOCK_STATE, storage.sequence(), clock.to_le_bytes().to_vec());
+    match saved.and_then(|()| file.store.sync()) {
         Ok(through) => info!("world saved: durable through sequence {through}"),
         Err(e) => {
             let error = file.store.writer_error().unwrap_or(e);

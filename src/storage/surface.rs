@@ -34,6 +34,12 @@ impl DeltaStorage {
         self.surfaces = Some(Box::new(SurfaceIndex::new(self.bounds(), classes, start)));
     }
 
+    /// A cursor at the end of the surface log: a reader from here reads only
+    /// the changes after now (a process restored with a reloaded world).
+    pub fn surface_cursor(&self) -> SurfaceCursor {
+        SurfaceCursor(self.surface_log_end())
+    }
+
     /// Where the surface log's numbering stands.
     fn surface_log_end(&self) -> u64 {
         self.surfaces.as_deref().map_or(self.surface_log_next, |s| s.log.end())

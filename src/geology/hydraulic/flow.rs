@@ -29,6 +29,7 @@
 //!   when laid or carried out, so `taken = laid + carried out + in bags`, and
 //!   bags are empty between droplets.
 
+use crate::geology::state::{StateError, StateReader, StateWriter};
 use crate::hash::{FastMap, fast_map};
 use crate::material::MaterialId;
 use glam::{IVec2, Vec2};
@@ -228,6 +229,48 @@ impl FlowMemory {
         let m = &mut self.tiles[at].columns[i];
         m.discharge += water * scale;
         m.momentum += heading * (water * scale);
+    }
+
+    /// Writes every tile (values as stored, with `scale`), in order.
+    pub(crate) fn save(&self, out: &mut StateWriter) {
+        out.f32(self.scale);
+        out.u64(self.frame);
+        out.len_of(self.tiles.len());
+        for t in &self.tiles {
+            out.ivec2(t.key);
+            out.u64(t.written);
+            for m in &t.columns {
+                out.f32(m.discharge);
+                out.vec2(m.momentum);
+                out.f32(m.owed);
+            }
+        }
+    }
+
+    /// Reads what [`save`](Self::save) wrote (`INDEX` rebuilt, `OWED`
+    /// checked).
+    pub(crate) fn restore(input: &mut StateReader<'_>) -> Result<Self, StateError> {
+        let mut memory = Self { scale: input.f32()?, frame: input.u64()?, ..Self::default() };
+        if !(memory.scale >= 1.0 && memory.scale.is_finite()) {
+            return Err(StateError::Invalid("flow scale"));
+        }
+        let tiles = input.len_of(16 + TILE_COLUMNS * 16)?;
+        memory.tiles.reserve_exact(tiles);
+        for at in 0..tiles {
+            let (key, written) = (input.ivec2()?, input.u64()?);
+            let mut columns = [ColumnMemory::default(); TILE_COLUMNS];
+            for m in &mut columns {
+                *m = ColumnMemory { discharge: input.f32()?, momentum: input.vec2()?, owed: input.f32()? };
+                if !(m.owed.abs() <= OWED_CAP) {
+                    return Err(StateError::Invalid("owed fraction"));
+                }
+            }
+            if memory.index.insert(key, at as u32).is_some() {
+                return Err(StateError::Invalid("flow tiles (a tile twice)"));
+            }
+            memory.tiles.push(Tile { key, written, columns });
+        }
+        Ok(memory)
     }
 
     /// Columns held (whole tiles).
