@@ -2,7 +2,7 @@
 
 use crate::codec::DecodeError;
 use crate::storage::FeedError;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What of a file differs from what the caller expected (see
 /// [`StoreOptions::expect_same_world`](super::StoreOptions::expect_same_world)).
@@ -268,4 +268,25 @@ impl std::error::Error for StoreError {
             _ => None,
         }
     }
+}
+
+/// A database the engine could not open, as the error a caller can act on.
+pub(super) fn database(path: &Path, e: redb::DatabaseError) -> StoreError {
+    let detail = match e {
+        redb::DatabaseError::RepairAborted => {
+            "it was not closed by this crate's commits and would need a repair, which writes the file".to_string()
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Io(error))
+            if error.kind() != std::io::ErrorKind::InvalidData && error.kind() != std::io::ErrorKind::UnexpectedEof =>
+        {
+            return StoreError::Io { path: path.to_path_buf(), error };
+        }
+        other => other.to_string(),
+    };
+    StoreError::NotADatabase { path: path.to_path_buf(), detail }
+}
+
+/// A file the engine could not read as a database.
+pub(super) fn not_a_database(path: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::NotADatabase { path: path.to_path_buf(), detail: e.to_string() }
 }

@@ -1,6 +1,6 @@
 //! Opening, creating and loading a world store; the handle the caller keeps.
 
-use super::error::{Mismatch, Record, StoreError};
+use super::error::{Mismatch, Record, StoreError, database, not_a_database};
 use super::format::{self, CHECKPOINT_KEY, HEADER_KEY, Header, LOG, META, NODES};
 use super::options::expect_same_world;
 use super::options::{Opened, StoreOptions};
@@ -469,25 +469,6 @@ fn builder(options: &StoreOptions) -> redb::Builder {
     let mut b = redb::Database::builder();
     b.set_cache_size(options.cache_bytes);
     b
-}
-
-fn database(path: &Path, e: redb::DatabaseError) -> StoreError {
-    let detail = match e {
-        redb::DatabaseError::RepairAborted => {
-            "it was not closed by this crate's commits and would need a repair, which writes the file".to_string()
-        }
-        redb::DatabaseError::Storage(redb::StorageError::Io(error))
-            if error.kind() != std::io::ErrorKind::InvalidData && error.kind() != std::io::ErrorKind::UnexpectedEof =>
-        {
-            return StoreError::Io { path: path.to_path_buf(), error };
-        }
-        other => other.to_string(),
-    };
-    StoreError::NotADatabase { path: path.to_path_buf(), detail }
-}
-
-fn not_a_database(path: &Path, e: impl std::fmt::Display) -> StoreError {
-    StoreError::NotADatabase { path: path.to_path_buf(), detail: e.to_string() }
 }
 
 /// Makes a rename into `path`'s directory durable: on Unix a directory entry
