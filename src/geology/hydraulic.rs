@@ -175,6 +175,8 @@ pub struct HydraulicStats {
     pub edits: u64,
     /// Columns the flow memory dropped to stay within `memory_columns`.
     pub forgotten: u64,
+    /// Columns the flow memory holds now (whole tiles of 256).
+    pub remembered: u64,
 }
 
 /// What hydraulic erosion did with one material, since it started (see
@@ -323,4 +325,5 @@ fn rain(terrain: &mut Terrain<'_>, settings: &HydraulicSettings, state: &mut Hyd
         rain.stats.droplets += 1;
     }
     state.stats.forgotten = state.memory.evicted;
+    state.stats.remembered = state.memory.len() as u64;
 }
