@@ -195,3 +195,40 @@ fn saving_stops_loudly_when_the_world_is_not_the_files() {
     drop(app);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Updates the frames' ingest budget deferred were accepted: a clean exit
+/// applies and saves them. Before, they died with the app's backlog (and a
+/// geology state saved at exit described a world that did not have them).
+#[test]
+fn updates_waiting_in_the_ingest_backlog_are_saved_at_exit() {
+    let d = dir("backlog");
+    let path = d.join("world.redb");
+    let mut app = App::new();
+    app.add_plugins(MinimalPlugins)
+        .insert_resource(bevy_delta_overlay::DeltaOverlaySettings {
+            ingest_budget: std::time::Duration::ZERO,
+            ..default()
+        })
+        .add_plugins(DeltaOverlayPlugins::new(Update).world(file(&path, BadFilePolicy::Refuse)));
+    app.finish();
+    app.cleanup();
+    let at = |i: i32| IVec3::new(i % 40 - 8, (i / 40) % 24, i / 960);
+    let n = 40 * 24 * 8;
+    let updates: Vec<_> = (0..n).map(|i| bevy_delta_overlay::MaterialUpdate::new(at(i), MaterialId(5))).collect();
+    app.world_mut().write_message_batch(updates);
+    app.update();
+    let waiting = app.world().resource::<bevy_delta_overlay::DeltaStats>().ingest_backlog;
+    assert!(waiting > 4096, "the budget deferred updates: {waiting} wait");
+    app.world_mut().write_message(AppExit::Success);
+    app.update();
+    // Every update is in the world (the geology processes may have moved a
+    // few since, which the exit saves too).
+    let storage = app.world().resource::<DeltaStorage>();
+    let applied = (0..n).filter(|&i| storage.query(at(i)) == Ok(MaterialId(5))).count();
+    assert!(applied >= n as usize - 64, "the backlog was applied at exit: {applied} of {n}");
+    let exited = (storage.digest(), storage.sequence());
+    drop(app);
+    let reopened = build(file(&path, BadFilePolicy::Refuse));
+    let storage = reopened.world().resource::<DeltaStorage>();
+    assert_eq!((storage.digest(), storage.sequence()), exited, "the world as it exited is the file's");
+}

@@ -17,6 +17,7 @@
 use super::rng::Rng;
 use super::state::{StateError, StateReader, StateWriter};
 use super::terrain::Terrain;
+use crate::coords::Aabb;
 use glam::{IVec2, IVec3};
 
 /// What a body is, as a setting: one shape, or a seeded mix.
@@ -101,8 +102,12 @@ impl Body {
         self.voxels.iter().for_each(|&p| out.ivec3(p));
     }
 
-    /// Reads what [`save`](Self::save) wrote.
-    pub fn restore(input: &mut StateReader<'_>) -> Result<Self, StateError> {
+    /// Reads what [`save`](Self::save) wrote, for a world of `bounds`:
+    /// refused unless it is a body `new` and `grow` could have made there
+    /// (its source and voxels in the world, its steps within the world's
+    /// height and a sheet's reach, a strike of sane length), so the growth's
+    /// arithmetic cannot overflow on hostile bytes.
+    pub fn restore(input: &mut StateReader<'_>, bounds: Aabb) -> Result<Self, StateError> {
         let kind = match input.u8()? {
             0 => Kind::Stock,
             1 => Kind::Dike { strike: input.ivec2()? },
@@ -110,11 +115,35 @@ impl Body {
             _ => return Err(StateError::Invalid("body kind")),
         };
         let (source, next, front, last) = (input.ivec3()?, input.i32()?, input.f32()?, input.i32()?);
+        let steps = bounds.size().y.max(0).saturating_add(MAX_RADIUS_STEPS);
+        let valid = bounds.contains(source)
+            && (0..=steps).contains(&last)
+            && (0..=last.saturating_add(1)).contains(&next)
+            && (0.0..=last as f32).contains(&front)
+            && match kind {
+                Kind::Stock => true,
+                Kind::Dike { strike } => {
+                    strike != IVec2::ZERO && strike.x.unsigned_abs().max(strike.y.unsigned_abs()) <= MAX_STRIKE
+                }
+                Kind::Sill { level } => (bounds.min.y..bounds.max.y).contains(&level),
+            };
+        if !valid {
+            return Err(StateError::Invalid("intrusion body"));
+        }
         let n = input.len_of(12)?;
-        let voxels = (0..n).map(|_| input.ivec3()).collect::<Result<_, _>>()?;
+        let voxels: Vec<IVec3> = (0..n).map(|_| input.ivec3()).collect::<Result<_, _>>()?;
+        if !voxels.iter().all(|&p| bounds.contains(p)) {
+            return Err(StateError::Invalid("intrusion body (a voxel outside the world)"));
+        }
         Ok(Self { kind, source, next, front, last, voxels })
     }
 }
+
+/// A restored body's steps beyond the world's height at most: a sill's rings.
+const MAX_RADIUS_STEPS: i32 = 4096;
+
+/// A restored dike's strike's largest component at most.
+const MAX_STRIKE: u32 = 1 << 10;
 
 /// The geometry a body needs from the settings.
 #[derive(Clone, Copy, Debug)]

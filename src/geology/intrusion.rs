@@ -232,11 +232,12 @@ impl GeologyProcess for Intrusion {
         out.u64(self.stats.bodies);
     }
 
-    fn restore(&mut self, _: &DeltaStorage, input: &mut StateReader<'_>) -> Result<(), StateError> {
+    fn restore(&mut self, storage: &DeltaStorage, input: &mut StateReader<'_>) -> Result<(), StateError> {
         input.version(1)?;
         self.rng = Rng::new(input.u64()?);
         self.seed = input.u64()?;
-        self.body = input.option(Body::restore)?;
+        let bounds = storage.bounds();
+        self.body = input.option(|input| Body::restore(input, bounds))?;
         self.queue = cooling::restore(input)?;
         self.order = input.u64()?;
         self.last = input.option(StateReader::duration)?;

@@ -12,7 +12,8 @@
 
 use super::process::GeologyProcess;
 use super::state::{StateReader, StateWriter};
-use crate::plugin::{ExitSync, WorldFile};
+use crate::persistence::SavedState;
+use crate::plugin::{ExitDrain, ExitSync, WorldFile};
 use crate::storage::DeltaStorage;
 use bevy::app::{AppExit, Last};
 use bevy::ecs::component::Mutable;
@@ -50,7 +51,7 @@ where
 {
     app.init_resource::<RestoredStates>()
         .add_systems(PreStartup, restore::<P>.run_if(resource_exists::<WorldFile>))
-        .add_systems(Last, save::<P>.before(ExitSync).run_if(resource_exists::<WorldFile>));
+        .add_systems(Last, save::<P>.after(ExitDrain).before(ExitSync).run_if(resource_exists::<WorldFile>));
 }
 
 /// Reads `P`'s saved state into it, when the loaded file has one.
@@ -65,13 +66,32 @@ fn restore<P>(
     P::Settings: Resource,
 {
     let Some(saved) = file.store().saved_state(&state_name::<P>()) else { return };
+    let outcome = match saved {
+        Err(e) => Restored::Refused(format!("the saved state is damaged: {e}")),
+        Ok(saved) => restored_from::<P>(&saved, &storage, &settings, &mut process),
+    };
+    match &outcome {
+        Restored::Exactly => info!("geology: {} goes on where it was saved", P::NAME),
+        Restored::Behind(n) => warn!("geology: {} restored from {n} changes before the world", P::NAME),
+        Restored::Refused(why) => warn!("geology: {} starts fresh: {why}", P::NAME),
+    }
+    restored.0.insert(P::NAME, outcome);
+}
+
+/// `P` from `saved`, when it reads back for this world.
+fn restored_from<P: GeologyProcess>(
+    saved: &SavedState,
+    storage: &DeltaStorage,
+    settings: &P::Settings,
+    process: &mut P,
+) -> Restored {
     let sequence = storage.sequence();
-    let outcome = if saved.sequence > sequence {
+    if saved.sequence > sequence {
         Restored::Refused(format!("saved at sequence {}, after the world loaded ({sequence})", saved.sequence))
     } else {
         let mut input = StateReader::new(&saved.bytes);
-        let mut fresh = P::new(&settings);
-        match fresh.restore(&storage, &mut input).and_then(|()| input.finish()) {
+        let mut fresh = P::new(settings);
+        match fresh.restore(storage, &mut input).and_then(|()| input.finish()) {
             Ok(()) => {
                 *process = fresh;
                 match sequence - saved.sequence {
@@ -81,13 +101,7 @@ fn restore<P>(
             }
             Err(e) => Restored::Refused(e.to_string()),
         }
-    };
-    match &outcome {
-        Restored::Exactly => info!("geology: {} goes on where it was saved", P::NAME),
-        Restored::Behind(n) => warn!("geology: {} restored from {n} changes before the world", P::NAME),
-        Restored::Refused(why) => warn!("geology: {} starts fresh: {why}", P::NAME),
     }
-    restored.0.insert(P::NAME, outcome);
 }
 
 /// Hands `P`'s state to the world file as the app exits (before the file's

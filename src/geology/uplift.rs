@@ -141,6 +141,9 @@ pub struct UpliftStats {
     pub edits: u64,
 }
 
+/// The most steps a restored uplift may owe.
+const MAX_OWED: f32 = (1u32 << 20) as f32;
+
 /// Uplift, the process: how much the clock owes, the step under way and what
 /// it did. A frame of it ([`GeologyProcess::step`]) raises columns of the
 /// steps the clock's advance times `rate` makes, at most
@@ -195,6 +198,10 @@ impl GeologyProcess for Uplift {
     fn restore(&mut self, _: &DeltaStorage, input: &mut StateReader<'_>) -> Result<(), StateError> {
         input.version(1)?;
         self.owed = input.f32()?;
+        // What `step` leaves: finite, never negative, far from 2^24 steps.
+        if !(0.0..=MAX_OWED).contains(&self.owed) {
+            return Err(StateError::Invalid("uplift owed"));
+        }
         let cursor = input.option(StateReader::u64)?;
         self.cursor = cursor.map(|at| usize::try_from(at).map_err(|_| StateError::Invalid("cursor"))).transpose()?;
         self.last = input.option(StateReader::duration)?;
@@ -244,9 +251,13 @@ fn uplift(terrain: &mut Terrain<'_>, s: &UpliftSettings, state: &mut Uplift) {
             state.stats.steps += 1;
         }
     }
-    while state.owed >= (s.max_backlog as f32) + 1.0 {
-        state.owed -= 1.0;
-        state.stats.dropped += 1;
+    // Past the backlog: the whole steps over it are dropped at once (a
+    // loop of single steps would never end on an owed beyond 2^24).
+    let most = s.max_backlog as f32;
+    if state.owed >= most + 1.0 {
+        let over = (state.owed - most).floor();
+        state.owed -= over;
+        state.stats.dropped = state.stats.dropped.saturating_add(over as u64);
     }
     state.stats.edits += (terrain.edit_count() - before) as u64;
 }

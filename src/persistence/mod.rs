@@ -74,5 +74,5 @@ mod writer;
 pub use crate::codec::DecodeError;
 pub use error::{Mismatch, Record, StoreError};
 pub use options::{Durability, Opened, StoreOptions};
-pub use states::{MAX_STATE, SavedState};
+pub use states::{MAX_STATE, MAX_STATES, SavedState};
 pub use store::WorldStore;

@@ -14,8 +14,9 @@ pub(crate) enum Command {
     Wake,
     Sync(Sender<u64>),
     Shutdown,
-    /// A state to save under a name, with the world's sequence number then.
-    State(String, u64, Vec<u8>),
+    /// A state to save under a name, with the world's sequence number then
+    /// (`None`: remove what is saved under it).
+    State(String, u64, Option<Vec<u8>>),
 }
 
 /// What the handle and the writer share.

@@ -9,9 +9,12 @@
 //!
 //! A state is written by the writer thread in its own transaction, after the
 //! batches handed over before it (compressed there: the caller only hands
-//! the bytes over). A state that fails its checksum or decompression is left
-//! out of [`WorldStore::saved_state`] and named in
-//! [`WorldStore::state_errors`]: the world still opens.
+//! the bytes over). Opening keeps the records as stored (what the file holds,
+//! at most [`MAX_STATES`] of them) and decodes one only when it is asked for
+//! by name ([`WorldStore::saved_state`]): a state that fails its checksum or
+//! decompression is an error there, and the world opens all the same; what
+//! decoding one may allocate is bounded by [`MAX_STATE`] and by its
+//! compressed length.
 
 use super::store::WorldStore;
 use crate::codec::{self, DecodeError, Reader, Writer};
@@ -27,6 +30,10 @@ const STATE: u8 = 6;
 /// world's every column is 17 MB.
 pub const MAX_STATE: usize = 256 << 20;
 
+/// States a file may hold: past it, the rest are left out and named in
+/// [`WorldStore::state_errors`].
+pub const MAX_STATES: usize = 1024;
+
 /// A state saved with the world.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SavedState {
@@ -37,10 +44,11 @@ pub struct SavedState {
     pub bytes: Vec<u8>,
 }
 
-/// The states read from a file, and the ones refused.
+/// The states' records read from a file (not decoded), and the ones left
+/// out.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct States {
-    pub saved: BTreeMap<String, SavedState>,
+    pub records: BTreeMap<String, Vec<u8>>,
     pub refused: Vec<(String, DecodeError)>,
 }
 
@@ -82,12 +90,11 @@ pub(crate) fn read(read: &redb::ReadTransaction, path: &Path) -> Result<States, 
     for entry in table.iter().map_err(|e| fail(&e))? {
         let (k, v) = entry.map_err(|e| fail(&e))?;
         let name = k.value().to_string();
-        match decode(v.value()) {
-            Ok(state) => {
-                states.saved.insert(name, state);
-            }
-            Err(e) => states.refused.push((name, e)),
+        if states.records.len() >= MAX_STATES {
+            states.refused.push((name, DecodeError::Invalid("more states than MAX_STATES")));
+            continue;
         }
+        states.records.insert(name, v.value().to_vec());
     }
     Ok(states)
 }
@@ -101,28 +108,33 @@ impl WorldStore {
     ///
     /// # Errors
     /// [`StoreError::WriterStopped`](super::StoreError::WriterStopped) after
-    /// the writer failed; [`StoreError::Batch`](super::StoreError::Batch) is
-    /// not used: a state larger than [`MAX_STATE`] is refused as
-    /// [`StoreError::Io`](super::StoreError::Io) (invalid input).
+    /// the writer failed; a state larger than [`MAX_STATE`] is refused as
+    /// [`StoreError::Io`](super::StoreError::Io) (invalid input), and what
+    /// was saved under `name` before is removed: an older state is never
+    /// taken for this one.
     pub fn save_state(&mut self, name: &str, sequence: u64, bytes: Vec<u8>) -> Result<(), super::StoreError> {
         self.check()?;
+        let stopped = || super::StoreError::WriterStopped { path: self.path().to_path_buf() };
+        let tx = self.sender().ok_or_else(stopped)?;
         if bytes.len() > MAX_STATE {
+            tx.send(super::shared::Command::State(name.to_string(), sequence, None)).map_err(|_| stopped())?;
             let error = std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("state {name} over MAX_STATE"));
             return Err(super::StoreError::Io { path: self.path().to_path_buf(), error });
         }
-        let stopped = || super::StoreError::WriterStopped { path: self.path().to_path_buf() };
-        let tx = self.sender().ok_or_else(stopped)?;
-        tx.send(super::shared::Command::State(name.to_string(), sequence, bytes)).map_err(|_| stopped())
+        tx.send(super::shared::Command::State(name.to_string(), sequence, Some(bytes))).map_err(|_| stopped())
     }
 
-    /// The state saved under `name` when the file was opened (`None`: none,
-    /// or refused: see [`state_errors`](Self::state_errors)).
-    pub fn saved_state(&self, name: &str) -> Option<&SavedState> {
-        self.states().saved.get(name)
+    /// The state saved under `name` when the file was opened, decoded now
+    /// (`None`: none was).
+    ///
+    /// # Errors
+    /// The [`DecodeError`] of a damaged state: the world is not affected.
+    pub fn saved_state(&self, name: &str) -> Option<Result<SavedState, DecodeError>> {
+        self.states().records.get(name).map(|record| decode(record))
     }
 
-    /// The states found damaged when the file was opened, by name: left out,
-    /// the world opened all the same.
+    /// The states left out when the file was opened (past [`MAX_STATES`]),
+    /// by name.
     pub fn state_errors(&self) -> &[(String, DecodeError)] {
         &self.states().refused
     }
@@ -147,5 +159,58 @@ mod tests {
         let mut flipped = record.clone();
         flipped[3] ^= 1;
         assert_eq!(decode(&flipped), Err(DecodeError::Checksum));
+    }
+
+    fn options() -> super::super::StoreOptions {
+        let generator = crate::worldgen::WorldGen { size: glam::IVec3::new(32, 24, 32), ..Default::default() };
+        super::super::StoreOptions { generator, ..Default::default() }
+    }
+
+    fn dir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("bdo-states-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// From the review: opening decoded every state under any name and kept
+    /// them all (a few KiB of file per 256 MiB held). Now opening keeps the
+    /// records as stored and decodes one when it is asked for.
+    #[test]
+    fn opening_holds_the_records_as_stored_and_decodes_one_when_asked() {
+        let d = dir("lazy");
+        let path = d.join("world.redb");
+        {
+            let (mut store, _world, _) = WorldStore::open(&path, options()).unwrap();
+            for i in 0..4 {
+                store.save_state(&format!("junk/{i}"), 0, vec![0u8; 4 << 20]).unwrap();
+            }
+            store.sync().unwrap();
+        }
+        let (store, _world, _) = WorldStore::open(&path, options()).unwrap();
+        let held: usize = store.states().records.values().map(Vec::len).sum();
+        assert!(held < 64 << 10, "opening holds {held} bytes of states nobody asked for");
+        let state = store.saved_state("junk/2").unwrap().unwrap();
+        assert_eq!(state.bytes.len(), 4 << 20);
+        assert!(store.saved_state("nobody").is_none());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A state refused for its size removes what was saved under its name:
+    /// the next open never takes the older one for it.
+    #[test]
+    fn a_state_too_large_to_save_removes_the_older_one() {
+        let d = dir("remove");
+        let path = d.join("world.redb");
+        {
+            let (mut store, _world, _) = WorldStore::open(&path, options()).unwrap();
+            store.save_state("process", 0, vec![1, 2, 3]).unwrap();
+            store.sync().unwrap();
+            assert!(store.save_state("process", 0, vec![0u8; MAX_STATE + 1]).is_err());
+            store.sync().unwrap();
+        }
+        let (store, _world, _) = WorldStore::open(&path, options()).unwrap();
+        assert!(store.saved_state("process").is_none());
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -218,7 +218,7 @@ impl Writer {
     }
 
     /// Writes states handed over (compressed here), in one transaction.
-    fn write_states(&mut self, states: &[(String, u64, Vec<u8>)]) -> Result<(), StoreError> {
+    fn write_states(&mut self, states: &[(String, u64, Option<Vec<u8>>)]) -> Result<(), StoreError> {
         if states.is_empty() {
             return Ok(());
         }
@@ -227,8 +227,15 @@ impl Writer {
         {
             let mut table = txn.open_table(super::states::STATES).map_err(|e| failed(&self.path, e))?;
             for (name, sequence, bytes) in states {
-                let record = super::states::encode(*sequence, bytes);
-                table.insert(name.as_str(), record.as_slice()).map_err(|e| failed(&self.path, e))?;
+                match bytes {
+                    Some(bytes) => {
+                        let record = super::states::encode(*sequence, bytes);
+                        table.insert(name.as_str(), record.as_slice()).map_err(|e| failed(&self.path, e))?;
+                    }
+                    None => {
+                        table.remove(name.as_str()).map_err(|e| failed(&self.path, e))?;
+                    }
+                }
             }
         }
         self.commit(txn, immediate)

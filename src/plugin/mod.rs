@@ -22,9 +22,9 @@ mod systems;
 pub use channel::DeltaSender;
 pub use messages::{ConsolidationFinished, FlushDeltas, FrameChanges, VoxelsChanged};
 #[cfg(feature = "persistence")]
-pub(crate) use persist::ExitSync;
-#[cfg(feature = "persistence")]
 pub use persist::{BadFilePolicy, DeltasDurable, PersistencePlugin, WorldFile, WorldFileAction, WorldFileError};
+#[cfg(feature = "persistence")]
+pub(crate) use persist::{ExitDrain, ExitSync};
 pub use settings::DeltaOverlaySettings;
 pub use source::{WorldOrigin, WorldSource};
 pub use stats::{DeltaOverlayDiagnostics, DeltaStats};

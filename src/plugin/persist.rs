@@ -245,7 +245,8 @@ fn install(app: &mut App, path: &Path, (store, storage, opened): (WorldStore, De
     }
     let mut storage = storage;
     // The clock the world was saved at: what the processes' timers count on.
-    if let Some(saved) = store.saved_state(CLOCK_STATE)
+    if let Some(Ok(saved)) = store.saved_state(CLOCK_STATE)
+        && saved.sequence <= storage.sequence()
         && let Ok(ms) = <[u8; 8]>::try_from(saved.bytes.as_slice())
     {
         storage.advance_clock(Duration::from_millis(u64::from_le_bytes(ms)).saturating_sub(storage.now()));
@@ -312,6 +313,8 @@ impl Plugin for PersistencePlugin {
                 self.schedule,
                 save_frame.in_set(DeltaOverlaySystems::Forward).run_if(resource_exists::<WorldFile>),
             )
+            .configure_sets(Last, ExitDrain.before(ExitSync))
+            .add_systems(Last, drain_on_exit.in_set(ExitDrain).run_if(resource_exists::<WorldFile>))
             .add_systems(Last, sync_on_exit.in_set(ExitSync).run_if(resource_exists::<WorldFile>));
     }
 }
@@ -370,6 +373,38 @@ const CLOCK_STATE: &str = "storage clock";
 /// world (the geology processes) runs before it.
 #[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ExitSync;
+
+/// Where the updates still waiting in the ingest backlog are applied and
+/// handed to the file as the app exits (before any state is saved: the
+/// states describe the world with them).
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ExitDrain;
+
+/// Applies the whole ingest backlog when the app is exiting and hands its
+/// changes to the writer: updates the frames' budget deferred were accepted,
+/// and a clean exit saves them (they were lost before).
+fn drain_on_exit(
+    mut exits: MessageReader<AppExit>,
+    mut storage: ResMut<DeltaStorage>,
+    mut backlog: ResMut<super::Backlog>,
+    mut file: ResMut<WorldFile>,
+) {
+    if exits.read().count() == 0 || backlog.len() == 0 || file.stopped {
+        return;
+    }
+    let world = storage.bypass_change_detection();
+    backlog.apply(world, std::time::Instant::now(), Duration::MAX, false);
+    let batch = world.take_changes();
+    if batch.is_empty() {
+        return;
+    }
+    let last = batch.last_sequence();
+    match file.store.commit(batch, world) {
+        Ok(()) => file.handed = last,
+        // The sync after it reports a stopped writer.
+        Err(e) => warn!("delta overlay: the backlog's changes were not saved at exit: {e}"),
+    }
+}
 
 /// Saves the storage clock and syncs pending commits when the app is
 /// exiting; a failure is reported.

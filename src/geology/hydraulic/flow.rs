@@ -258,11 +258,18 @@ impl FlowMemory {
         memory.tiles.reserve_exact(tiles);
         for at in 0..tiles {
             let (key, written) = (input.ivec2()?, input.u64()?);
+            if written > memory.frame {
+                return Err(StateError::Invalid("flow tile written after the memory's frame"));
+            }
             let mut columns = [ColumnMemory::default(); TILE_COLUMNS];
             for m in &mut columns {
                 *m = ColumnMemory { discharge: input.f32()?, momentum: input.vec2()?, owed: input.f32()? };
                 if !(m.owed.abs() <= OWED_CAP) {
                     return Err(StateError::Invalid("owed fraction"));
+                }
+                // What `add_flow` makes: finite, no more heading than water.
+                if !(m.discharge >= 0.0 && m.discharge.is_finite() && m.momentum.is_finite()) {
+                    return Err(StateError::Invalid("flow"));
                 }
             }
             if memory.index.insert(key, at as u32).is_some() {
