@@ -132,6 +132,11 @@ fn main() {
     // A flood runs on until its backlog is applied (a bounded wait).
     while frame < frames || (flooding && app.world().resource::<DeltaStats>().ingest_backlog > 0 && frame < 100_000) {
         frame += 1;
+        if frame == frames && save.is_some() {
+            // A clean exit: the last frame saves what the processes need to
+            // go on exactly after the next load (and the storage clock).
+            app.world_mut().write_message(AppExit::Success);
+        }
         let t = Instant::now();
         app.update();
         frame_times.push(t.elapsed());
@@ -155,6 +160,7 @@ fn main() {
     );
     if save.is_some() {
         persist::sync(&mut app);
+        persist::restored(&app);
     }
     println!("world digest       {:016x}", app.world().resource::<DeltaStorage>().digest());
 }
@@ -187,6 +193,18 @@ mod persist {
             Opened::Loaded { sequence, .. } => Some(sequence),
             Opened::Created { .. } => None,
         }
+    }
+
+    /// What became of the processes' saved state when the world loaded.
+    pub fn restored(app: &App) {
+        #[cfg(feature = "geology")]
+        if let Some(restored) = app.world().get_resource::<bevy_delta_overlay::geology::RestoredStates>() {
+            for (name, outcome) in &restored.0 {
+                println!("state restored     {name}: {outcome:?}");
+            }
+        }
+        #[cfg(not(feature = "geology"))]
+        let _ = app;
     }
 
     pub fn report(app: &App) {
@@ -238,6 +256,8 @@ mod persist {
     pub fn report(_: &App) {}
 
     pub fn sync(_: &mut App) {}
+
+    pub fn restored(_: &App) {}
 }
 
 fn report(app: &mut App, frame_times: &[Duration], ingest: Duration) {

@@ -148,25 +148,14 @@ impl Around {
         let none = Surface { top: None, material: MaterialId::AIR, liquid: None };
         let mut around =
             Self { centre: c, len: [0; 8], columns: [[none; REACH]; 8], floor: terrain.bounds().min.y - 1 };
-        // Ring by ring, the eight directions side by side: their reads are
-        // independent, so the core overlaps their cache misses (direction by
-        // direction, each read waited on the last's `break`).
-        let mut open = u8::MAX;
-        for k in 1..=reach {
-            for (d, dir) in DIRECTIONS8.into_iter().enumerate() {
-                if open & (1 << d) == 0 {
-                    continue;
+        for (d, dir) in DIRECTIONS8.into_iter().enumerate() {
+            for k in 1..=reach {
+                let Some(s) = terrain.surface_of(c + dir * k) else { break };
+                if below.is_some_and(|h| s.top.unwrap_or(around.floor) >= h) {
+                    break;
                 }
-                match terrain.surface_of(c + dir * k) {
-                    Some(s) if !below.is_some_and(|h| s.top.unwrap_or(around.floor) >= h) => {
-                        around.columns[d][around.len[d]] = s;
-                        around.len[d] += 1;
-                    }
-                    _ => open &= !(1 << d),
-                }
-            }
-            if open == 0 {
-                break;
+                around.columns[d][around.len[d]] = s;
+                around.len[d] += 1;
             }
         }
         around

@@ -264,7 +264,7 @@ impl FlowMemory {
             let mut columns = [ColumnMemory::default(); TILE_COLUMNS];
             for m in &mut columns {
                 *m = ColumnMemory { discharge: input.f32()?, momentum: input.vec2()?, owed: input.f32()? };
-                if !(m.owed.abs() <= OWED_CAP) {
+                if m.owed.is_nan() || m.owed.abs() > OWED_CAP {
                     return Err(StateError::Invalid("owed fraction"));
                 }
                 // What `add_flow` makes: finite, no more heading than water.
