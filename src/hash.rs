@@ -27,11 +27,11 @@ pub(crate) fn fast_map<K, V>() -> FastMap<K, V> {
 }
 
 /// A set keyed with ahash (fixed seeds, as [`FastMap`]).
-#[cfg(feature = "replication")]
+#[cfg(any(feature = "replication", feature = "paging"))]
 pub(crate) type FastSet<K> = std::collections::HashSet<K, ahash::RandomState>;
 
 /// An empty [`FastSet`].
-#[cfg(feature = "replication")]
+#[cfg(any(feature = "replication", feature = "paging"))]
 pub(crate) fn fast_set<K>() -> FastSet<K> {
     FastSet::with_hasher(fixed_hasher())
 }

@@ -56,6 +56,8 @@ pub mod geology;
 mod hash;
 pub mod material;
 mod overlay;
+#[cfg(feature = "paging")]
+pub mod paging;
 pub mod parallel;
 #[cfg(feature = "persistence")]
 pub mod persistence;
@@ -105,6 +107,9 @@ pub mod guides {
     #[cfg_attr(feature = "replication", doc = include_str!("../docs/multiplayer.md"))]
     #[cfg_attr(not(feature = "replication"), doc = "The multiplayer guide: build the docs with feature `replication`.")]
     pub mod multiplayer {}
+    #[cfg_attr(feature = "paging", doc = include_str!("../docs/paging.md"))]
+    #[cfg_attr(not(feature = "paging"), doc = "The paging guide: build the docs with feature `paging`.")]
+    pub mod paging {}
     #[doc = include_str!("../docs/architecture.md")]
     pub mod architecture {}
 }

@@ -1,0 +1,413 @@
+//! Worlds larger than memory (feature `paging`): a world cut into sectors of
+//! columns, each generated on demand from the world's [`WorldGen`] (which is
+//! deterministic, so a sector nobody edited is never kept once it is out of
+//! interest), kept resident around the interest points under a memory
+//! budget, and read without ever waiting on the caller's thread.
+//!
+//! This is the first part of residency: the generator as the source of every
+//! sector, edits kept as a map per sector (so an edited sector can be evicted
+//! and comes back with its edits), a typed answer for reads that find a
+//! sector not resident. The world file as a second source of sectors and the
+//! plugin's use of it (with the geology, persistence and replication around
+//! the interest) are not built yet.
+//!
+//! # Model
+//!
+//! A sector is `sector_columns x sector_columns` columns, the world's whole
+//! height, its corner on a grid from the world's minimum. Its voxels are the
+//! generator's (a [`WorldGen`] with the sector's bounds and the world's seed
+//! makes exactly the voxels the whole world's generator would there) with the
+//! sector's edits applied.
+//!
+//! # Invariants
+//!
+//! - `EXACT`: a resident sector's voxels are the generator's with every edit
+//!   of that sector applied, the last one per voxel; a read answers
+//!   [`Paged::Resident`] only from such a sector.
+//! - `EDITS_KEPT`: every accepted edit is in its sector's edit map, whether
+//!   the sector is resident or not; eviction drops the sector's voxels, never
+//!   its edits.
+//! - `BOUNDED`: at most `max_edits` edited voxels are kept (an edit of a new
+//!   voxel past it is refused, [`VoxelError::Backlogged`]); at most
+//!   `max_in_flight` sectors are generated at once; the resident sectors are
+//!   evicted, least recently wanted first, while their bytes pass
+//!   `resident_budget` and a sector no interest wants remains.
+
+mod sector;
+
+use crate::consolidation::DeltaConfig;
+use crate::coords::Aabb;
+use crate::error::VoxelError;
+use crate::hash::{FastMap, fast_map};
+use crate::material::{MaterialId, MaterialUpdate};
+use crate::storage::DeltaStorage;
+use crate::worldgen::WorldGen;
+use glam::{IVec2, IVec3, Vec3};
+use sector::{Generated, Pager, SectorGrid};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How a [`PagedWorld`] pages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PagingSettings {
+    /// Columns along x and z of a sector, a multiple of 16. Default 256.
+    pub sector_columns: i32,
+    /// Bytes the resident sectors may hold (their base index and overlay);
+    /// past it, sectors no interest wants are evicted. Default unlimited.
+    pub resident_budget: usize,
+    /// How far ahead of a moving interest sectors are brought in: its
+    /// velocity times this many seconds. Default 4.
+    pub prefetch_seconds: f32,
+    /// Edited voxels kept at most, over every sector. Default 16M.
+    pub max_edits: usize,
+    /// Sectors generated at once at most. Default 2.
+    pub max_in_flight: usize,
+}
+
+impl Default for PagingSettings {
+    fn default() -> Self {
+        Self {
+            sector_columns: 256,
+            resident_budget: usize::MAX,
+            prefetch_seconds: 4.0,
+            max_edits: 1 << 24,
+            max_in_flight: 2,
+        }
+    }
+}
+
+/// A place the world must be resident around: every sector within `radius`
+/// columns of `center`, and of where `velocity` (voxels a second) takes it
+/// in `prefetch_seconds`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Interest {
+    /// Where it is.
+    pub center: IVec3,
+    /// Columns around it that must be resident.
+    pub radius: i32,
+    /// How it moves, in voxels a second.
+    pub velocity: Vec3,
+}
+
+/// A read's answer: the value, or that its sector is not resident (it is
+/// brought in when an interest wants it; [`PagedWorld::get_blocking`]
+/// generates it at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Paged<T> {
+    /// The sector is resident: the value.
+    Resident(T),
+    /// The sector is not resident.
+    NotResident,
+}
+
+/// What a [`PagedWorld`] holds and did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PagingStats {
+    /// Sectors resident now.
+    pub resident_sectors: usize,
+    /// Their bytes now (base index and overlay).
+    pub resident_bytes: usize,
+    /// The most `resident_bytes` has been after a tick.
+    pub peak_resident_bytes: usize,
+    /// Edited voxels kept (every sector), and their bytes.
+    pub edits: usize,
+    /// Bytes of the edit maps.
+    pub edit_bytes: usize,
+    /// Sectors generated.
+    pub generated: u64,
+    /// Sectors evicted.
+    pub evicted: u64,
+    /// Ticks that ended over the budget (every resident sector wanted).
+    pub over_budget: u64,
+    /// Sectors being generated now.
+    pub in_flight: usize,
+    /// The time each page-in took, from its request to its install, the
+    /// last 4,096.
+    pub page_ins: Vec<Duration>,
+}
+
+/// The most page-in times kept in the stats.
+const PAGE_INS_KEPT: usize = 4096;
+
+/// One resident sector.
+struct Sector {
+    storage: DeltaStorage,
+    /// Its base index's bytes when it came in.
+    base_bytes: usize,
+    /// The tick an interest last wanted it.
+    wanted: u64,
+}
+
+/// A world paged through memory by sectors; see the [module docs](self).
+///
+/// ```
+/// use bevy_delta_overlay::paging::{Interest, Paged, PagedWorld, PagingSettings};
+/// use bevy_delta_overlay::{DeltaConfig, WorldGen, materials};
+/// use glam::IVec3;
+/// let generator = WorldGen { size: IVec3::new(4096, 64, 4096), sea_level: 30, ..WorldGen::default() };
+/// let settings = PagingSettings { sector_columns: 64, ..PagingSettings::default() };
+/// let mut world = PagedWorld::new(generator, settings, DeltaConfig::default())?;
+/// let here = IVec3::new(2000, 10, 3000);
+/// assert_eq!(world.get(here)?, Paged::NotResident);
+/// world.update(here, materials::MAGMA)?; // kept for when it comes in
+/// world.set_interest(&[Interest { center: here, radius: 32, ..Default::default() }]);
+/// world.tick_until_resident();
+/// assert_eq!(world.get(here)?, Paged::Resident(materials::MAGMA));
+/// assert!(world.stats().resident_sectors <= 4);
+/// # Ok::<(), bevy_delta_overlay::VoxelError>(())
+/// ```
+pub struct PagedWorld {
+    generator: WorldGen,
+    grid: SectorGrid,
+    settings: PagingSettings,
+    config: DeltaConfig,
+    sectors: FastMap<IVec2, Sector>,
+    /// Every sector's edits (`EDITS_KEPT`).
+    edits: FastMap<IVec2, FastMap<IVec3, MaterialId>>,
+    edit_count: usize,
+    interest: Vec<Interest>,
+    pager: Pager,
+    tick: u64,
+    reads: AtomicU64,
+    reads_not_resident: AtomicU64,
+    stats: PagingStats,
+}
+
+impl std::fmt::Debug for PagedWorld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PagedWorld").field("bounds", &self.grid.bounds).field("stats", &self.stats).finish()
+    }
+}
+
+impl PagedWorld {
+    /// The world `generator` makes, paged by `settings`; each sector's
+    /// storage made with `config`. Nothing is generated yet.
+    ///
+    /// # Errors
+    /// [`VoxelError::InvalidBounds`] (or what the base index refuses) for a
+    /// world the generator cannot make; a sector size that is not a positive
+    /// multiple of 16 is refused the same way.
+    pub fn new(generator: WorldGen, settings: PagingSettings, config: DeltaConfig) -> Result<Self, VoxelError> {
+        let grid = SectorGrid::new(generator.bounds(), settings.sector_columns)?;
+        crate::base::BaseIndex::check_bounds(grid.bounds)?;
+        Ok(Self {
+            generator,
+            grid,
+            settings,
+            config,
+            sectors: fast_map(),
+            edits: fast_map(),
+            edit_count: 0,
+            interest: Vec::new(),
+            pager: Pager::start(),
+            tick: 0,
+            reads: AtomicU64::new(0),
+            reads_not_resident: AtomicU64::new(0),
+            stats: PagingStats::default(),
+        })
+    }
+
+    /// The whole world's bounds.
+    pub fn bounds(&self) -> Aabb {
+        self.grid.bounds
+    }
+
+    /// The material at `p`, if its sector is resident: never waits.
+    ///
+    /// # Errors
+    /// [`VoxelError::OutOfBounds`] outside the world.
+    pub fn get(&self, p: IVec3) -> Result<Paged<MaterialId>, VoxelError> {
+        let key = self.grid.sector_of(p)?;
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        match self.sectors.get(&key) {
+            Some(s) => s.storage.query(p).map(Paged::Resident),
+            None => {
+                self.reads_not_resident.fetch_add(1, Ordering::Relaxed);
+                Ok(Paged::NotResident)
+            }
+        }
+    }
+
+    /// The material at `p`, generating its sector on this thread first when
+    /// it is not resident: for tools and tests.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    pub fn get_blocking(&mut self, p: IVec3) -> Result<MaterialId, VoxelError> {
+        let key = self.grid.sector_of(p)?;
+        if !self.sectors.contains_key(&key) {
+            let generated = sector::generate(&self.generator, &self.grid, key, std::time::Instant::now());
+            self.install(generated);
+        }
+        match self.sectors.get(&key) {
+            Some(s) => s.storage.query(p),
+            None => Err(VoxelError::InvalidBounds { bounds: self.grid.sector_bounds(key) }),
+        }
+    }
+
+    /// Writes `m` at `p`: applied now when its sector is resident, kept in
+    /// the sector's edits either way (`EDITS_KEPT`), so a sector not
+    /// resident comes in with it.
+    ///
+    /// # Errors
+    /// [`VoxelError::OutOfBounds`] outside the world;
+    /// [`VoxelError::Backlogged`] for a voxel not edited before when
+    /// `max_edits` voxels are kept already.
+    pub fn update(&mut self, p: IVec3, m: MaterialId) -> Result<(), VoxelError> {
+        let key = self.grid.sector_of(p)?;
+        let edits = self.edits.entry(key).or_insert_with(fast_map);
+        if !edits.contains_key(&p) {
+            if self.edit_count >= self.settings.max_edits {
+                return Err(VoxelError::Backlogged { capacity: self.settings.max_edits });
+            }
+            self.edit_count += 1;
+        }
+        edits.insert(p, m);
+        if let Some(s) = self.sectors.get_mut(&key) {
+            s.storage.update(p, m)?;
+        }
+        Ok(())
+    }
+
+    /// Says where the world must be resident from the next tick on.
+    pub fn set_interest(&mut self, interest: &[Interest]) {
+        self.interest.clear();
+        self.interest.extend_from_slice(interest);
+    }
+
+    /// One round of residency: installs the sectors generated since the last
+    /// tick, asks for the ones the interest wants (nearest first, at most
+    /// `max_in_flight` at once), and evicts the least recently wanted ones
+    /// while over the budget. Never waits.
+    pub fn tick(&mut self) {
+        self.tick += 1;
+        while let Some(generated) = self.pager.try_done() {
+            self.install(generated);
+        }
+        let wanted = self.wanted();
+        for &key in &wanted {
+            if let Some(s) = self.sectors.get_mut(&key) {
+                s.wanted = self.tick;
+            } else if self.pager.in_flight() < self.settings.max_in_flight.max(1) {
+                self.pager.request(&self.generator, &self.grid, key);
+            }
+        }
+        self.evict(&wanted);
+        self.refresh_stats();
+    }
+
+    /// Ticks, waiting for the generation each time, until every sector the
+    /// interest wants is resident: for tools and tests.
+    pub fn tick_until_resident(&mut self) {
+        loop {
+            self.tick();
+            if self.wanted().iter().all(|k| self.sectors.contains_key(k)) {
+                return;
+            }
+            match self.pager.wait_done() {
+                Some(generated) => self.install(generated),
+                // No pager thread: generate here.
+                None => {
+                    for key in self.wanted() {
+                        if !self.sectors.contains_key(&key) {
+                            let now = std::time::Instant::now();
+                            self.install(sector::generate(&self.generator, &self.grid, key, now));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// What it holds and did.
+    pub fn stats(&self) -> PagingStats {
+        self.stats.clone()
+    }
+
+    /// Reads so far, and those that found their sector not resident.
+    pub fn reads(&self) -> (u64, u64) {
+        (self.reads.load(Ordering::Relaxed), self.reads_not_resident.load(Ordering::Relaxed))
+    }
+
+    /// The sectors the interest wants, nearest first (then by key: the same
+    /// order on every run).
+    fn wanted(&self) -> Vec<IVec2> {
+        let mut wanted: Vec<(i64, IVec2)> = Vec::new();
+        for i in &self.interest {
+            let ahead = i.center.as_vec3() + i.velocity * self.settings.prefetch_seconds.max(0.0);
+            let ahead = IVec3::new(ahead.x as i32, ahead.y as i32, ahead.z as i32);
+            for (centre, radius) in [(i.center, i.radius), (ahead, i.radius)] {
+                for key in self.grid.sectors_around(centre, radius.max(0)) {
+                    wanted.push((self.grid.distance2(key, i.center), key));
+                }
+            }
+        }
+        wanted.sort_by_key(|&(d, k)| (d, k.x, k.y));
+        let mut seen = crate::hash::fast_set();
+        wanted.into_iter().filter(|(_, k)| seen.insert(*k)).map(|(_, k)| k).collect()
+    }
+
+    /// Makes a generated sector resident, its edits applied (`EXACT`).
+    fn install(&mut self, generated: Generated) {
+        let Generated { key, base, requested } = generated;
+        let Ok(base) = base else { return };
+        if self.sectors.contains_key(&key) {
+            return;
+        }
+        let base_bytes = base.stats().bytes;
+        let mut storage = DeltaStorage::new(base, self.config.clone());
+        if let Some(edits) = self.edits.get(&key) {
+            let mut sorted: Vec<(IVec3, MaterialId)> = edits.iter().map(|(p, m)| (*p, *m)).collect();
+            sorted.sort_by_key(|(p, _)| (p.x, p.y, p.z));
+            storage.batch_update(sorted.into_iter().map(|(p, m)| MaterialUpdate::new(p, m)));
+        }
+        self.sectors.insert(key, Sector { storage, base_bytes, wanted: self.tick });
+        self.stats.generated += 1;
+        if self.stats.page_ins.len() == PAGE_INS_KEPT {
+            self.stats.page_ins.remove(0);
+        }
+        self.stats.page_ins.push(requested.elapsed());
+    }
+
+    /// Evicts the least recently wanted sectors not in `wanted` while the
+    /// resident bytes pass the budget (`BOUNDED`).
+    fn evict(&mut self, wanted: &[IVec2]) {
+        let mut bytes = self.resident_bytes();
+        if bytes <= self.settings.resident_budget {
+            return;
+        }
+        let mut candidates: Vec<(u64, IVec2)> =
+            self.sectors.iter().filter(|(k, _)| !wanted.contains(k)).map(|(k, s)| (s.wanted, *k)).collect();
+        candidates.sort_by_key(|&(t, k)| (t, k.x, k.y));
+        for (_, key) in candidates {
+            if bytes <= self.settings.resident_budget {
+                break;
+            }
+            if let Some(s) = self.sectors.remove(&key) {
+                bytes = bytes.saturating_sub(Self::bytes_of(&s));
+                self.stats.evicted += 1;
+            }
+        }
+        if bytes > self.settings.resident_budget {
+            self.stats.over_budget += 1;
+        }
+    }
+
+    fn bytes_of(s: &Sector) -> usize {
+        s.base_bytes + s.storage.stats().overlay_bytes
+    }
+
+    fn resident_bytes(&self) -> usize {
+        self.sectors.values().map(Self::bytes_of).sum()
+    }
+
+    fn refresh_stats(&mut self) {
+        let bytes = self.resident_bytes();
+        self.stats.resident_sectors = self.sectors.len();
+        self.stats.resident_bytes = bytes;
+        self.stats.peak_resident_bytes = self.stats.peak_resident_bytes.max(bytes);
+        self.stats.edits = self.edit_count;
+        self.stats.edit_bytes = self.edit_count * (std::mem::size_of::<(IVec3, MaterialId)>() + 1);
+        self.stats.in_flight = self.pager.in_flight();
+    }
+}
