@@ -31,6 +31,8 @@ struct Args {
     edits: u32,
     /// Run frames as fast as they go instead of 60 a second.
     unpaced: bool,
+    /// Build the whole world in memory instead, and say what it takes.
+    whole: bool,
 }
 
 fn args() -> Args {
@@ -42,11 +44,13 @@ fn args() -> Args {
         radius: 160,
         edits: 64,
         unpaced: false,
+        whole: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        if flag == "--unpaced" {
-            a.unpaced = true;
+        if flag == "--unpaced" || flag == "--whole" {
+            a.unpaced |= flag == "--unpaced";
+            a.whole |= flag == "--whole";
             continue;
         }
         let value = it.next().unwrap_or_default();
@@ -67,7 +71,7 @@ fn args() -> Args {
         };
         if !ok {
             eprintln!(
-                "usage: paging [--size X,Y,Z] [--wander SPEED] [--frames N] [--budget-mib M] [--radius R] [--edits E] [--unpaced]"
+                "usage: paging [--size X,Y,Z] [--wander SPEED] [--frames N] [--budget-mib M] [--radius R] [--edits E] [--unpaced] [--whole]"
             );
             std::process::exit(2);
         }
@@ -110,6 +114,22 @@ fn peak_rss_mib() -> f64 {
 fn main() {
     let a = args();
     let generator = WorldGen { size: a.size, sea_level: a.size.y * 150 / 256, ..WorldGen::default() };
+    if a.whole {
+        let start = Instant::now();
+        match generator.build() {
+            Ok(base) => println!(
+                "whole world        {} x {} x {}: {:.1} MiB of base index, built in {:.1} s; process RSS peak {:.1} MiB",
+                a.size.x,
+                a.size.y,
+                a.size.z,
+                base.stats().bytes as f64 / 1048576.0,
+                start.elapsed().as_secs_f64(),
+                peak_rss_mib()
+            ),
+            Err(e) => println!("whole world        cannot be built: {e}"),
+        }
+        return;
+    }
     let settings =
         PagingSettings { resident_budget: a.budget_mib << 20, prefetch_seconds: 4.0, ..PagingSettings::default() };
     let Ok(mut world) = PagedWorld::new(generator.clone(), settings, DeltaConfig::default()) else {

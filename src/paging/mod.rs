@@ -350,11 +350,10 @@ impl PagedWorld {
     /// Makes a generated sector resident, its edits applied (`EXACT`).
     fn install(&mut self, generated: Generated) {
         let Generated { key, base, requested } = generated;
-        let Ok(base) = base else { return };
+        let Ok((base, base_bytes)) = base else { return };
         if self.sectors.contains_key(&key) {
             return;
         }
-        let base_bytes = base.stats().bytes;
         let mut storage = DeltaStorage::new(base, self.config.clone());
         if let Some(edits) = self.edits.get(&key) {
             let mut sorted: Vec<(IVec3, MaterialId)> = edits.iter().map(|(p, m)| (*p, *m)).collect();

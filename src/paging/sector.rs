@@ -75,7 +75,9 @@ impl SectorGrid {
 /// A sector the generator made.
 pub(super) struct Generated {
     pub key: IVec2,
-    pub base: Result<BaseIndex, VoxelError>,
+    /// The sector's base index and its bytes (measured where it was made:
+    /// a walk of the tree the frame does not pay for).
+    pub base: Result<(BaseIndex, usize), VoxelError>,
     /// When it was asked for.
     pub requested: Instant,
 }
@@ -85,7 +87,14 @@ pub(super) struct Generated {
 pub(super) fn generate(generator: &WorldGen, grid: &SectorGrid, key: IVec2, requested: Instant) -> Generated {
     let b = grid.sector_bounds(key);
     let sector = WorldGen { min: b.min, size: b.size(), ..generator.clone() };
-    Generated { key, base: sector.build(), requested }
+    Generated { key, base: build(&sector), requested }
+}
+
+/// The base index `generator` makes, and its bytes.
+fn build(generator: &WorldGen) -> Result<(BaseIndex, usize), VoxelError> {
+    let base = generator.build()?;
+    let bytes = base.stats().bytes;
+    Ok((base, bytes))
 }
 
 /// A thread generating the sectors asked for, one at a time.
@@ -105,7 +114,7 @@ impl Pager {
         // say not resident, and `get_blocking` still generates.
         let _ = std::thread::Builder::new().name("delta_overlay pager".into()).spawn(move || {
             while let Ok((key, generator, requested)) = rx.recv() {
-                let made = Generated { key, base: generator.build(), requested };
+                let made = Generated { key, base: build(&generator), requested };
                 if tx.send(made).is_err() {
                     return;
                 }
