@@ -29,7 +29,8 @@
 //!   its edits.
 //! - `BOUNDED`: at most `max_edits` edited voxels are kept (an edit of a new
 //!   voxel past it is refused, [`VoxelError::Backlogged`]); at most
-//!   `max_in_flight` sectors are generated at once; the resident sectors are
+//!   `max_in_flight` sectors are asked of the pager at once, at most
+//!   `max_wanted` sectors wanted; the resident sectors are
 //!   evicted, least recently wanted first, while their bytes pass
 //!   `resident_budget` and a sector no interest wants remains.
 
@@ -60,8 +61,13 @@ pub struct PagingSettings {
     pub prefetch_seconds: f32,
     /// Edited voxels kept at most, over every sector. Default 16M.
     pub max_edits: usize,
-    /// Sectors generated at once at most. Default 2.
+    /// Sectors asked of the pager at once at most (its one thread makes
+    /// them in turn; `0` counts as 1): what a stale request can cost when the
+    /// interest moves. Default 2.
     pub max_in_flight: usize,
+    /// Sectors an interest wants at most (the nearest): bounds a tick's work
+    /// for any radius. Default 1,024.
+    pub max_wanted: usize,
 }
 
 impl Default for PagingSettings {
@@ -72,6 +78,7 @@ impl Default for PagingSettings {
             prefetch_seconds: 4.0,
             max_edits: 1 << 24,
             max_in_flight: 2,
+            max_wanted: 1024,
         }
     }
 }
@@ -132,8 +139,11 @@ const PAGE_INS_KEPT: usize = 4096;
 /// One resident sector.
 struct Sector {
     storage: DeltaStorage,
-    /// Its base index's bytes when it came in.
+    /// Its base index's bytes, measured when it came in and again after each
+    /// consolidation (which grows the base).
     base_bytes: usize,
+    /// Consolidations of its storage when `base_bytes` was measured.
+    consolidations: u64,
     /// The tick an interest last wanted it.
     wanted: u64,
 }
@@ -166,7 +176,10 @@ pub struct PagedWorld {
     edits: FastMap<IVec2, FastMap<IVec3, MaterialId>>,
     edit_count: usize,
     interest: Vec<Interest>,
+    /// What the interest wanted at the last tick, nearest first.
+    wanted: Vec<IVec2>,
     pager: Pager,
+    page_ins: std::collections::VecDeque<Duration>,
     tick: u64,
     reads: AtomicU64,
     reads_not_resident: AtomicU64,
@@ -199,7 +212,9 @@ impl PagedWorld {
             edits: fast_map(),
             edit_count: 0,
             interest: Vec::new(),
+            wanted: Vec::new(),
             pager: Pager::start(),
+            page_ins: std::collections::VecDeque::new(),
             tick: 0,
             reads: AtomicU64::new(0),
             reads_not_resident: AtomicU64::new(0),
@@ -237,7 +252,8 @@ impl PagedWorld {
         let key = self.grid.sector_of(p)?;
         if !self.sectors.contains_key(&key) {
             let generated = sector::generate(&self.generator, &self.grid, key, std::time::Instant::now());
-            self.install(generated);
+            self.install(generated, true);
+            self.refresh_stats();
         }
         match self.sectors.get(&key) {
             Some(s) => s.storage.query(p),
@@ -255,14 +271,13 @@ impl PagedWorld {
     /// `max_edits` voxels are kept already.
     pub fn update(&mut self, p: IVec3, m: MaterialId) -> Result<(), VoxelError> {
         let key = self.grid.sector_of(p)?;
-        let edits = self.edits.entry(key).or_insert_with(fast_map);
-        if !edits.contains_key(&p) {
-            if self.edit_count >= self.settings.max_edits {
-                return Err(VoxelError::Backlogged { capacity: self.settings.max_edits });
-            }
-            self.edit_count += 1;
+        let known = self.edits.get(&key).is_some_and(|e| e.contains_key(&p));
+        // Refused before anything is allocated for it.
+        if !known && self.edit_count >= self.settings.max_edits {
+            return Err(VoxelError::Backlogged { capacity: self.settings.max_edits });
         }
-        edits.insert(p, m);
+        self.edit_count += usize::from(!known);
+        self.edits.entry(key).or_insert_with(fast_map).insert(p, m);
         if let Some(s) = self.sectors.get_mut(&key) {
             s.storage.update(p, m)?;
         }
@@ -281,18 +296,21 @@ impl PagedWorld {
     /// while over the budget. Never waits.
     pub fn tick(&mut self) {
         self.tick += 1;
+        self.wanted = self.wanted();
+        self.pager.set_wanted(&self.wanted);
         while let Some(generated) = self.pager.try_done() {
-            self.install(generated);
+            self.install(generated, false);
         }
-        let wanted = self.wanted();
-        for &key in &wanted {
+        let tick = self.tick;
+        for k in 0..self.wanted.len() {
+            let key = self.wanted[k];
             if let Some(s) = self.sectors.get_mut(&key) {
-                s.wanted = self.tick;
+                s.wanted = tick;
             } else if self.pager.in_flight() < self.settings.max_in_flight.max(1) {
                 self.pager.request(&self.generator, &self.grid, key);
             }
         }
-        self.evict(&wanted);
+        self.evict();
         self.refresh_stats();
     }
 
@@ -301,17 +319,18 @@ impl PagedWorld {
     pub fn tick_until_resident(&mut self) {
         loop {
             self.tick();
-            if self.wanted().iter().all(|k| self.sectors.contains_key(k)) {
+            if self.wanted.iter().all(|k| self.sectors.contains_key(k)) {
                 return;
             }
             match self.pager.wait_done() {
-                Some(generated) => self.install(generated),
+                Some(generated) => self.install(generated, true),
                 // No pager thread: generate here.
                 None => {
-                    for key in self.wanted() {
+                    for k in 0..self.wanted.len() {
+                        let key = self.wanted[k];
                         if !self.sectors.contains_key(&key) {
                             let now = std::time::Instant::now();
-                            self.install(sector::generate(&self.generator, &self.grid, key, now));
+                            self.install(sector::generate(&self.generator, &self.grid, key, now), true);
                         }
                     }
                 }
@@ -321,7 +340,7 @@ impl PagedWorld {
 
     /// What it holds and did.
     pub fn stats(&self) -> PagingStats {
-        self.stats.clone()
+        PagingStats { page_ins: self.page_ins.iter().copied().collect(), ..self.stats.clone() }
     }
 
     /// Reads so far, and those that found their sector not resident.
@@ -330,28 +349,41 @@ impl PagedWorld {
     }
 
     /// The sectors the interest wants, nearest first (then by key: the same
-    /// order on every run).
+    /// order on every run), at most `max_wanted`.
     fn wanted(&self) -> Vec<IVec2> {
-        let mut wanted: Vec<(i64, IVec2)> = Vec::new();
+        let most = self.settings.max_wanted.max(1);
+        let mut keys = Vec::new();
         for i in &self.interest {
-            let ahead = i.center.as_vec3() + i.velocity * self.settings.prefetch_seconds.max(0.0);
-            let ahead = IVec3::new(ahead.x as i32, ahead.y as i32, ahead.z as i32);
-            for (centre, radius) in [(i.center, i.radius), (ahead, i.radius)] {
-                for key in self.grid.sectors_around(centre, radius.max(0)) {
-                    wanted.push((self.grid.distance2(key, i.center), key));
-                }
+            self.grid.sectors_around(i.center, i.radius, most, &mut keys);
+            // Where its motion takes it; none for a velocity or time that is
+            // not finite (a cast saturates: any finite value is a place).
+            let ahead = i.velocity * self.settings.prefetch_seconds.max(0.0);
+            if ahead.is_finite() {
+                let to = |c: i32, d: f32| (f64::from(c) + f64::from(d)) as i32;
+                let ahead = IVec3::new(to(i.center.x, ahead.x), i.center.y, to(i.center.z, ahead.z));
+                self.grid.sectors_around(ahead, i.radius, most, &mut keys);
             }
         }
+        let mut wanted: Vec<(i64, IVec2)> = keys
+            .into_iter()
+            .map(|k| (self.interest.iter().map(|i| self.grid.distance2(k, i.center)).min().unwrap_or(0), k))
+            .collect();
         wanted.sort_by_key(|&(d, k)| (d, k.x, k.y));
         let mut seen = crate::hash::fast_set();
-        wanted.into_iter().filter(|(_, k)| seen.insert(*k)).map(|(_, k)| k).collect()
+        wanted.into_iter().filter(|(_, k)| seen.insert(*k)).map(|(_, k)| k).take(most).collect()
     }
 
-    /// Makes a generated sector resident, its edits applied (`EXACT`).
-    fn install(&mut self, generated: Generated) {
+    /// Makes a generated sector resident, its edits applied (`EXACT`);
+    /// unless `asked` (a blocking read or a wait), not one the interest has
+    /// stopped wanting while the budget has no room for it.
+    fn install(&mut self, generated: Generated, asked: bool) {
         let Generated { key, base, requested } = generated;
         let Ok((base, base_bytes)) = base else { return };
         if self.sectors.contains_key(&key) {
+            return;
+        }
+        let stale = !asked && !self.wanted.contains(&key);
+        if stale && self.resident_bytes() + base_bytes > self.settings.resident_budget {
             return;
         }
         let mut storage = DeltaStorage::new(base, self.config.clone());
@@ -360,23 +392,26 @@ impl PagedWorld {
             sorted.sort_by_key(|(p, _)| (p.x, p.y, p.z));
             storage.batch_update(sorted.into_iter().map(|(p, m)| MaterialUpdate::new(p, m)));
         }
-        self.sectors.insert(key, Sector { storage, base_bytes, wanted: self.tick });
+        let consolidations = storage.stats().consolidation.finished.total();
+        self.sectors.insert(key, Sector { storage, base_bytes, consolidations, wanted: self.tick });
         self.stats.generated += 1;
-        if self.stats.page_ins.len() == PAGE_INS_KEPT {
-            self.stats.page_ins.remove(0);
+        if self.page_ins.len() == PAGE_INS_KEPT {
+            self.page_ins.pop_front();
         }
-        self.stats.page_ins.push(requested.elapsed());
+        self.page_ins.push_back(requested.elapsed());
     }
 
     /// Evicts the least recently wanted sectors not in `wanted` while the
     /// resident bytes pass the budget (`BOUNDED`).
-    fn evict(&mut self, wanted: &[IVec2]) {
+    fn evict(&mut self) {
         let mut bytes = self.resident_bytes();
         if bytes <= self.settings.resident_budget {
             return;
         }
+        // Wanted this tick: not a candidate (the stamp says it, no search).
+        let tick = self.tick;
         let mut candidates: Vec<(u64, IVec2)> =
-            self.sectors.iter().filter(|(k, _)| !wanted.contains(k)).map(|(k, s)| (s.wanted, *k)).collect();
+            self.sectors.iter().filter(|(_, s)| s.wanted != tick).map(|(k, s)| (s.wanted, *k)).collect();
         candidates.sort_by_key(|&(t, k)| (t, k.x, k.y));
         for (_, key) in candidates {
             if bytes <= self.settings.resident_budget {
@@ -400,13 +435,33 @@ impl PagedWorld {
         self.sectors.values().map(Self::bytes_of).sum()
     }
 
+    /// Measures again the base of every sector whose storage consolidated
+    /// since it was last measured (a walk of its tree: rare).
+    fn remeasure(&mut self) {
+        for s in self.sectors.values_mut() {
+            let done = s.storage.stats().consolidation.finished.total();
+            if done != s.consolidations {
+                s.consolidations = done;
+                s.base_bytes = s.storage.base().stats().bytes;
+            }
+        }
+    }
+
+    /// The edit maps' bytes: their tables as allocated.
+    fn edit_bytes(&self) -> usize {
+        let entry = std::mem::size_of::<(IVec3, MaterialId)>() + 1;
+        let map = std::mem::size_of::<(IVec2, FastMap<IVec3, MaterialId>)>() + 1;
+        self.edits.capacity() * map + self.edits.values().map(|e| e.capacity() * entry).sum::<usize>()
+    }
+
     fn refresh_stats(&mut self) {
+        self.remeasure();
         let bytes = self.resident_bytes();
         self.stats.resident_sectors = self.sectors.len();
         self.stats.resident_bytes = bytes;
         self.stats.peak_resident_bytes = self.stats.peak_resident_bytes.max(bytes);
         self.stats.edits = self.edit_count;
-        self.stats.edit_bytes = self.edit_count * (std::mem::size_of::<(IVec3, MaterialId)>() + 1);
+        self.stats.edit_bytes = self.edit_bytes();
         self.stats.in_flight = self.pager.in_flight();
     }
 }

@@ -9,6 +9,7 @@ use crate::hash::{FastSet, fast_set};
 use crate::worldgen::WorldGen;
 use glam::{IVec2, IVec3};
 use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// The world cut into sectors of `columns x columns` columns, from its
@@ -47,28 +48,52 @@ impl SectorGrid {
     }
 
     /// The sectors of the world with a column within `radius` of `centre`'s
-    /// (a square around it; clipped to the world).
-    pub fn sectors_around(&self, centre: IVec3, radius: i32) -> impl Iterator<Item = IVec2> + use<> {
-        let q = centre - self.bounds.min;
-        let size = self.bounds.size();
-        let last = IVec2::new((size.x - 1) / self.columns, (size.z - 1) / self.columns);
-        let lo = IVec2::new((q.x - radius).max(0) / self.columns, (q.z - radius).max(0) / self.columns);
-        let hi = IVec2::new(
-            ((q.x + radius).min(size.x - 1).max(0) / self.columns).min(last.x),
-            ((q.z + radius).min(size.z - 1).max(0) / self.columns).min(last.y),
-        );
-        let inside = q.x + radius >= 0 && q.z + radius >= 0 && q.x - radius < size.x && q.z - radius < size.z;
-        let (lo, hi) = if inside { (lo, hi) } else { (IVec2::ONE, IVec2::ZERO) };
-        (lo.y..=hi.y).flat_map(move |z| (lo.x..=hi.x).map(move |x| IVec2::new(x, z)))
+    /// (a square around it, clipped to the world), nearest rings first, at
+    /// most `most` of them: the work is bounded by `most`, not by the radius.
+    /// Any `centre` and `radius`: the arithmetic is in `i64`.
+    pub fn sectors_around(&self, centre: IVec3, radius: i32, most: usize, out: &mut Vec<IVec2>) {
+        let (min, size) = (self.bounds.min.as_i64vec3(), self.bounds.size().as_i64vec3());
+        let c = i64::from(self.columns);
+        let q = centre.as_i64vec3() - min;
+        let r = i64::from(radius.max(0)).min(size.x.max(size.z));
+        // The box of sectors the square touches, clipped to the world.
+        let (lo_x, hi_x) = ((q.x - r).max(0), (q.x + r).min(size.x - 1));
+        let (lo_z, hi_z) = ((q.z - r).max(0), (q.z + r).min(size.z - 1));
+        if lo_x > hi_x || lo_z > hi_z {
+            return;
+        }
+        let (lo, hi) =
+            (IVec2::new((lo_x / c) as i32, (lo_z / c) as i32), IVec2::new((hi_x / c) as i32, (hi_z / c) as i32));
+        let at = IVec2::new((q.x.clamp(lo_x, hi_x) / c) as i32, (q.z.clamp(lo_z, hi_z) / c) as i32);
+        let start = out.len();
+        // Square rings around the nearest sector, until the box is covered
+        // or `most` are found.
+        for ring in 0.. {
+            let (a, b) = (at - IVec2::splat(ring), at + IVec2::splat(ring));
+            if a.x < lo.x && a.y < lo.y && b.x > hi.x && b.y > hi.y {
+                return;
+            }
+            for z in a.y.max(lo.y)..=b.y.min(hi.y) {
+                for x in a.x.max(lo.x)..=b.x.min(hi.x) {
+                    let on_ring = x == a.x || x == b.x || z == a.y || z == b.y;
+                    if on_ring {
+                        if out.len() - start >= most {
+                            return;
+                        }
+                        out.push(IVec2::new(x, z));
+                    }
+                }
+            }
+        }
     }
 
     /// The squared distance in columns from `p`'s column to sector `key`'s
-    /// centre: what "nearest first" orders by.
+    /// centre: what "nearest first" orders by (in `i64`: any `p`).
     pub fn distance2(&self, key: IVec2, p: IVec3) -> i64 {
         let b = self.sector_bounds(key);
-        let c = (b.min + b.max) / 2;
-        let d = IVec2::new(c.x - p.x, c.z - p.z).as_i64vec2();
-        d.x * d.x + d.y * d.y
+        let c = (b.min.as_i64vec3() + b.max.as_i64vec3()) / 2;
+        let (dx, dz) = (c.x - i64::from(p.x), c.z - i64::from(p.z));
+        dx.saturating_mul(dx).saturating_add(dz.saturating_mul(dz))
     }
 }
 
@@ -97,11 +122,17 @@ fn build(generator: &WorldGen) -> Result<(BaseIndex, usize), VoxelError> {
     Ok((base, bytes))
 }
 
-/// A thread generating the sectors asked for, one at a time.
+/// A thread generating the sectors asked for, one at a time, skipping those
+/// no longer wanted when their turn comes (a moved interest does not wait
+/// behind stale work).
 pub(super) struct Pager {
-    jobs: Sender<(IVec2, WorldGen, Instant)>,
+    /// `None` once dropping.
+    jobs: Option<Sender<(IVec2, WorldGen, Instant)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     done: Receiver<Generated>,
     asked: FastSet<IVec2>,
+    /// The sectors wanted as of the last tick, shared with the thread.
+    wanted: Arc<Mutex<FastSet<IVec2>>>,
 }
 
 impl Pager {
@@ -110,17 +141,36 @@ impl Pager {
     pub fn start() -> Self {
         let (jobs, rx) = channel::<(IVec2, WorldGen, Instant)>();
         let (tx, done) = channel();
+        let wanted: Arc<Mutex<FastSet<IVec2>>> = Arc::new(Mutex::new(fast_set()));
+        let still = Arc::clone(&wanted);
         // A thread that cannot start leaves the requests unanswered: reads
         // say not resident, and `get_blocking` still generates.
-        let _ = std::thread::Builder::new().name("delta_overlay pager".into()).spawn(move || {
+        let thread = std::thread::Builder::new().name("delta_overlay pager".into()).spawn(move || {
             while let Ok((key, generator, requested)) = rx.recv() {
-                let made = Generated { key, base: build(&generator), requested };
+                let skip = still.lock().map(|w| !w.contains(&key)).unwrap_or(false);
+                // A generator that panicked is an error for its sector, not
+                // a key asked for forever; so is a sector skipped.
+                let refused = || Err(VoxelError::InvalidBounds { bounds: generator.bounds() });
+                let base = match skip {
+                    true => refused(),
+                    false => std::panic::catch_unwind(|| build(&generator)).unwrap_or_else(|_| refused()),
+                };
+                let made = Generated { key, base, requested };
                 if tx.send(made).is_err() {
                     return;
                 }
             }
         });
-        Self { jobs, done, asked: fast_set() }
+        Self { jobs: Some(jobs), thread: thread.ok(), done, asked: fast_set(), wanted }
+    }
+
+    /// Tells the thread what is wanted now (`wanted`, and what is asked of
+    /// it by a wait).
+    pub fn set_wanted(&mut self, wanted: &[IVec2]) {
+        if let Ok(mut w) = self.wanted.lock() {
+            w.clear();
+            w.extend(wanted.iter().copied());
+        }
     }
 
     /// Asks for sector `key` (once while it is under way).
@@ -128,7 +178,8 @@ impl Pager {
         if self.asked.insert(key) {
             let b = grid.sector_bounds(key);
             let sector = WorldGen { min: b.min, size: b.size(), ..generator.clone() };
-            if self.jobs.send((key, sector, Instant::now())).is_err() {
+            let sent = self.jobs.as_ref().is_some_and(|j| j.send((key, sector, Instant::now())).is_ok());
+            if !sent {
                 self.asked.remove(&key);
             }
         }
@@ -154,5 +205,20 @@ impl Pager {
         let made = self.done.recv().ok()?;
         self.asked.remove(&made.key);
         Some(made)
+    }
+}
+
+impl Drop for Pager {
+    /// Stops the thread: the jobs left are skipped (nothing is wanted any
+    /// more), the sector under way finishes, and the thread is joined, so no
+    /// generation outlives its world.
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.wanted.lock() {
+            w.clear();
+        }
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
