@@ -150,12 +150,15 @@ fn main() {
     let surface_y = b.min.y + a.size.y * 150 / 256;
     let start = Instant::now();
     let mut first = Duration::ZERO;
+    // The slowest frame after the first, and what the store did in it.
+    let mut worst = (Duration::ZERO, 0u32, 0u64, 0u64);
     for frame in 0..a.frames {
         if !a.unpaced {
             let due = start + Duration::from_secs_f64(f64::from(frame) / 60.0);
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
         }
         let t = Instant::now();
+        let before = world.stats();
         let velocity = heading * a.wander;
         let center = IVec3::new(pos.x as i32, surface_y, pos.z as i32);
         world.set_interest(&[Interest { center, radius: a.radius, velocity }]);
@@ -193,10 +196,15 @@ fn main() {
                 ahead_missing += u64::from(answer == Paged::NotResident);
             }
         }
+        let took = t.elapsed();
         if frame == 0 {
-            first = t.elapsed();
+            first = took;
         } else {
-            frame_times.push(t.elapsed());
+            frame_times.push(took);
+            if took > worst.0 {
+                let after = world.stats();
+                worst = (took, frame, after.generated - before.generated, after.evicted - before.evicted);
+            }
         }
         // Move, turning back at the edges (a margin of the radius).
         pos += velocity / 60.0;
@@ -241,6 +249,13 @@ fn main() {
         ms(percentile(&frame_times, 0.99)),
         ms(percentile(&frame_times, 1.0)),
         ms(first)
+    );
+    println!(
+        "slowest frame      {:.3} ms (frame {}: {} sectors installed, {} evicted in it)",
+        ms(worst.0),
+        worst.1,
+        worst.2,
+        worst.3
     );
     println!(
         "page-ins           {} sectors generated, {} evicted; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (last {})",
