@@ -111,31 +111,63 @@ fn peak_rss_mib() -> f64 {
     kib.unwrap_or(0.0) / 1024.0
 }
 
+/// What a wander measured.
+#[derive(Default)]
+struct Run {
+    /// Every frame's main-thread time but the first's.
+    frame_times: Vec<Duration>,
+    /// The first frame's (it waits for the first sectors).
+    first: Duration,
+    /// The slowest frame after the first, its number, and the sectors
+    /// installed and evicted in it.
+    worst: (Duration, u32, u64, u64),
+    ahead_reads: u64,
+    ahead_missing: u64,
+    edits_refused: u64,
+    /// Every edit accepted, the last per voxel.
+    shadow: HashMap<IVec3, MaterialId>,
+    ran: Duration,
+}
+
 fn main() {
     let a = args();
     let generator = WorldGen { size: a.size, sea_level: a.size.y * 150 / 256, ..WorldGen::default() };
     if a.whole {
-        let start = Instant::now();
-        match generator.build() {
-            Ok(base) => println!(
-                "whole world        {} x {} x {}: {:.1} MiB of base index, built in {:.1} s; process RSS peak {:.1} MiB",
-                a.size.x,
-                a.size.y,
-                a.size.z,
-                base.stats().bytes as f64 / 1048576.0,
-                start.elapsed().as_secs_f64(),
-                peak_rss_mib()
-            ),
-            Err(e) => println!("whole world        cannot be built: {e}"),
-        }
+        whole(&a, &generator);
         return;
     }
     let settings =
         PagingSettings { resident_budget: a.budget_mib << 20, prefetch_seconds: 4.0, ..PagingSettings::default() };
-    let Ok(mut world) = PagedWorld::new(generator.clone(), settings, DeltaConfig::default()) else {
+    let Ok(mut world) = PagedWorld::new(generator, settings, DeltaConfig::default()) else {
         eprintln!("a world of {} cannot be made", a.size);
         std::process::exit(2);
     };
+    let mut run = wander(&a, &mut world);
+    report(&a, &world, &mut run);
+    if verify(&mut world, &run.shadow) > 0 {
+        std::process::exit(1);
+    }
+}
+
+/// Builds the whole world in memory, and says what it takes.
+fn whole(a: &Args, generator: &WorldGen) {
+    let start = Instant::now();
+    match generator.build() {
+        Ok(base) => println!(
+            "whole world        {} x {} x {}: {:.1} MiB of base index, built in {:.1} s; process RSS peak {:.1} MiB",
+            a.size.x,
+            a.size.y,
+            a.size.z,
+            base.stats().bytes as f64 / 1048576.0,
+            start.elapsed().as_secs_f64(),
+            peak_rss_mib()
+        ),
+        Err(e) => println!("whole world        cannot be built: {e}"),
+    }
+}
+
+/// The interest's wander: `a.frames` frames, paced unless `a.unpaced`.
+fn wander(a: &Args, world: &mut PagedWorld) -> Run {
     let b = world.bounds();
     let mut rng = Rng(7);
     // The interest starts inside and wanders on a heading, turning back at the edges.
@@ -145,13 +177,8 @@ fn main() {
         b.min.z as f32 + 400.0f32.min(a.size.z as f32 / 2.0),
     );
     let mut heading = Vec3::new(0.83, 0.0, 0.56).normalize();
-    let mut shadow: HashMap<IVec3, MaterialId> = HashMap::new();
-    let (mut frame_times, mut ahead_reads, mut ahead_missing, mut edits_refused) = (Vec::new(), 0u64, 0u64, 0u64);
-    let surface_y = b.min.y + a.size.y * 150 / 256;
+    let mut run = Run::default();
     let start = Instant::now();
-    let mut first = Duration::ZERO;
-    // The slowest frame after the first, and what the store did in it.
-    let mut worst = (Duration::ZERO, 0u32, 0u64, 0u64);
     for frame in 0..a.frames {
         if !a.unpaced {
             let due = start + Duration::from_secs_f64(f64::from(frame) / 60.0);
@@ -160,50 +187,15 @@ fn main() {
         let t = Instant::now();
         let before = world.stats();
         let velocity = heading * a.wander;
-        let center = IVec3::new(pos.x as i32, surface_y, pos.z as i32);
-        world.set_interest(&[Interest { center, radius: a.radius, velocity }]);
-        if frame == 0 {
-            world.tick_until_resident();
-        }
-        world.tick();
-        // A simulation's work around the interest: edits near the surface,
-        // and reads ahead of it (where the processes look next).
-        for _ in 0..a.edits {
-            let r = a.radius / 2;
-            let p =
-                IVec3::new(center.x + rng.range(-r, r), surface_y + rng.range(-24, 24), center.z + rng.range(-r, r));
-            if !b.contains(p) {
-                continue;
-            }
-            let m = MaterialId(rng.range(1, 13) as u16);
-            match world.update(p, m) {
-                Ok(()) => {
-                    shadow.insert(p, m);
-                }
-                Err(_) => edits_refused += 1,
-            }
-        }
-        let look = pos + velocity;
-        for _ in 0..64 {
-            let r = a.radius / 2;
-            let p = IVec3::new(
-                look.x as i32 + rng.range(-r, r),
-                surface_y + rng.range(-24, 24),
-                look.z as i32 + rng.range(-r, r),
-            );
-            if let Ok(answer) = world.get(p) {
-                ahead_reads += 1;
-                ahead_missing += u64::from(answer == Paged::NotResident);
-            }
-        }
+        one_frame(a, world, &mut rng, (pos, velocity, frame == 0), &mut run);
         let took = t.elapsed();
         if frame == 0 {
-            first = took;
+            run.first = took;
         } else {
-            frame_times.push(took);
-            if took > worst.0 {
+            run.frame_times.push(took);
+            if took > run.worst.0 {
                 let after = world.stats();
-                worst = (took, frame, after.generated - before.generated, after.evicted - before.evicted);
+                run.worst = (took, frame, after.generated - before.generated, after.evicted - before.evicted);
             }
         }
         // Move, turning back at the edges (a margin of the radius).
@@ -220,13 +212,65 @@ fn main() {
             Vec3::new(b.max.x as f32 - margin, 0.0, b.max.z as f32 - margin),
         );
     }
-    let ran = start.elapsed();
+    run.ran = start.elapsed();
+    run
+}
+
+/// One frame's work around the interest at `pos` moving at `velocity`:
+/// the residency tick, edits near the surface, and reads ahead of it (where
+/// the processes look next).
+fn one_frame(
+    a: &Args,
+    world: &mut PagedWorld,
+    rng: &mut Rng,
+    (pos, velocity, first): (Vec3, Vec3, bool),
+    run: &mut Run,
+) {
+    let b = world.bounds();
+    let surface_y = b.min.y + a.size.y * 150 / 256;
+    let center = IVec3::new(pos.x as i32, surface_y, pos.z as i32);
+    world.set_interest(&[Interest { center, radius: a.radius, velocity }]);
+    if first {
+        world.tick_until_resident();
+    }
+    world.tick();
+    let r = a.radius / 2;
+    for _ in 0..a.edits {
+        let p = IVec3::new(center.x + rng.range(-r, r), surface_y + rng.range(-24, 24), center.z + rng.range(-r, r));
+        if !b.contains(p) {
+            continue;
+        }
+        let m = MaterialId(rng.range(1, 13) as u16);
+        match world.update(p, m) {
+            Ok(()) => {
+                run.shadow.insert(p, m);
+            }
+            Err(_) => run.edits_refused += 1,
+        }
+    }
+    let look = pos + velocity;
+    for _ in 0..64 {
+        let p = IVec3::new(
+            look.x as i32 + rng.range(-r, r),
+            surface_y + rng.range(-24, 24),
+            look.z as i32 + rng.range(-r, r),
+        );
+        if let Ok(answer) = world.get(p) {
+            run.ahead_reads += 1;
+            run.ahead_missing += u64::from(answer == Paged::NotResident);
+        }
+    }
+}
+
+/// Prints what the wander measured.
+fn report(a: &Args, world: &PagedWorld, run: &mut Run) {
     let stats = world.stats();
     let rss_during = peak_rss_mib();
-    frame_times.sort();
+    run.frame_times.sort();
     let mut page_ins = stats.page_ins.clone();
     page_ins.sort();
     let (reads, not_resident) = world.reads();
+    let (times, worst) = (&run.frame_times, run.worst);
     println!(
         "world              {} x {} x {} ({} voxels), sectors of 256 x {} columns",
         a.size.x,
@@ -239,16 +283,16 @@ fn main() {
         "ran                {} frames ({:.0} s simulated) in {:.1} s; interest at {} voxels/s, radius {}",
         a.frames,
         a.frames as f64 / 60.0,
-        ran.as_secs_f64(),
+        run.ran.as_secs_f64(),
         a.wander,
         a.radius
     );
     println!(
         "frame (main)       p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (the first, waiting for the first sectors: {:.0} ms)",
-        ms(percentile(&frame_times, 0.5)),
-        ms(percentile(&frame_times, 0.99)),
-        ms(percentile(&frame_times, 1.0)),
-        ms(first)
+        ms(percentile(times, 0.5)),
+        ms(percentile(times, 0.99)),
+        ms(percentile(times, 1.0)),
+        ms(run.first)
     );
     println!(
         "slowest frame      {:.3} ms (frame {}: {} sectors installed, {} evicted in it)",
@@ -266,6 +310,7 @@ fn main() {
         ms(percentile(&page_ins, 1.0)),
         page_ins.len()
     );
+    let (ahead_missing, ahead_reads) = (run.ahead_missing, run.ahead_reads);
     println!(
         "reads ahead        {ahead_missing} of {ahead_reads} found their sector not resident ({:.3}%); all reads: {not_resident} of {reads}",
         100.0 * ahead_missing as f64 / ahead_reads.max(1) as f64
@@ -277,10 +322,13 @@ fn main() {
         stats.resident_sectors,
         stats.edits,
         stats.edit_bytes as f64 / 1048576.0,
-        edits_refused
+        run.edits_refused
     );
     println!("process RSS        peak {rss_during:.1} MiB");
-    // The shadow check, sector by sector under the budget.
+}
+
+/// The shadow check, sector by sector under the budget: the mismatches.
+fn verify(world: &mut PagedWorld, shadow: &HashMap<IVec3, MaterialId>) -> usize {
     let mut positions: Vec<IVec3> = shadow.keys().copied().collect();
     positions.sort_by_key(|p| (p.x / 256, p.z / 256, p.x, p.y, p.z));
     let mut mismatches = 0;
@@ -297,9 +345,7 @@ fn main() {
         "verify             {} edited voxels checked against the shadow copy, {mismatches} mismatches",
         positions.len()
     );
-    if mismatches > 0 {
-        std::process::exit(1);
-    }
+    mismatches
 }
 
 fn ms(d: Duration) -> f64 {

@@ -2,6 +2,8 @@
 //! App). Conservation is checked against the world itself: terrain voxels are
 //! counted before and after, not only the processes' own counters.
 
+mod common;
+
 use bevy_delta_overlay::{
     Aabb, BaseIndex, DeltaConfig, DeltaStorage, MaterialId, Palette, WorldGen, geology::Deposition,
     geology::DepositionSettings, geology::GeologyProcess, geology::HydraulicErosion, geology::HydraulicSettings,
@@ -21,19 +23,9 @@ fn small_world() -> DeltaStorage {
     world
 }
 
-/// Voxels of each material in the world.
+/// Voxels of each material in the world, by id.
 fn census(storage: &DeltaStorage) -> BTreeMap<u16, u64> {
-    let b = storage.bounds();
-    let mut out = BTreeMap::new();
-    let mut r = storage.reader();
-    for z in b.min.z..b.max.z {
-        for y in b.min.y..b.max.y {
-            for x in b.min.x..b.max.x {
-                *out.entry(r.get(IVec3::new(x, y, z)).unwrap().0).or_insert(0) += 1;
-            }
-        }
-    }
-    out
+    common::census(storage).into_iter().map(|(m, n)| (m.0, n)).collect()
 }
 
 /// Terrain voxels (not air, not water).

@@ -4,6 +4,8 @@
 //! conserved per material. Bevy-free: the process's `step` on a
 //! `DeltaStorage`, as in `tests/geology.rs`.
 
+mod common;
+
 use bevy_delta_overlay::{
     Aabb, BaseIndex, DeltaConfig, DeltaStorage, MaterialId, Palette,
     geology::{GeologyProcess, HydraulicErosion, HydraulicSettings, Terrain, Workspace},
@@ -466,19 +468,9 @@ fn droplets_entering_water_lay_a_fan() {
     assert!(spread(&zs) >= 5 && spread(&xs) >= 5, "{} x {}", spread(&xs), spread(&zs));
 }
 
-/// Voxels of each material in the world.
+/// Voxels of each material in the world, by id, signed (for differences).
 fn census(storage: &DeltaStorage) -> BTreeMap<u16, i64> {
-    let b = storage.bounds();
-    let mut out = BTreeMap::new();
-    let mut r = storage.reader();
-    for z in b.min.z..b.max.z {
-        for y in b.min.y..b.max.y {
-            for x in b.min.x..b.max.x {
-                *out.entry(r.get(IVec3::new(x, y, z)).unwrap().0).or_insert(0) += 1;
-            }
-        }
-    }
-    out
+    common::census(storage).into_iter().map(|(m, n)| (m.0, n as i64)).collect()
 }
 
 /// (d) Conservation, per material: on a slope of soil over sandstone over

@@ -3,6 +3,8 @@
 //! processes on small layered worlds, checked against the world itself.
 #![cfg(feature = "geology")]
 
+mod common;
+
 use bevy_delta_overlay::geology::{
     Composition, GeologyProcess, HydraulicErosion, HydraulicSettings, Intrusion, IntrusionSettings, IntrusionShape,
     Terrain, Uplift, UpliftRegion, UpliftSettings, Workspace,
@@ -38,20 +40,7 @@ fn layered() -> DeltaStorage {
     world
 }
 
-/// Voxels of each material.
-fn census(storage: &DeltaStorage) -> BTreeMap<MaterialId, u64> {
-    let b = storage.bounds();
-    let mut out = BTreeMap::new();
-    let mut r = storage.reader();
-    for z in b.min.z..b.max.z {
-        for y in b.min.y..b.max.y {
-            for x in b.min.x..b.max.x {
-                *out.entry(r.get(IVec3::new(x, y, z)).unwrap()).or_insert(0) += 1;
-            }
-        }
-    }
-    out
-}
+use common::census;
 
 fn count(c: &BTreeMap<MaterialId, u64>, m: MaterialId) -> u64 {
     c.get(&m).copied().unwrap_or(0)

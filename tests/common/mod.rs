@@ -93,3 +93,15 @@ pub fn assert_surfaces_exact(world: &bevy_delta_overlay::DeltaStorage, palette: 
         }
     }
 }
+
+/// Voxels of each material in `storage`, read as one region copy (deltas
+/// applied): the census the geology tests compare before and after.
+pub fn census(storage: &bevy_delta_overlay::DeltaStorage) -> std::collections::BTreeMap<MaterialId, u64> {
+    let mut region = bevy_delta_overlay::base::Region::default();
+    storage.read_region(storage.bounds(), &mut region).expect("the world's own bounds");
+    let mut out = std::collections::BTreeMap::new();
+    for &m in region.as_slice() {
+        *out.entry(m).or_insert(0) += 1;
+    }
+    out
+}
