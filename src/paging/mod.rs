@@ -4,12 +4,14 @@
 //! interest), kept resident around the interest points under a memory
 //! budget, and read without ever waiting on the caller's thread.
 //!
-//! This is the first part of residency: the generator as the source of every
-//! sector, edits kept as a map per sector (so an edited sector can be evicted
-//! and comes back with its edits), a typed answer for reads that find a
-//! sector not resident. The world file as a second source of sectors and the
-//! plugin's use of it (with the geology, persistence and replication around
-//! the interest) are not built yet.
+//! A sector comes from the generator and, with a file
+//! ([`PagedWorld::open`], feature `persistence`), from the edits the file
+//! keeps, both read and built on the pager thread; memory keeps only the
+//! edits the file has not acknowledged (without a file, every edit), so an
+//! edited sector can be evicted and comes back with its edits. A read that
+//! finds its sector not resident gets a typed answer. The plugin's use of a
+//! paged world (the geology, replication around the interest) is not built
+//! yet.
 //!
 //! # Model
 //!
@@ -24,9 +26,12 @@
 //! - `EXACT`: a resident sector's voxels are the generator's with every edit
 //!   of that sector applied, the last one per voxel; a read answers
 //!   [`Paged::Resident`] only from such a sector.
-//! - `EDITS_KEPT`: every accepted edit is in its sector's edit map, whether
-//!   the sector is resident or not; eviction drops the sector's voxels, never
-//!   its edits.
+//! - `EDITS_KEPT`: every accepted edit is in memory's edits until the file
+//!   acknowledges it durable (forever without a file), whether its sector is
+//!   resident or not; eviction drops a sector's voxels, never an edit that
+//!   only they hold. A sector made from the file is given memory's edits of
+//!   it at install, and is made again if the file was read before a batch
+//!   memory has since let go of (`edits.rs`).
 //! - `BOUNDED`: at most `max_edits` edited voxels are kept (an edit of a new
 //!   voxel past it is refused, [`VoxelError::Backlogged`]); at most
 //!   `max_in_flight` sectors are asked of the pager at once, at most
@@ -34,6 +39,11 @@
 //!   evicted, least recently wanted first, while their bytes pass
 //!   `resident_budget` and a sector no interest wants remains.
 
+#[cfg(feature = "persistence")]
+mod durable;
+mod edits;
+#[cfg(feature = "persistence")]
+mod file;
 mod sector;
 
 use crate::consolidation::DeltaConfig;
@@ -43,8 +53,9 @@ use crate::hash::{FastMap, fast_map};
 use crate::material::{MaterialId, MaterialUpdate};
 use crate::storage::DeltaStorage;
 use crate::worldgen::WorldGen;
+use edits::Edits;
 use glam::{IVec2, IVec3, Vec3};
-use sector::{Generated, Pager, SectorGrid};
+use sector::{Generated, Maker, Pager, SectorGrid};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -131,6 +142,21 @@ pub struct PagingStats {
     /// The time each page-in took, from its request to its install, the
     /// last 4,096.
     pub page_ins: Vec<Duration>,
+    /// Sectors that could not be made (the generator or the file failed,
+    /// or the pager skipped one no longer wanted), and the last reason.
+    pub failed: u64,
+    /// Sectors made from the file before it acknowledged a batch of their
+    /// edits that memory then let go of: dropped, and made again.
+    pub made_again: u64,
+    /// Why the last sector could not be made.
+    pub last_failure: Option<String>,
+    /// With a file: the last batch of edits acknowledged durable, the
+    /// batches handed to it and not acknowledged, and the file's bytes.
+    pub durable: u64,
+    /// See `durable`.
+    pub flushing: usize,
+    /// See `durable`.
+    pub file_bytes: u64,
 }
 
 /// The most page-in times kept in the stats.
@@ -170,11 +196,12 @@ pub struct PagedWorld {
     generator: WorldGen,
     grid: SectorGrid,
     settings: PagingSettings,
-    config: DeltaConfig,
     sectors: FastMap<IVec2, Sector>,
-    /// Every sector's edits (`EDITS_KEPT`).
-    edits: FastMap<IVec2, FastMap<IVec3, MaterialId>>,
-    edit_count: usize,
+    /// The edits in memory (`EDITS_KEPT`).
+    edits: Edits,
+    #[cfg(feature = "persistence")]
+    file: Option<file::SectorFile>,
+    maker: Maker,
     interest: Vec<Interest>,
     /// What the interest wanted at the last tick, nearest first.
     wanted: Vec<IVec2>,
@@ -192,6 +219,15 @@ impl std::fmt::Debug for PagedWorld {
     }
 }
 
+impl Drop for PagedWorld {
+    /// With a file, hands it the edits not flushed yet and waits until they
+    /// are durable; then the pager and the writer are joined.
+    fn drop(&mut self) {
+        #[cfg(feature = "persistence")]
+        self.close();
+    }
+}
+
 impl PagedWorld {
     /// The world `generator` makes, paged by `settings`; each sector's
     /// storage made with `config`. Nothing is generated yet.
@@ -203,17 +239,19 @@ impl PagedWorld {
     pub fn new(generator: WorldGen, settings: PagingSettings, config: DeltaConfig) -> Result<Self, VoxelError> {
         let grid = SectorGrid::new(generator.bounds(), settings.sector_columns)?;
         crate::base::BaseIndex::check_bounds(grid.bounds)?;
+        let maker = Maker { config, source: None };
         Ok(Self {
             generator,
             grid,
             settings,
-            config,
             sectors: fast_map(),
-            edits: fast_map(),
-            edit_count: 0,
+            edits: Edits::default(),
+            #[cfg(feature = "persistence")]
+            file: None,
+            pager: Pager::start(maker.clone()),
+            maker,
             interest: Vec::new(),
             wanted: Vec::new(),
-            pager: Pager::start(),
             page_ins: std::collections::VecDeque::new(),
             tick: 0,
             reads: AtomicU64::new(0),
@@ -251,7 +289,7 @@ impl PagedWorld {
     pub fn get_blocking(&mut self, p: IVec3) -> Result<MaterialId, VoxelError> {
         let key = self.grid.sector_of(p)?;
         if !self.sectors.contains_key(&key) {
-            let generated = sector::generate(&self.generator, &self.grid, key, std::time::Instant::now());
+            let generated = self.maker.make(&self.generator, &self.grid, key, std::time::Instant::now());
             self.install(generated, true);
             self.refresh_stats();
         }
@@ -271,13 +309,9 @@ impl PagedWorld {
     /// `max_edits` voxels are kept already.
     pub fn update(&mut self, p: IVec3, m: MaterialId) -> Result<(), VoxelError> {
         let key = self.grid.sector_of(p)?;
-        let known = self.edits.get(&key).is_some_and(|e| e.contains_key(&p));
-        // Refused before anything is allocated for it.
-        if !known && self.edit_count >= self.settings.max_edits {
-            return Err(VoxelError::Backlogged { capacity: self.settings.max_edits });
-        }
-        self.edit_count += usize::from(!known);
-        self.edits.entry(key).or_insert_with(fast_map).insert(p, m);
+        self.edits
+            .record(key, p, m, self.settings.max_edits)
+            .map_err(|capacity| VoxelError::Backlogged { capacity })?;
         if let Some(s) = self.sectors.get_mut(&key) {
             s.storage.update(p, m)?;
         }
@@ -296,6 +330,8 @@ impl PagedWorld {
     /// while over the budget. Never waits.
     pub fn tick(&mut self) {
         self.tick += 1;
+        #[cfg(feature = "persistence")]
+        self.note_acknowledged();
         self.wanted = self.wanted();
         self.pager.set_wanted(&self.wanted);
         while let Some(generated) = self.pager.try_done() {
@@ -330,7 +366,7 @@ impl PagedWorld {
                         let key = self.wanted[k];
                         if !self.sectors.contains_key(&key) {
                             let now = std::time::Instant::now();
-                            self.install(sector::generate(&self.generator, &self.grid, key, now), true);
+                            self.install(self.maker.make(&self.generator, &self.grid, key, now), true);
                         }
                     }
                 }
@@ -340,7 +376,12 @@ impl PagedWorld {
 
     /// What it holds and did.
     pub fn stats(&self) -> PagingStats {
-        PagingStats { page_ins: self.page_ins.iter().copied().collect(), ..self.stats.clone() }
+        #[cfg(feature = "persistence")]
+        let file_bytes = self.file.as_ref().map_or(0, |f| f.bytes());
+        #[cfg(not(feature = "persistence"))]
+        let file_bytes = 0;
+        let page_ins = self.page_ins.iter().copied().collect();
+        PagingStats { page_ins, file_bytes, edits: self.edits.count(), ..self.stats.clone() }
     }
 
     /// Reads so far, and those that found their sector not resident.
@@ -373,27 +414,40 @@ impl PagedWorld {
         wanted.into_iter().filter(|(_, k)| seen.insert(*k)).map(|(_, k)| k).take(most).collect()
     }
 
-    /// Makes a generated sector resident, its edits applied (`EXACT`);
-    /// unless `asked` (a blocking read or a wait), not one the interest has
-    /// stopped wanting while the budget has no room for it.
+    /// Makes a sector made by the pager resident, the edits memory keeps
+    /// applied (`EXACT`); unless `asked` (a blocking read or a wait), not one
+    /// the interest has stopped wanting while the budget has no room for it.
     fn install(&mut self, generated: Generated, asked: bool) {
-        let Generated { key, base, requested } = generated;
-        let Ok((base, base_bytes)) = base else { return };
+        let Generated { key, made, requested } = generated;
+        let made = match made {
+            Ok(made) => made,
+            Err(why) => {
+                self.stats.failed += 1;
+                self.stats.last_failure = Some(why);
+                return;
+            }
+        };
+        // Made from the file before a batch memory has since let go of:
+        // asked for again.
         if self.sectors.contains_key(&key) {
             return;
         }
-        let stale = !asked && !self.wanted.contains(&key);
-        if stale && self.resident_bytes() + base_bytes > self.settings.resident_budget {
+        if self.edits.stale(key, made.read_at) {
+            self.stats.made_again += 1;
             return;
         }
-        let mut storage = DeltaStorage::new(base, self.config.clone());
-        if let Some(edits) = self.edits.get(&key) {
-            let mut sorted: Vec<(IVec3, MaterialId)> = edits.iter().map(|(p, m)| (*p, *m)).collect();
-            sorted.sort_by_key(|(p, _)| (p.x, p.y, p.z));
-            storage.batch_update(sorted.into_iter().map(|(p, m)| MaterialUpdate::new(p, m)));
+        let stale = !asked && !self.wanted.contains(&key);
+        if stale && self.resident_bytes() + made.base_bytes > self.settings.resident_budget {
+            return;
+        }
+        let mut storage = made.storage;
+        let edits = self.edits.for_sector(key);
+        if !edits.is_empty() {
+            storage.batch_update(edits.into_iter().map(|(p, m)| MaterialUpdate::new(p, m)));
         }
         let consolidations = storage.stats().consolidation.finished.total();
-        self.sectors.insert(key, Sector { storage, base_bytes, consolidations, wanted: self.tick });
+        let sector = Sector { storage, base_bytes: made.base_bytes, consolidations, wanted: self.tick };
+        self.sectors.insert(key, sector);
         self.stats.generated += 1;
         if self.page_ins.len() == PAGE_INS_KEPT {
             self.page_ins.pop_front();
@@ -447,21 +501,15 @@ impl PagedWorld {
         }
     }
 
-    /// The edit maps' bytes: their tables as allocated.
-    fn edit_bytes(&self) -> usize {
-        let entry = std::mem::size_of::<(IVec3, MaterialId)>() + 1;
-        let map = std::mem::size_of::<(IVec2, FastMap<IVec3, MaterialId>)>() + 1;
-        self.edits.capacity() * map + self.edits.values().map(|e| e.capacity() * entry).sum::<usize>()
-    }
-
     fn refresh_stats(&mut self) {
         self.remeasure();
         let bytes = self.resident_bytes();
         self.stats.resident_sectors = self.sectors.len();
         self.stats.resident_bytes = bytes;
         self.stats.peak_resident_bytes = self.stats.peak_resident_bytes.max(bytes);
-        self.stats.edits = self.edit_count;
-        self.stats.edit_bytes = self.edit_bytes();
+        self.stats.edits = self.edits.count();
+        self.stats.edit_bytes = self.edits.bytes();
         self.stats.in_flight = self.pager.in_flight();
+        self.stats.flushing = self.edits.flushing();
     }
 }

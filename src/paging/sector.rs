@@ -1,11 +1,13 @@
 //! Sectors: where they are (the grid) and how they are made (the pager, a
 //! thread that runs the generator for the sectors asked for).
 
-use crate::base::BaseIndex;
+use crate::consolidation::DeltaConfig;
 use crate::coords::Aabb;
 use crate::coords::brick::BRICK_SIZE;
 use crate::error::VoxelError;
 use crate::hash::{FastSet, fast_set};
+use crate::material::{MaterialId, MaterialUpdate};
+use crate::storage::DeltaStorage;
 use crate::worldgen::WorldGen;
 use glam::{IVec2, IVec3};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -97,32 +99,62 @@ impl SectorGrid {
     }
 }
 
-/// A sector the generator made.
+/// Where the edits of a sector come from besides memory: the world's file.
+pub(super) trait EditSource: Send + Sync {
+    /// The edits stored for `sector`, and the number of the last batch the
+    /// source held when they were read.
+    fn read(&self, sector: Aabb) -> Result<(u64, Vec<(IVec3, MaterialId)>), String>;
+}
+
+/// A sector made: the generator's voxels with the stored edits applied.
+pub(super) struct Made {
+    pub storage: DeltaStorage,
+    /// Its base index's bytes (measured where it was made: a walk of the
+    /// tree the frame does not pay for).
+    pub base_bytes: usize,
+    /// The source's last batch when its edits were read (0 without one).
+    pub read_at: u64,
+}
+
+/// A sector the pager made, or why not.
 pub(super) struct Generated {
     pub key: IVec2,
-    /// The sector's base index and its bytes (measured where it was made:
-    /// a walk of the tree the frame does not pay for).
-    pub base: Result<(BaseIndex, usize), VoxelError>,
+    pub made: Result<Made, String>,
     /// When it was asked for.
     pub requested: Instant,
 }
 
-/// Sector `key` of the world `generator` makes: the generator with the
-/// sector's bounds (the same seed makes the same voxels there).
-pub(super) fn generate(generator: &WorldGen, grid: &SectorGrid, key: IVec2, requested: Instant) -> Generated {
-    let b = grid.sector_bounds(key);
-    let sector = WorldGen { min: b.min, size: b.size(), ..generator.clone() };
-    Generated { key, base: build(&sector), requested }
+/// What the pager needs to make a sector.
+#[derive(Clone)]
+pub(super) struct Maker {
+    pub config: DeltaConfig,
+    pub source: Option<Arc<dyn EditSource>>,
 }
 
-/// The base index `generator` makes, and its bytes.
-fn build(generator: &WorldGen) -> Result<(BaseIndex, usize), VoxelError> {
-    let base = generator.build()?;
-    let bytes = base.stats().bytes;
-    Ok((base, bytes))
+impl Maker {
+    /// Sector `key` of the world `generator` makes (the generator with the
+    /// sector's bounds: the same seed makes the same voxels there), with its
+    /// stored edits applied.
+    pub fn make(&self, generator: &WorldGen, grid: &SectorGrid, key: IVec2, requested: Instant) -> Generated {
+        let b = grid.sector_bounds(key);
+        let sector = WorldGen { min: b.min, size: b.size(), ..generator.clone() };
+        Generated { key, made: self.build(&sector), requested }
+    }
+
+    fn build(&self, sector: &WorldGen) -> Result<Made, String> {
+        let (read_at, edits) = match &self.source {
+            Some(source) => source.read(sector.bounds())?,
+            None => (0, Vec::new()),
+        };
+        let base = sector.build().map_err(|e| e.to_string())?;
+        let base_bytes = base.stats().bytes;
+        let mut storage = DeltaStorage::new(base, self.config.clone());
+        storage.batch_update(edits.into_iter().map(|(p, m)| MaterialUpdate::new(p, m)));
+        Ok(Made { storage, base_bytes, read_at })
+    }
 }
 
-/// A thread generating the sectors asked for, one at a time, skipping those
+/// A thread making the sectors asked for, one at a time, skipping those
 /// no longer wanted when their turn comes (a moved interest does not wait
 /// behind stale work).
 pub(super) struct Pager {
@@ -138,7 +170,7 @@ pub(super) struct Pager {
 impl Pager {
     /// Starts the thread (it ends when the pager is dropped, after the
     /// sector under way).
-    pub fn start() -> Self {
+    pub fn start(maker: Maker) -> Self {
         let (jobs, rx) = channel::<(IVec2, WorldGen, Instant)>();
         let (tx, done) = channel();
         let wanted: Arc<Mutex<FastSet<IVec2>>> = Arc::new(Mutex::new(fast_set()));
@@ -150,12 +182,12 @@ impl Pager {
                 let skip = still.lock().map(|w| !w.contains(&key)).unwrap_or(false);
                 // A generator that panicked is an error for its sector, not
                 // a key asked for forever; so is a sector skipped.
-                let refused = || Err(VoxelError::InvalidBounds { bounds: generator.bounds() });
-                let base = match skip {
-                    true => refused(),
-                    false => std::panic::catch_unwind(|| build(&generator)).unwrap_or_else(|_| refused()),
+                let made = match skip {
+                    true => Err("no longer wanted".to_string()),
+                    false => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| maker.build(&generator)))
+                        .unwrap_or_else(|_| Err("the generator panicked".to_string())),
                 };
-                let made = Generated { key, base, requested };
+                let made = Generated { key, made, requested };
                 if tx.send(made).is_err() {
                     return;
                 }

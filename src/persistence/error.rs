@@ -49,6 +49,18 @@ pub enum Record {
         /// Its first change's sequence number.
         first: u64,
     },
+    /// The edits a paged world's file keeps for the 16 x 16 columns of tile
+    /// (`x`, `z`), counted in tiles from the world's minimum corner
+    /// (feature `paging`).
+    EditTile {
+        /// Tiles along x.
+        x: i32,
+        /// Tiles along z.
+        z: i32,
+    },
+    /// The last batch of edits a paged world's file holds (feature
+    /// `paging`).
+    EditBatch,
 }
 
 impl std::fmt::Display for Record {
@@ -58,6 +70,8 @@ impl std::fmt::Display for Record {
             Record::Checkpoint => write!(f, "the checkpoint record"),
             Record::Node { level, code } => write!(f, "node {code:#x} at level {level}"),
             Record::Log { first } => write!(f, "the log entry starting at sequence {first}"),
+            Record::EditTile { x, z } => write!(f, "the edits of tile ({x}, {z})"),
+            Record::EditBatch => write!(f, "the number of the last batch of edits"),
         }
     }
 }
@@ -271,7 +285,7 @@ impl std::error::Error for StoreError {
 }
 
 /// A database the engine could not open, as the error a caller can act on.
-pub(super) fn database(path: &Path, e: redb::DatabaseError) -> StoreError {
+pub(crate) fn database(path: &Path, e: redb::DatabaseError) -> StoreError {
     let detail = match e {
         redb::DatabaseError::RepairAborted => {
             "it was not closed by this crate's commits and would need a repair, which writes the file".to_string()
@@ -287,6 +301,6 @@ pub(super) fn database(path: &Path, e: redb::DatabaseError) -> StoreError {
 }
 
 /// A file the engine could not read as a database.
-pub(super) fn not_a_database(path: &Path, e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn not_a_database(path: &Path, e: impl std::fmt::Display) -> StoreError {
     StoreError::NotADatabase { path: path.to_path_buf(), detail: e.to_string() }
 }

@@ -60,13 +60,13 @@
 //! sets such a file aside, whole, under a name no other file has.
 
 mod aside;
-mod error;
+pub(crate) mod error;
 pub(crate) mod format;
 mod options;
-mod recover;
+pub(crate) mod recover;
 mod shared;
 mod states;
-mod store;
+pub(crate) mod store;
 #[cfg(test)]
 mod tests;
 mod writer;

@@ -473,7 +473,7 @@ fn builder(options: &StoreOptions) -> redb::Builder {
 
 /// Makes a rename into `path`'s directory durable: on Unix a directory entry
 /// reaches the disk when the directory is synced, not when the file is.
-pub(super) fn sync_parent(path: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_parent(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
