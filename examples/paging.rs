@@ -267,7 +267,7 @@ fn report(a: &Args, world: &PagedWorld, run: &mut Run) {
     let stats = world.stats();
     let rss_during = peak_rss_mib();
     run.frame_times.sort();
-    let mut page_ins = stats.page_ins.clone();
+    let mut page_ins = world.page_in_times();
     page_ins.sort();
     let (reads, not_resident) = world.reads();
     let (times, worst) = (&run.frame_times, run.worst);

@@ -133,6 +133,8 @@ pub mod prelude {
         ConsolidationFinished, DeltaOverlayPlugin, DeltaOverlaySettings, DeltaOverlaySystems, DeltaSender, DeltaStats,
         FlushDeltas, FrameChanges, VoxelsChanged, WorldSource,
     };
+    #[cfg(all(feature = "plugin", feature = "paging"))]
+    pub use crate::plugin::{PagedStore, PagingPlugin, PagingSystems, WorldInterest};
     pub use crate::{
         Aabb, BaseIndex, ConsolidationStrategy, DeltaConfig, DeltaStorage, MaterialId, MaterialUpdate, RejectedUpdate,
         VoxelError, WorldGen, materials,

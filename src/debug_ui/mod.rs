@@ -10,6 +10,7 @@
 //! | `overlay.rs` | the overlay's figures, plots and settings |
 //! | `geology.rs` | each process's figures and settings, found by reflection |
 //! | `network.rs` | replication: the server's peers, or the client's state |
+//! | `paging.rs` | residency: a paged world's sectors, page-ins, reads, file |
 //!
 //! [`FlushDeltas`]: crate::plugin::FlushDeltas
 
@@ -18,6 +19,8 @@ mod geology;
 #[cfg(feature = "replication")]
 mod network;
 mod overlay;
+#[cfg(feature = "paging")]
+mod paging;
 
 use crate::plugin::{DeltaOverlaySystems, DeltaStats};
 use bevy::ecs::schedule::{InternedScheduleLabel, ScheduleLabel};
@@ -144,6 +147,8 @@ fn panel(world: &mut World) {
             overlay::app_figures(ui, world);
             #[cfg(feature = "replication")]
             network::show(ui, world);
+            #[cfg(feature = "paging")]
+            paging::show(ui, world);
             #[cfg(feature = "geology")]
             geology::show(ui, world);
             ui.separator();

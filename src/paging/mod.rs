@@ -45,6 +45,7 @@ mod edits;
 #[cfg(feature = "persistence")]
 mod file;
 mod sector;
+mod settings;
 
 use crate::consolidation::DeltaConfig;
 use crate::coords::Aabb;
@@ -54,58 +55,11 @@ use crate::material::{MaterialId, MaterialUpdate};
 use crate::storage::DeltaStorage;
 use crate::worldgen::WorldGen;
 use edits::Edits;
-use glam::{IVec2, IVec3, Vec3};
+use glam::{IVec2, IVec3};
 use sector::{Generated, Maker, Pager, SectorGrid};
+pub use settings::{Interest, PagingSettings};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-/// How a [`PagedWorld`] pages.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PagingSettings {
-    /// Columns along x and z of a sector, a multiple of 16. Default 256.
-    pub sector_columns: i32,
-    /// Bytes the resident sectors may hold (their base index and overlay);
-    /// past it, sectors no interest wants are evicted. Default unlimited.
-    pub resident_budget: usize,
-    /// How far ahead of a moving interest sectors are brought in: its
-    /// velocity times this many seconds. Default 4.
-    pub prefetch_seconds: f32,
-    /// Edited voxels kept at most, over every sector. Default 16M.
-    pub max_edits: usize,
-    /// Sectors asked of the pager at once at most (its one thread makes
-    /// them in turn; `0` counts as 1): what a stale request can cost when the
-    /// interest moves. Default 2.
-    pub max_in_flight: usize,
-    /// Sectors an interest wants at most (the nearest): bounds a tick's work
-    /// for any radius. Default 1,024.
-    pub max_wanted: usize,
-}
-
-impl Default for PagingSettings {
-    fn default() -> Self {
-        Self {
-            sector_columns: 256,
-            resident_budget: usize::MAX,
-            prefetch_seconds: 4.0,
-            max_edits: 1 << 24,
-            max_in_flight: 2,
-            max_wanted: 1024,
-        }
-    }
-}
-
-/// A place the world must be resident around: every sector within `radius`
-/// columns of `center`, and of where `velocity` (voxels a second) takes it
-/// in `prefetch_seconds`.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Interest {
-    /// Where it is.
-    pub center: IVec3,
-    /// Columns around it that must be resident.
-    pub radius: i32,
-    /// How it moves, in voxels a second.
-    pub velocity: Vec3,
-}
 
 /// A read's answer: the value, or that its sector is not resident (it is
 /// brought in when an interest wants it; [`PagedWorld::get_blocking`]
@@ -139,9 +93,6 @@ pub struct PagingStats {
     pub over_budget: u64,
     /// Sectors being generated now.
     pub in_flight: usize,
-    /// The time each page-in took, from its request to its install, the
-    /// last 4,096.
-    pub page_ins: Vec<Duration>,
     /// Sectors that could not be made (the generator or the file failed,
     /// or the pager skipped one no longer wanted), and the last reason.
     pub failed: u64,
@@ -265,6 +216,11 @@ impl PagedWorld {
         self.grid.bounds
     }
 
+    /// How it pages.
+    pub fn settings(&self) -> &PagingSettings {
+        &self.settings
+    }
+
     /// The material at `p`, if its sector is resident: never waits.
     ///
     /// # Errors
@@ -380,8 +336,13 @@ impl PagedWorld {
         let file_bytes = self.file.as_ref().map_or(0, |f| f.bytes());
         #[cfg(not(feature = "persistence"))]
         let file_bytes = 0;
-        let page_ins = self.page_ins.iter().copied().collect();
-        PagingStats { page_ins, file_bytes, edits: self.edits.count(), ..self.stats.clone() }
+        PagingStats { file_bytes, edits: self.edits.count(), ..self.stats.clone() }
+    }
+
+    /// The time each of the last 4,096 page-ins took, from its request to
+    /// its install, oldest first.
+    pub fn page_in_times(&self) -> Vec<Duration> {
+        self.page_ins.iter().copied().collect()
     }
 
     /// Reads so far, and those that found their sector not resident.

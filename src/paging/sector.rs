@@ -161,7 +161,9 @@ pub(super) struct Pager {
     /// `None` once dropping.
     jobs: Option<Sender<(IVec2, WorldGen, Instant)>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    done: Receiver<Generated>,
+    /// Behind a lock only so the world is `Sync` (a Bevy resource): one
+    /// owner, never contended.
+    done: Mutex<Receiver<Generated>>,
     asked: FastSet<IVec2>,
     /// The sectors wanted as of the last tick, shared with the thread.
     wanted: Arc<Mutex<FastSet<IVec2>>>,
@@ -193,7 +195,7 @@ impl Pager {
                 }
             }
         });
-        Self { jobs: Some(jobs), thread: thread.ok(), done, asked: fast_set(), wanted }
+        Self { jobs: Some(jobs), thread: thread.ok(), done: Mutex::new(done), asked: fast_set(), wanted }
     }
 
     /// Tells the thread what is wanted now (`wanted`, and what is asked of
@@ -224,7 +226,7 @@ impl Pager {
 
     /// A sector made, if one is ready.
     pub fn try_done(&mut self) -> Option<Generated> {
-        let made = self.done.try_recv().ok()?;
+        let made = self.done.get_mut().ok()?.try_recv().ok()?;
         self.asked.remove(&made.key);
         Some(made)
     }
@@ -234,7 +236,7 @@ impl Pager {
         if self.asked.is_empty() {
             return None;
         }
-        let made = self.done.recv().ok()?;
+        let made = self.done.get_mut().ok()?.recv().ok()?;
         self.asked.remove(&made.key);
         Some(made)
     }

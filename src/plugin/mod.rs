@@ -5,11 +5,14 @@
 //! [`DeltaStorage`] resource and drives the core's begin / run / finish steps.
 //! [`DeltaOverlayPlugins`](crate::DeltaOverlayPlugins) adds it with
 //! every other member of the crate; this module's own members are
-//! [`DeltaOverlayPlugin`] and, with feature `persistence`, `PersistencePlugin`.
+//! [`DeltaOverlayPlugin`], with feature `persistence` `PersistencePlugin`, and
+//! with feature `paging` `PagingPlugin` (a paged world beside the overlay).
 
 mod backlog;
 mod channel;
 mod messages;
+#[cfg(feature = "paging")]
+mod paging;
 #[cfg(feature = "persistence")]
 mod persist;
 #[cfg(all(test, feature = "persistence"))]
@@ -21,6 +24,10 @@ mod systems;
 
 pub use channel::DeltaSender;
 pub use messages::{ConsolidationFinished, FlushDeltas, FrameChanges, VoxelsChanged};
+#[cfg(all(feature = "paging", feature = "persistence"))]
+pub use paging::PagingFileError;
+#[cfg(feature = "paging")]
+pub use paging::{PagedStore, PagingDiagnostics, PagingPlugin, PagingSystems, WorldInterest};
 #[cfg(feature = "persistence")]
 pub use persist::{BadFilePolicy, DeltasDurable, PersistencePlugin, WorldFile, WorldFileAction, WorldFileError};
 #[cfg(feature = "persistence")]
@@ -29,7 +36,7 @@ pub use settings::DeltaOverlaySettings;
 pub use source::{WorldOrigin, WorldSource};
 pub use stats::{DeltaOverlayDiagnostics, DeltaStats};
 
-#[cfg(feature = "replication")]
+#[cfg(any(feature = "replication", feature = "persistence"))]
 pub(crate) use backlog::Backlog;
 pub(crate) use channel::DeltaReceiver;
 #[cfg(all(test, feature = "replication"))]

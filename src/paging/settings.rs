@@ -1,0 +1,51 @@
+//! What a paged world is told: how to page, and where it must be resident.
+
+use glam::{IVec3, Vec3};
+
+/// How a [`PagedWorld`] pages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PagingSettings {
+    /// Columns along x and z of a sector, a multiple of 16. Default 256.
+    pub sector_columns: i32,
+    /// Bytes the resident sectors may hold (their base index and overlay);
+    /// past it, sectors no interest wants are evicted. Default unlimited.
+    pub resident_budget: usize,
+    /// How far ahead of a moving interest sectors are brought in: its
+    /// velocity times this many seconds. Default 4.
+    pub prefetch_seconds: f32,
+    /// Edited voxels kept at most, over every sector. Default 16M.
+    pub max_edits: usize,
+    /// Sectors asked of the pager at once at most (its one thread makes
+    /// them in turn; `0` counts as 1): what a stale request can cost when the
+    /// interest moves. Default 2.
+    pub max_in_flight: usize,
+    /// Sectors an interest wants at most (the nearest): bounds a tick's work
+    /// for any radius. Default 1,024.
+    pub max_wanted: usize,
+}
+
+impl Default for PagingSettings {
+    fn default() -> Self {
+        Self {
+            sector_columns: 256,
+            resident_budget: usize::MAX,
+            prefetch_seconds: 4.0,
+            max_edits: 1 << 24,
+            max_in_flight: 2,
+            max_wanted: 1024,
+        }
+    }
+}
+
+/// A place the world must be resident around: every sector within `radius`
+/// columns of `center`, and of where `velocity` (voxels a second) takes it
+/// in `prefetch_seconds`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Interest {
+    /// Where it is.
+    pub center: IVec3,
+    /// Columns around it that must be resident.
+    pub radius: i32,
+    /// How it moves, in voxels a second.
+    pub velocity: Vec3,
+}
