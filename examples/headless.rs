@@ -50,7 +50,8 @@ use std::time::{Duration, Instant};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: headless [--frames N] [--save PATH [--move-aside]] [--multi-threaded] [--flood N] [--flood-frames K]"
+        "usage: headless [--frames N] [--save PATH [--move-aside]] [--multi-threaded] [--flood N] [--flood-frames K]\n       \
+         headless --size X,Y,Z --wander SPEED [--frames N] [--budget-mib M] [--radius R] [--droplets D]   (feature `paging`)"
     );
     std::process::exit(2);
 }
@@ -61,6 +62,7 @@ fn main() {
     let mut multi_threaded = false;
     let mut move_aside = false;
     let mut flood = common::flood::Flood { updates: 0, frames: 1 };
+    let mut paged: PagedFlags = (None, None, 768, 160, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -71,9 +73,17 @@ fn main() {
                 ("--save", Some(path)) => save = Some(path.into()),
                 ("--flood", Some(n)) => flood.updates = n.parse().unwrap_or_else(|_| usage()),
                 ("--flood-frames", Some(n)) => flood.frames = n.parse().unwrap_or_else(|_| usage()),
+                ("--size", Some(v)) => paged.0 = Some(size(&v)),
+                ("--wander", Some(v)) => paged.1 = Some(v.parse().unwrap_or_else(|_| usage())),
+                ("--budget-mib", Some(v)) => paged.2 = v.parse().unwrap_or_else(|_| usage()),
+                ("--radius", Some(v)) => paged.3 = v.parse().unwrap_or_else(|_| usage()),
+                ("--droplets", Some(v)) => paged.4 = Some(v.parse().unwrap_or_else(|_| usage())),
                 _ => usage(),
             },
         }
+    }
+    if paged.0.is_some() || paged.1.is_some() {
+        paged_run(paged, frames);
     }
 
     let start = Instant::now();
@@ -163,6 +173,37 @@ fn main() {
         persist::restored(&app);
     }
     println!("world digest       {:016x}", app.world().resource::<DeltaStorage>().digest());
+}
+
+/// `X,Y,Z`, each positive.
+fn size(v: &str) -> IVec3 {
+    let c: Vec<i32> = v.split(',').filter_map(|s| s.trim().parse().ok()).collect();
+    match c[..] {
+        [x, y, z] if x > 0 && y > 0 && z > 0 => IVec3::new(x, y, z),
+        _ => usage(),
+    }
+}
+
+/// `--size` / `--wander`: the main job on a paged world; exits with its
+/// status.
+type PagedFlags = (Option<IVec3>, Option<f32>, usize, i32, Option<u32>);
+
+fn paged_run((size, wander, budget_mib, radius, droplets): PagedFlags, frames: u32) -> ! {
+    #[cfg(feature = "paging")]
+    {
+        let size = size.unwrap_or(IVec3::new(16384, 512, 16384));
+        let wander = wander.unwrap_or(20.0);
+        let a = common::paged::PagedArgs { size, wander, frames, budget_mib, radius, droplets };
+        std::process::exit(common::paged::run(a));
+    }
+    #[cfg(not(feature = "paging"))]
+    {
+        let _ = (size, wander, budget_mib, radius, droplets, frames);
+        eprintln!(
+            "--size and --wander need the `paging` feature: cargo run --release --features paging --example headless"
+        );
+        std::process::exit(2);
+    }
 }
 
 /// The `--save` side, with the `persistence` feature.

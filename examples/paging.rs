@@ -16,7 +16,7 @@
 //! peak resident bytes of the world and the process's peak RSS, and checks
 //! every voxel it edited against a shadow copy at the end.
 
-use bevy_delta_overlay::paging::{Interest, Paged, PagedWorld, PagingSettings};
+use bevy_delta_overlay::paging::{Interest, PagedWorld, PagingSettings};
 use bevy_delta_overlay::{DeltaConfig, MaterialId, WorldGen};
 use glam::{IVec3, Vec3};
 use std::collections::HashMap;
@@ -257,7 +257,7 @@ fn one_frame(
         );
         if let Ok(answer) = world.get(p) {
             run.ahead_reads += 1;
-            run.ahead_missing += u64::from(answer == Paged::NotResident);
+            run.ahead_missing += u64::from(!answer.is_resident());
         }
     }
 }

@@ -77,7 +77,7 @@ proptest! {
             for &p in &probes {
                 match paged.get(p).unwrap() {
                     Paged::Resident(m) => prop_assert_eq!(Ok(m), oracle.query(p), "{}", p),
-                    Paged::NotResident => {}
+                    Paged::Coarse(_) | Paged::NotResident => {}
                 }
             }
         }
@@ -111,7 +111,7 @@ fn a_moving_interest_is_resident_ahead_and_memory_stays_under_the_budget() {
         }
         let probe = IVec3::new((x + 40.0) as i32, 30, 128);
         ahead.0 += 1;
-        if paged.get(probe).unwrap() == Paged::NotResident {
+        if !paged.get(probe).unwrap().is_resident() {
             ahead.1 += 1;
         }
         x += speed / 60.0;
@@ -120,4 +120,71 @@ fn a_moving_interest_is_resident_ahead_and_memory_stays_under_the_budget() {
     assert!(stats.evicted > 0, "{stats:?}");
     assert!(stats.peak_resident_bytes <= (6 << 20) + (2 << 20), "{stats:?}");
     assert!(ahead.1 * 1000 <= ahead.0, "{} of {} reads ahead found their sector not resident", ahead.1, ahead.0);
+}
+
+#[test]
+fn an_evicted_sector_answers_its_bricks_coarse_values() {
+    let g = generator();
+    let whole = g.build().unwrap();
+    let settings = PagingSettings { sector_columns: 32, resident_budget: 1, ..PagingSettings::default() };
+    let mut paged = PagedWorld::new(g.clone(), settings, DeltaConfig::default()).unwrap();
+    let (here, there) = (IVec3::new(-30, 10, 20), IVec3::new(100, 10, 100));
+    paged.set_interest(&[Interest { center: here, radius: 1, ..Default::default() }]);
+    paged.tick_until_resident();
+    paged.set_interest(&[Interest { center: there, radius: 1, ..Default::default() }]);
+    paged.tick_until_resident();
+    assert!(paged.stats().coarse_sectors >= 1, "{:?}", paged.stats());
+    let b = g.bounds();
+    for y in (b.min.y..b.max.y).step_by(5) {
+        for x in -40..-8 {
+            let p = IVec3::new(x, y, 20);
+            assert_eq!(paged.get(p).unwrap(), Paged::Coarse(whole.get_lod(p, 4).unwrap()), "{p}");
+        }
+    }
+    // Resident again: exact answers, the coarse values let go of.
+    paged.set_interest(&[Interest { center: here, radius: 1, ..Default::default() }]);
+    paged.tick_until_resident();
+    assert_eq!(paged.get(here).unwrap(), Paged::Resident(whole.get(here).unwrap()));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// A region read is the oracle's voxels wherever its sectors are
+    /// resident, and names exactly the parts that were not.
+    #[test]
+    fn region_reads_are_exact_where_resident_and_name_what_was_missing(
+        edits in prop::collection::vec((position(), 1u16..12), 0..40),
+        center in position(),
+        corner in position(),
+        size in (1i32..80, 1i32..20, 1i32..80),
+    ) {
+        let g = generator();
+        let mut oracle = DeltaStorage::new(g.build().unwrap(), DeltaConfig::default());
+        let settings = PagingSettings { sector_columns: 32, ..PagingSettings::default() };
+        let mut paged = PagedWorld::new(g.clone(), settings, DeltaConfig::default()).unwrap();
+        for (p, m) in edits {
+            paged.update(p, MaterialId(m)).unwrap();
+            oracle.update(p, MaterialId(m)).unwrap();
+        }
+        paged.set_interest(&[Interest { center, radius: 20, ..Default::default() }]);
+        paged.tick_until_resident();
+        let bounds = bevy_delta_overlay::Aabb::new(corner, corner + IVec3::new(size.0, size.1, size.2))
+            .intersection(&g.bounds());
+        let mut cells = bevy_delta_overlay::base::Region::default();
+        let read = paged.read_region(bounds, &mut cells).unwrap();
+        let exact = oracle.query_region(bounds, 0).unwrap();
+        for z in bounds.min.z..bounds.max.z {
+            for y in bounds.min.y..bounds.max.y {
+                for x in bounds.min.x..bounds.max.x {
+                    let p = IVec3::new(x, y, z);
+                    let missing = read.missing.iter().any(|m| m.contains(p));
+                    prop_assert_eq!(missing, !paged.get(p).unwrap().is_resident(), "{}", p);
+                    if !missing {
+                        prop_assert_eq!(cells.get(p), exact.get(p), "{}", p);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@
 use bevy::diagnostic::DiagnosticsStore;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
-use bevy_delta_overlay::paging::{Paged, PagedWorld, PagingSettings};
+use bevy_delta_overlay::paging::{PagedWorld, PagingSettings};
 use bevy_delta_overlay::plugin::{PagedStore, PagingDiagnostics, PagingPlugin, WorldInterest};
 use bevy_delta_overlay::{DeltaConfig, WorldGen, materials};
 use std::time::Duration;
@@ -30,7 +30,7 @@ fn app(plugin: PagingPlugin) -> App {
 fn until_resident(app: &mut App, p: IVec3, frames: usize) -> bool {
     for _ in 0..frames {
         app.update();
-        if app.world().resource::<PagedStore>().get(p) != Ok(Paged::NotResident) {
+        if app.world().resource::<PagedStore>().get(p).is_ok_and(|a| a.is_resident()) {
             return true;
         }
         std::thread::sleep(Duration::from_millis(2));
@@ -50,7 +50,7 @@ fn an_interest_entity_pages_the_world_in_around_it_and_out_behind_it() {
     assert!(until_resident(&mut app, there, 2000), "never resident where the entity went");
     let store = app.world().resource::<PagedStore>();
     let stats = store.stats();
-    assert!(stats.evicted > 0 && store.get(start) == Ok(Paged::NotResident), "{stats:?}");
+    assert!(stats.evicted > 0 && !store.get(start).unwrap().is_resident(), "{stats:?}");
     let diagnostics = app.world().resource::<DiagnosticsStore>();
     let resident = diagnostics.get(&PagingDiagnostics::RESIDENT_SECTORS).and_then(|d| d.value());
     assert_eq!(resident, Some(stats.resident_sectors as f64));

@@ -5,6 +5,8 @@
 //! against.
 
 pub mod flood;
+#[cfg(feature = "paging")]
+pub mod paged;
 
 use bevy::prelude::*;
 use bevy_delta_overlay::geology::{

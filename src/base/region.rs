@@ -83,6 +83,57 @@ impl Region {
         self.index_of(p).map(|i| self.cells[i])
     }
 
+    // A paged world's (feature `paging`) only.
+    #[cfg(feature = "paging")]
+    /// Makes it the level-0 grid of `bounds`, every cell `m`, reusing its
+    /// memory.
+    pub(crate) fn reset(&mut self, bounds: Aabb, m: MaterialId) {
+        let size = bounds.size().max(IVec3::ZERO);
+        self.origin = bounds.min;
+        self.size = size;
+        self.lod = 0;
+        self.cells.clear();
+        self.cells.resize(size.as_uvec3().element_product() as usize, m);
+    }
+
+    // A paged world's (feature `paging`) only.
+    #[cfg(feature = "paging")]
+    /// Copies `part`'s cells (the same level) where they overlap this grid.
+    pub(crate) fn copy_from(&mut self, part: &Region) {
+        debug_assert_eq!(part.lod, self.lod);
+        let b = part.world_bounds().intersection(&self.world_bounds());
+        if b.is_empty() || part.lod != self.lod {
+            return;
+        }
+        let n = (b.max.x - b.min.x) as usize;
+        for z in b.min.z..b.max.z {
+            for y in b.min.y..b.max.y {
+                let row = IVec3::new(b.min.x, y, z);
+                if let (Some(to), Some(from)) = (self.index_of(row), part.index_of(row)) {
+                    self.cells[to..to + n].copy_from_slice(&part.cells[from..from + n]);
+                }
+            }
+        }
+    }
+
+    // A paged world's (feature `paging`) only.
+    #[cfg(feature = "paging")]
+    /// Sets every level-0 cell of `bounds` to the cell of `coarse` (a
+    /// coarser grid) holding it, air where `coarse` has none.
+    pub(crate) fn fill_from_coarse(&mut self, bounds: Aabb, coarse: &Region) {
+        let b = bounds.intersection(&self.world_bounds());
+        for z in b.min.z..b.max.z {
+            for y in b.min.y..b.max.y {
+                for x in b.min.x..b.max.x {
+                    let p = IVec3::new(x, y, z);
+                    if let Some(i) = self.index_of(p) {
+                        self.cells[i] = coarse.get(p).unwrap_or(MaterialId::AIR);
+                    }
+                }
+            }
+        }
+    }
+
     /// Fills the cells of `cells` (a box in cell coordinates of this region's level,
     /// relative to the tree origin) that overlap the region with `m`.
     fn fill_box(&mut self, first_cell: IVec3, cells: Aabb, m: MaterialId) {

@@ -41,6 +41,8 @@ mod cooling;
 mod deposition;
 mod hydraulic;
 mod intrusion;
+#[cfg(feature = "paging")]
+mod paged;
 mod process;
 mod queue;
 mod rng;
@@ -57,6 +59,8 @@ pub use cooling::Composition;
 pub use deposition::{Deposition, DepositionSettings, DepositionStats};
 pub use hydraulic::{HydraulicErosion, HydraulicSettings, HydraulicStats};
 pub use intrusion::{Intrusion, IntrusionSettings, IntrusionStats};
+#[cfg(feature = "paging")]
+pub use paged::{PagedGeology, PagedGeologyStats, ProcessTotals};
 #[cfg(feature = "plugin")]
 pub use process::{GeologyPlugin, GeologyPlugins, GeologyProcesses, GeologyTimes, ProcessEntry, ProcessTime};
 pub use process::{GeologyProcess, GeologySystems};

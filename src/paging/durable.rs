@@ -59,7 +59,7 @@ impl PagedWorld {
         let mut world = Self::new(generator, settings, config).map_err(invalid)?;
         let file = SectorFile::open(path, &world.generator)?;
         let source: Arc<dyn EditSource> = file.source.clone();
-        world.maker = Maker { config: world.maker.config.clone(), source: Some(source) };
+        world.maker = Maker { source: Some(source), ..world.maker.clone() };
         world.pager = Pager::start(world.maker.clone());
         world.stats.durable = file.acknowledged();
         world.edits.number_after(file.acknowledged());

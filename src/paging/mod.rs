@@ -44,8 +44,11 @@ mod durable;
 mod edits;
 #[cfg(feature = "persistence")]
 mod file;
+mod reads;
 mod sector;
 mod settings;
+mod stats;
+mod surfaces;
 
 use crate::consolidation::DeltaConfig;
 use crate::coords::Aabb;
@@ -56,58 +59,34 @@ use crate::storage::DeltaStorage;
 use crate::worldgen::WorldGen;
 use edits::Edits;
 use glam::{IVec2, IVec3};
+pub use reads::RegionRead;
 use sector::{Generated, Maker, Pager, SectorGrid};
 pub use settings::{Interest, PagingSettings};
+pub use stats::PagingStats;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// A read's answer: the value, or that its sector is not resident (it is
-/// brought in when an interest wants it; [`PagedWorld::get_blocking`]
+/// A read's answer: the value, the coarse value kept for a sector not
+/// resident, or that its sector is not resident and nothing is kept of it
+/// (it is brought in when an interest wants it; [`PagedWorld::get_blocking`]
 /// generates it at once).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Paged<T> {
     /// The sector is resident: the value.
     Resident(T),
-    /// The sector is not resident.
+    /// The sector is not resident: the material of the 16 x 16 x 16 brick
+    /// holding the voxel at level 4 of its base's pyramid when it was
+    /// evicted (a representative, not the voxel; see `reads.rs`).
+    Coarse(T),
+    /// The sector is not resident and no coarse value is kept for it.
     NotResident,
 }
 
-/// What a [`PagedWorld`] holds and did.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PagingStats {
-    /// Sectors resident now.
-    pub resident_sectors: usize,
-    /// Their bytes now (base index and overlay).
-    pub resident_bytes: usize,
-    /// The most `resident_bytes` has been after a tick.
-    pub peak_resident_bytes: usize,
-    /// Edited voxels kept (every sector), and their bytes.
-    pub edits: usize,
-    /// Bytes of the edit maps.
-    pub edit_bytes: usize,
-    /// Sectors generated.
-    pub generated: u64,
-    /// Sectors evicted.
-    pub evicted: u64,
-    /// Ticks that ended over the budget (every resident sector wanted).
-    pub over_budget: u64,
-    /// Sectors being generated now.
-    pub in_flight: usize,
-    /// Sectors that could not be made (the generator or the file failed,
-    /// or the pager skipped one no longer wanted), and the last reason.
-    pub failed: u64,
-    /// Sectors made from the file before it acknowledged a batch of their
-    /// edits that memory then let go of: dropped, and made again.
-    pub made_again: u64,
-    /// Why the last sector could not be made.
-    pub last_failure: Option<String>,
-    /// With a file: the last batch of edits acknowledged durable, the
-    /// batches handed to it and not acknowledged, and the file's bytes.
-    pub durable: u64,
-    /// See `durable`.
-    pub flushing: usize,
-    /// See `durable`.
-    pub file_bytes: u64,
+impl<T> Paged<T> {
+    /// Whether it is a resident sector's exact value.
+    pub fn is_resident(&self) -> bool {
+        matches!(self, Paged::Resident(_))
+    }
 }
 
 /// The most page-in times kept in the stats.
@@ -150,6 +129,8 @@ pub struct PagedWorld {
     sectors: FastMap<IVec2, Sector>,
     /// The edits in memory (`EDITS_KEPT`).
     edits: Edits,
+    /// The coarse values of sectors evicted.
+    coarse: reads::Coarse,
     #[cfg(feature = "persistence")]
     file: Option<file::SectorFile>,
     maker: Maker,
@@ -159,6 +140,8 @@ pub struct PagedWorld {
     pager: Pager,
     page_ins: std::collections::VecDeque<Duration>,
     tick: u64,
+    /// The clock every resident sector's storage shows.
+    clock: Duration,
     reads: AtomicU64,
     reads_not_resident: AtomicU64,
     stats: PagingStats,
@@ -190,13 +173,14 @@ impl PagedWorld {
     pub fn new(generator: WorldGen, settings: PagingSettings, config: DeltaConfig) -> Result<Self, VoxelError> {
         let grid = SectorGrid::new(generator.bounds(), settings.sector_columns)?;
         crate::base::BaseIndex::check_bounds(grid.bounds)?;
-        let maker = Maker { config, source: None };
+        let maker = Maker { config, source: None, surfaces: None };
         Ok(Self {
             generator,
             grid,
             settings,
             sectors: fast_map(),
             edits: Edits::default(),
+            coarse: reads::Coarse::default(),
             #[cfg(feature = "persistence")]
             file: None,
             pager: Pager::start(maker.clone()),
@@ -205,6 +189,7 @@ impl PagedWorld {
             wanted: Vec::new(),
             page_ins: std::collections::VecDeque::new(),
             tick: 0,
+            clock: Duration::ZERO,
             reads: AtomicU64::new(0),
             reads_not_resident: AtomicU64::new(0),
             stats: PagingStats::default(),
@@ -232,7 +217,7 @@ impl PagedWorld {
             Some(s) => s.storage.query(p).map(Paged::Resident),
             None => {
                 self.reads_not_resident.fetch_add(1, Ordering::Relaxed);
-                Ok(Paged::NotResident)
+                Ok(self.not_resident(key, p))
             }
         }
     }
@@ -402,6 +387,7 @@ impl PagedWorld {
             return;
         }
         let mut storage = made.storage;
+        storage.advance_clock(self.clock.saturating_sub(storage.now()));
         let edits = self.edits.for_sector(key);
         if !edits.is_empty() {
             storage.batch_update(edits.into_iter().map(|(p, m)| MaterialUpdate::new(p, m)));
@@ -409,6 +395,7 @@ impl PagedWorld {
         let consolidations = storage.stats().consolidation.finished.total();
         let sector = Sector { storage, base_bytes: made.base_bytes, consolidations, wanted: self.tick };
         self.sectors.insert(key, sector);
+        self.coarse.forget(key);
         self.stats.generated += 1;
         if self.page_ins.len() == PAGE_INS_KEPT {
             self.page_ins.pop_front();
@@ -435,6 +422,10 @@ impl PagedWorld {
             if let Some(s) = self.sectors.remove(&key) {
                 bytes = bytes.saturating_sub(Self::bytes_of(&s));
                 self.stats.evicted += 1;
+                let sector = self.grid.sector_bounds(key);
+                if let Ok(coarse) = s.storage.base().region(sector, reads::COARSE_LOD) {
+                    self.coarse.keep(key, coarse, self.settings.max_coarse);
+                }
             }
         }
         if bytes > self.settings.resident_budget {
@@ -443,7 +434,7 @@ impl PagedWorld {
     }
 
     fn bytes_of(s: &Sector) -> usize {
-        s.base_bytes + s.storage.stats().overlay_bytes
+        s.base_bytes + s.storage.stats().overlay_bytes + s.storage.surface_bytes()
     }
 
     fn resident_bytes(&self) -> usize {
@@ -470,6 +461,8 @@ impl PagedWorld {
         self.stats.peak_resident_bytes = self.stats.peak_resident_bytes.max(bytes);
         self.stats.edits = self.edits.count();
         self.stats.edit_bytes = self.edits.bytes();
+        self.stats.coarse_sectors = self.coarse.len();
+        self.stats.coarse_bytes = self.coarse.bytes();
         self.stats.in_flight = self.pager.in_flight();
         self.stats.flushing = self.edits.flushing();
     }

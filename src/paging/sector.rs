@@ -6,7 +6,7 @@ use crate::coords::Aabb;
 use crate::coords::brick::BRICK_SIZE;
 use crate::error::VoxelError;
 use crate::hash::{FastSet, fast_set};
-use crate::material::{MaterialId, MaterialUpdate};
+use crate::material::{MaterialId, MaterialUpdate, Palette};
 use crate::storage::DeltaStorage;
 use crate::worldgen::WorldGen;
 use glam::{IVec2, IVec3};
@@ -129,6 +129,8 @@ pub(super) struct Generated {
 pub(super) struct Maker {
     pub config: DeltaConfig,
     pub source: Option<Arc<dyn EditSource>>,
+    /// The palette a surface index is kept for on every sector, if any.
+    pub surfaces: Option<Arc<Palette>>,
 }
 
 impl Maker {
@@ -150,6 +152,9 @@ impl Maker {
         let base_bytes = base.stats().bytes;
         let mut storage = DeltaStorage::new(base, self.config.clone());
         storage.batch_update(edits.into_iter().map(|(p, m)| MaterialUpdate::new(p, m)));
+        if let Some(palette) = &self.surfaces {
+            storage.enable_surfaces(palette);
+        }
         Ok(Made { storage, base_bytes, read_at })
     }
 }

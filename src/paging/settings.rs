@@ -2,13 +2,13 @@
 
 use glam::{IVec3, Vec3};
 
-/// How a [`PagedWorld`] pages.
+/// How a [`PagedWorld`](super::PagedWorld) pages.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PagingSettings {
     /// Columns along x and z of a sector, a multiple of 16. Default 256.
     pub sector_columns: i32,
-    /// Bytes the resident sectors may hold (their base index and overlay);
-    /// past it, sectors no interest wants are evicted. Default unlimited.
+    /// Bytes the resident sectors may hold (their base index, overlay and
+    /// surface index); past it, sectors no interest wants are evicted. Default unlimited.
     pub resident_budget: usize,
     /// How far ahead of a moving interest sectors are brought in: its
     /// velocity times this many seconds. Default 4.
@@ -22,6 +22,10 @@ pub struct PagingSettings {
     /// Sectors an interest wants at most (the nearest): bounds a tick's work
     /// for any radius. Default 1,024.
     pub max_wanted: usize,
+    /// Evicted sectors whose coarse values (a material per brick, 16 KiB for
+    /// a sector of 256 x 512 x 256) are kept, the oldest dropped first; `0`
+    /// keeps none. Default 1,024.
+    pub max_coarse: usize,
 }
 
 impl Default for PagingSettings {
@@ -33,6 +37,7 @@ impl Default for PagingSettings {
             max_edits: 1 << 24,
             max_in_flight: 2,
             max_wanted: 1024,
+            max_coarse: 1024,
         }
     }
 }

@@ -108,6 +108,13 @@ impl DeltaStorage {
         self.surfaces.as_deref()
     }
 
+    // A paged world's (feature `paging`) only.
+    #[cfg(feature = "paging")]
+    /// The surface index's heap bytes (0 without one).
+    pub(crate) fn surface_bytes(&self) -> usize {
+        self.surfaces.as_deref().map_or(0, SurfaceIndex::bytes)
+    }
+
     /// Tile `slot` of `index` (this storage's), built on first use.
     #[inline]
     #[cfg_attr(not(feature = "geology"), allow(dead_code))]

@@ -31,6 +31,13 @@ pub(crate) struct SurfaceLog {
 }
 
 impl SurfaceLog {
+    // A paged world's (feature `paging`) only.
+    #[cfg(feature = "paging")]
+    /// Its heap bytes.
+    pub fn bytes(&self) -> usize {
+        self.changes.capacity() * std::mem::size_of::<SurfaceChange>()
+    }
+
     /// Changes kept: about two frames of a busy simulation.
     pub const CAPACITY: usize = 1 << 16;
 

@@ -185,6 +185,16 @@ impl SurfaceIndex {
         self.tiles.len()
     }
 
+    // A paged world's (feature `paging`) only.
+    #[cfg(feature = "paging")]
+    /// Its heap bytes: the slots, the built tiles, the log.
+    pub fn bytes(&self) -> usize {
+        let built = self.tiles.iter().filter(|t| t.get().is_some()).count();
+        self.tiles.capacity() * std::mem::size_of::<OnceLock<Tile>>()
+            + built * std::mem::size_of::<[Column; (TILE * TILE) as usize]>()
+            + self.log.bytes()
+    }
+
     /// Installs `tile` at `slot` unless the tile is built already (a write
     /// builds a tile before it lands, so an unbuilt tile was not written since
     /// any earlier snapshot).
