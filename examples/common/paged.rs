@@ -13,7 +13,7 @@ use bevy::time::TimeUpdateStrategy;
 use bevy_delta_overlay::geology::{
     Deposition, HydraulicErosion, HydraulicSettings, Intrusion, IntrusionSettings, PagedGeology, ThermalErosion,
 };
-use bevy_delta_overlay::paging::{Interest, PagingSettings};
+use bevy_delta_overlay::paging::{Interest, Paged, PagingSettings};
 use bevy_delta_overlay::plugin::{PagedStore, PagingPlugin, PagingSystems, WorldInterest};
 use bevy_delta_overlay::{MaterialId, Palette, WorldGen};
 use std::collections::HashMap;
@@ -241,16 +241,21 @@ fn report(a: &PagedArgs, app: &mut App, mut times: Vec<Duration>) -> i32 {
     println!("process RSS        peak {rss:.1} MiB during the run");
     let mut positions: Vec<IVec3> = run.shadow.keys().copied().collect();
     positions.sort_by_key(|p| (p.x / 256, p.z / 256, p.x, p.y, p.z));
-    store.set_interest(&[]);
     let mut mismatches = 0;
     let mut sector = None;
     for p in &positions {
-        // A tick at each new sector evicts the last ones under the budget.
+        // Each sector brought in by the pager, as in the run (the budget
+        // evicts the last ones), then read.
         if sector != Some((p.x / 256, p.z / 256)) {
             sector = Some((p.x / 256, p.z / 256));
-            store.tick();
+            store.set_interest(&[Interest { center: *p, radius: 0, velocity: Vec3::ZERO }]);
+            store.tick_until_resident();
         }
-        mismatches += usize::from(store.get_blocking(*p).ok() != run.shadow.get(p).copied());
+        let found = match store.get(*p) {
+            Ok(Paged::Resident(m)) => Some(m),
+            _ => None,
+        };
+        mismatches += usize::from(found != run.shadow.get(p).copied());
     }
     println!(
         "verify             {} voxels the processes edited checked against the shadow copy, {mismatches} mismatches",
