@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 fn usage() -> ! {
     eprintln!(
         "usage: headless [--frames N] [--save PATH [--move-aside]] [--multi-threaded] [--flood N] [--flood-frames K]\n       \
-         headless --size X,Y,Z --wander SPEED [--frames N] [--budget-mib M] [--radius R] [--droplets D]   (feature `paging`)"
+         headless --size X,Y,Z --wander SPEED [--frames N] [--budget-mib M] [--radius R] [--droplets D] [--save PATH]   (feature `paging`)"
     );
     std::process::exit(2);
 }
@@ -83,7 +83,7 @@ fn main() {
         }
     }
     if paged.0.is_some() || paged.1.is_some() {
-        paged_run(paged, frames);
+        paged_run(paged, frames, save);
     }
 
     let start = Instant::now();
@@ -188,17 +188,21 @@ fn size(v: &str) -> IVec3 {
 /// status.
 type PagedFlags = (Option<IVec3>, Option<f32>, usize, i32, Option<u32>);
 
-fn paged_run((size, wander, budget_mib, radius, droplets): PagedFlags, frames: u32) -> ! {
+fn paged_run(
+    (size, wander, budget_mib, radius, droplets): PagedFlags,
+    frames: u32,
+    file: Option<std::path::PathBuf>,
+) -> ! {
     #[cfg(feature = "paging")]
     {
         let size = size.unwrap_or(IVec3::new(16384, 512, 16384));
         let wander = wander.unwrap_or(20.0);
-        let a = common::paged::PagedArgs { size, wander, frames, budget_mib, radius, droplets };
+        let a = common::paged::PagedArgs { size, wander, frames, budget_mib, radius, droplets, file };
         std::process::exit(common::paged::run(a));
     }
     #[cfg(not(feature = "paging"))]
     {
-        let _ = (size, wander, budget_mib, radius, droplets, frames);
+        let _ = (size, wander, budget_mib, radius, droplets, frames, file);
         eprintln!(
             "--size and --wander need the `paging` feature: cargo run --release --features paging --example headless"
         );

@@ -37,7 +37,7 @@
 
 // Layers, each importing only from those before it in this list:
 // coords, error, hash, material, parallel → base → overlay → consolidation →
-// surface → storage → worldgen → codec → persistence → plugin → geology,
+// surface → storage → worldgen → codec → persistence → paging → plugin → geology,
 // replication → debug_ui → plugins (the group of them all).
 pub mod base;
 #[cfg(feature = "codec")]

@@ -30,6 +30,8 @@ pub struct PagedArgs {
     /// column (200 a frame over 1024 x 1024 columns: 13 on a sector of 256 x
     /// 256).
     pub droplets: Option<u32>,
+    /// The file that keeps the edits (feature `persistence`).
+    pub file: Option<std::path::PathBuf>,
 }
 
 /// The processes, the wander and what they measured.
@@ -58,10 +60,15 @@ pub fn run(a: PagedArgs) -> i32 {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, TransformPlugin))
         .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(1.0 / 60.0)))
-        .add_plugins(PagingPlugin { generator, settings, ..default() });
+        .add_plugins(paging_plugin(generator, settings, a.file.clone()));
     if !app.world().contains_resource::<PagedStore>() {
         eprintln!("a world of {} cannot be made", a.size);
         return 2;
+    }
+    #[cfg(feature = "persistence")]
+    if let Some(e) = app.world().get_resource::<bevy_delta_overlay::plugin::PagingFileError>() {
+        eprintln!("{}", e.0);
+        return 1;
     }
     let geology = PagedGeology::new(Palette::shipped())
         .with::<Intrusion>(IntrusionSettings { radius: 12.0, rise_per_second: 8.0, cooling_seconds: 0.05, ..default() })
@@ -105,6 +112,22 @@ pub fn run(a: PagedArgs) -> i32 {
     println!("first sectors      resident in {:.2} s", built.elapsed().as_secs_f64());
     let frame_times = frames(&mut app, a.frames);
     report(&a, &mut app, frame_times)
+}
+
+#[cfg(feature = "persistence")]
+fn paging_plugin(generator: WorldGen, settings: PagingSettings, file: Option<std::path::PathBuf>) -> PagingPlugin {
+    PagingPlugin { generator, settings, file, ..default() }
+}
+
+#[cfg(not(feature = "persistence"))]
+fn paging_plugin(generator: WorldGen, settings: PagingSettings, file: Option<std::path::PathBuf>) -> PagingPlugin {
+    if file.is_some() {
+        eprintln!(
+            "--save needs the `persistence` feature: cargo run --release --features paging,persistence --example headless"
+        );
+        std::process::exit(2);
+    }
+    PagingPlugin { generator, settings, ..default() }
 }
 
 /// `n` frames at 60 a second; their main-thread times.
@@ -239,6 +262,15 @@ fn report(a: &PagedArgs, app: &mut App, mut times: Vec<Duration>) -> i32 {
         stats.edit_bytes as f64 / 1048576.0
     );
     println!("process RSS        peak {rss:.1} MiB during the run");
+    if stats.file_bytes > 0 {
+        println!(
+            "file               {:.2} MiB for {} edits, batch {} durable ({} handed and not acknowledged)",
+            stats.file_bytes as f64 / 1048576.0,
+            g.edits,
+            stats.durable,
+            stats.flushing
+        );
+    }
     let mut positions: Vec<IVec3> = run.shadow.keys().copied().collect();
     positions.sort_by_key(|p| (p.x / 256, p.z / 256, p.x, p.y, p.z));
     let mut mismatches = 0;
