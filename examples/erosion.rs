@@ -16,7 +16,12 @@
 //! ```text
 //! cargo run --release --features demo --example erosion
 //! cargo run --release --features demo --example erosion -- --screenshot demo.png --frames 240
+//! cargo run --release --features demo,paging --example erosion -- --paged
 //! ```
+//!
+//! `--paged` (feature `paging`) adds a paged world of 4096 x 256 x 4096 voxels
+//! beside the demo's, resident around the camera (a `WorldInterest` on it), so
+//! the panel's residency section shows what paging holds and does.
 
 #[allow(dead_code, reason = "the shared geology module serves several examples")]
 mod common;
@@ -89,17 +94,19 @@ struct Materials {
 fn main() {
     let mut capture = Capture { after_frames: 240, ..default() };
     let mut view = View::Terrain;
+    let mut paged = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--section" {
-            view = View::Section;
+        if arg == "--section" || arg == "--paged" {
+            view = if arg == "--section" { View::Section } else { view };
+            paged |= arg == "--paged";
             continue;
         }
         match (arg.as_str(), args.next()) {
             ("--screenshot", Some(path)) => capture.path = Some(PathBuf::from(path)),
             ("--frames", Some(n)) if n.parse::<u32>().is_ok() => capture.after_frames = n.parse().unwrap_or(240),
             _ => {
-                eprintln!("usage: erosion [--screenshot PATH] [--frames N] [--section]");
+                eprintln!("usage: erosion [--screenshot PATH] [--frames N] [--section] [--paged]");
                 std::process::exit(2);
             }
         }
@@ -151,7 +158,33 @@ fn main() {
         .add_systems(Update, (controls, orbit, install_meshes, figures, screenshot))
         .add_systems(Update, section::render.after(DeltaOverlaySystems::Ingest))
         .add_systems(EguiPrimaryContextPass, section::draw);
+    if paged {
+        add_paged_world(&mut app);
+    }
     app.run();
+}
+
+/// A paged world beside the demo's, resident around the camera.
+#[cfg(feature = "paging")]
+fn add_paged_world(app: &mut App) {
+    use bevy_delta_overlay::paging::PagingSettings;
+    use bevy_delta_overlay::plugin::{PagingPlugin, WorldInterest};
+    let generator = WorldGen { size: IVec3::new(4096, 256, 4096), ..default() };
+    let settings = PagingSettings { resident_budget: 256 << 20, ..default() };
+    app.add_plugins(PagingPlugin { generator, settings, ..default() }).add_systems(
+        Update,
+        |mut commands: Commands, cameras: Query<Entity, (With<Camera3d>, Without<WorldInterest>)>| {
+            for camera in &cameras {
+                commands.entity(camera).insert(WorldInterest { radius: 160 });
+            }
+        },
+    );
+}
+
+#[cfg(not(feature = "paging"))]
+fn add_paged_world(_: &mut App) {
+    eprintln!("--paged needs the `paging` feature: cargo run --release --features demo,paging --example erosion");
+    std::process::exit(2);
 }
 
 fn setup(
