@@ -93,7 +93,8 @@ impl Region {
         self.size = size;
         self.lod = 0;
         self.cells.clear();
-        self.cells.resize(size.as_uvec3().element_product() as usize, m);
+        let cells = size.as_u64vec3().element_product();
+        self.cells.resize(usize::try_from(cells).unwrap_or(usize::MAX), m);
     }
 
     // A paged world's (feature `paging`) only.

@@ -102,11 +102,16 @@ impl PagedWorld {
         self.file.as_ref().map_or(0, SectorFile::acknowledged)
     }
 
-    /// Waits until batch `number` is durable: for tools, tests and exits.
+    /// Waits until batch `number` is durable (or, for a number never handed
+    /// over, every batch in flight): for tools, tests and exits.
     ///
     /// # Errors
     /// [`StoreError`] when the writer stopped before it.
     pub fn wait_durable(&mut self, number: u64) -> Result<(), StoreError> {
+        // A number never handed over (or handed back) has nothing to wait
+        // for past the last batch in flight.
+        let Some(file) = &self.file else { return Ok(()) };
+        let number = number.min(file.acknowledged().max(self.edits.last_handed()));
         while let Some(file) = &self.file {
             file.error()?;
             if file.acknowledged() >= number {

@@ -22,6 +22,9 @@ use glam::{IVec2, IVec3};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+/// Batch numbers are below it (a file holding a larger one is refused).
+pub(super) const MAX_BATCH: u64 = 1 << 62;
+
 /// One sector's edits, by voxel.
 pub(super) type SectorEdits = FastMap<IVec3, MaterialId>;
 
@@ -47,15 +50,26 @@ impl Default for Edits {
 
 impl Edits {
     /// Keeps `m` at `p` in sector `key`; refuses a voxel not kept already
-    /// when `most` edits are (before allocating anything for it).
+    /// (unsaved or in a batch in flight) when `most` edits are, before
+    /// allocating anything for it. A voxel kept already is never refused: it
+    /// may be kept once more while its batch is in flight.
     pub fn record(&mut self, key: IVec2, p: IVec3, m: MaterialId, most: usize) -> Result<(), usize> {
-        let known = self.unsaved.get(&key).is_some_and(|e| e.contains_key(&p));
-        if !known && self.count >= most {
+        let unsaved = self.unsaved.get(&key).is_some_and(|e| e.contains_key(&p));
+        if !unsaved && self.count >= most && !self.in_flight(key, p) {
             return Err(most);
         }
-        self.count += usize::from(!known);
+        self.count += usize::from(!unsaved);
         self.unsaved.entry(key).or_insert_with(fast_map).insert(p, m);
         Ok(())
+    }
+
+    /// Whether `p` is in a batch handed over and not acknowledged.
+    fn in_flight(&self, key: IVec2, p: IVec3) -> bool {
+        self.flushing.iter().any(|(_, batch)| {
+            batch
+                .binary_search_by_key(&(key.x, key.y), |(k, _)| (k.x, k.y))
+                .is_ok_and(|i| batch[i].1.binary_search_by_key(&(p.x, p.y, p.z), |(q, _)| (q.x, q.y, q.z)).is_ok())
+        })
     }
 
     /// Sector `key`'s edits kept in memory, the last one per voxel, sorted
@@ -86,7 +100,9 @@ impl Edits {
     /// Moves every unsaved edit into a new batch and returns it with its
     /// number; `None` when there is nothing to hand over.
     pub fn take_batch(&mut self) -> Option<(u64, FlushBatch)> {
-        if self.unsaved.is_empty() {
+        // Numbers stop short of the file's bound (never reached in practice):
+        // the edits then stay unsaved rather than be numbered twice.
+        if self.unsaved.is_empty() || self.next_batch + 1 >= MAX_BATCH {
             return None;
         }
         self.next_batch += 1;
@@ -144,6 +160,13 @@ impl Edits {
         self.flushing.back().map_or(0, |(n, _)| *n)
     }
 
+    /// Forgets the acknowledgements of sectors `asked` does not hold: only a
+    /// sector being made can have been read before one (`acked_touch` stays
+    /// as small as the requests in flight).
+    pub fn prune_acknowledged(&mut self, asked: impl Fn(IVec2) -> bool) {
+        self.acked_touch.retain(|k, _| asked(*k));
+    }
+
     /// Edits kept (`COUNTED`).
     pub fn count(&self) -> usize {
         self.count
@@ -184,6 +207,25 @@ mod tests {
         assert!(e.stale(k, 0) && !e.stale(k, first));
         assert_eq!(e.count(), 1);
         assert_eq!(e.for_sector(k), vec![(p, materials::MAGMA)]);
+    }
+
+    #[test]
+    fn a_voxel_in_flight_edited_again_at_the_cap_is_kept_and_counted_once_each() {
+        let (k, p) = (IVec2::ZERO, IVec3::new(1, 2, 3));
+        let mut e = Edits::default();
+        e.record(k, p, materials::SAND, 1).unwrap();
+        let (first, _) = e.take_batch().unwrap();
+        e.record(k, p, materials::MAGMA, 1).unwrap();
+        assert_eq!(e.record(k, IVec3::ONE, materials::SAND, 1), Err(1));
+        assert_eq!(e.count(), 2);
+        e.acknowledged(first);
+        let (second, _) = e.take_batch().unwrap();
+        e.acknowledged(second);
+        assert_eq!(e.count(), 0);
+        // Only the sectors being made keep their acknowledgements.
+        assert!(e.stale(k, first));
+        e.prune_acknowledged(|_| false);
+        assert!(!e.stale(k, 0));
     }
 
     #[test]

@@ -43,7 +43,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use super::edits::FlushBatch;
+use super::edits::{FlushBatch, MAX_BATCH};
 
 const TILES: TableDefinition<(i32, i32), &[u8]> = TableDefinition::new("edit tiles");
 const BATCH_KEY: &str = "edit batch";
@@ -278,6 +278,11 @@ fn read_batch(read: &redb::ReadTransaction, path: &Path) -> Result<u64, StoreErr
     if !r.is_empty() {
         return Err(corrupt(DecodeError::Invalid("bytes after the batch number")));
     }
+    // One a frame for billions of years does not reach it: a larger number
+    // is damage, and would leave no numbers to go on with.
+    if last >= MAX_BATCH {
+        return Err(corrupt(DecodeError::Invalid("a batch number no file reaches")));
+    }
     Ok(last)
 }
 
@@ -390,7 +395,12 @@ fn decode_tile(
     let raw_len = r.bounded(count * 12, "raw bytes longer than the edits can take")?;
     let raw = decompress(r.remaining(), raw_len as usize)?;
     let mut raw = Reader::new(&raw);
-    let corner = bounds.min + IVec3::new(tile.0.saturating_mul(16), 0, tile.1.saturating_mul(16));
+    // The tile's corner, checked before anything is computed from it.
+    let corner = (i64::from(bounds.min.x) + i64::from(tile.0) * 16, i64::from(bounds.min.z) + i64::from(tile.1) * 16);
+    if tile.0 < 0 || tile.1 < 0 || corner.0 >= i64::from(bounds.max.x) || corner.1 >= i64::from(bounds.max.z) {
+        return Err(DecodeError::Invalid("a tile outside the world"));
+    }
+    let corner = IVec3::new(corner.0 as i32, bounds.min.y, corner.1 as i32);
     let mut index = 0u64;
     for i in 0..count {
         let step = raw.varint()?;
@@ -403,7 +413,7 @@ fn decode_tile(
             return Err(DecodeError::Invalid("edit above the world"));
         }
         let p = corner + IVec3::new((index & 15) as i32, (index >> 8) as i32, (index >> 4 & 15) as i32);
-        if tile.0 < 0 || tile.1 < 0 || !bounds.contains(p) {
+        if !bounds.contains(p) {
             return Err(DecodeError::Invalid("edit outside the world"));
         }
         f(p, m);

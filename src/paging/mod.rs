@@ -288,6 +288,8 @@ impl PagedWorld {
             }
         }
         self.evict();
+        let pager = &self.pager;
+        self.edits.prune_acknowledged(|k| pager.is_asked(k));
         self.refresh_stats();
     }
 
@@ -387,7 +389,7 @@ impl PagedWorld {
             return;
         }
         let mut storage = made.storage;
-        storage.advance_clock(self.clock.saturating_sub(storage.now()));
+        storage.advance_clock(self.now().saturating_sub(storage.now()));
         let edits = self.edits.for_sector(key);
         if !edits.is_empty() {
             storage.batch_update(edits.into_iter().map(|(p, m)| MaterialUpdate::new(p, m)));

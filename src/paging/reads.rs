@@ -58,11 +58,13 @@ impl PagedWorld {
     /// ```
     ///
     /// # Errors
-    /// [`VoxelError::InvalidRegion`] when `bounds` is empty or not inside the
-    /// world; `out` is then unchanged.
+    /// [`VoxelError::InvalidRegion`] when `bounds` is empty, not inside the
+    /// world, or more than `max_region_voxels`; `out` is then unchanged.
     pub fn read_region(&self, bounds: Aabb, out: &mut Region) -> Result<RegionRead, VoxelError> {
         let world = self.grid.bounds;
-        if bounds.is_empty() || !world.contains_box(&bounds) {
+        // A box larger than `max_region_voxels` is refused before anything
+        // is allocated for it (a paged world's boxes can be worlds).
+        if bounds.is_empty() || !world.contains_box(&bounds) || bounds.volume() > self.settings.max_region_voxels {
             return Err(VoxelError::InvalidRegion { region: bounds, bounds: world });
         }
         out.reset(bounds, MaterialId::AIR);

@@ -224,6 +224,11 @@ impl Pager {
         }
     }
 
+    /// Whether `key` is asked for and not collected yet.
+    pub fn is_asked(&self, key: IVec2) -> bool {
+        self.asked.contains(&key)
+    }
+
     /// Sectors asked for and not collected yet.
     pub fn in_flight(&self) -> usize {
         self.asked.len()

@@ -26,6 +26,10 @@ pub struct PagingSettings {
     /// a sector of 256 x 512 x 256) are kept, the oldest dropped first; `0`
     /// keeps none. Default 1,024.
     pub max_coarse: usize,
+    /// Voxels a [`read_region`](super::PagedWorld::read_region) reads at
+    /// most (a larger box is refused: its cells are allocated). Default
+    /// 2^26 (128 MiB of cells).
+    pub max_region_voxels: u64,
 }
 
 impl Default for PagingSettings {
@@ -38,6 +42,7 @@ impl Default for PagingSettings {
             max_in_flight: 2,
             max_wanted: 1024,
             max_coarse: 1024,
+            max_region_voxels: 1 << 26,
         }
     }
 }

@@ -34,13 +34,17 @@ impl PagedWorld {
     /// starts at it): delta ages and the processes' time run on it.
     pub fn advance_clock(&mut self, dt: Duration) {
         self.clock = self.clock.saturating_add(dt);
+        let now = self.now();
         for s in self.sectors.values_mut() {
-            s.storage.advance_clock(dt);
+            // A storage's clock counts whole milliseconds: each is set to the
+            // world's, not advanced by `dt` (its fractions would be lost).
+            s.storage.advance_clock(now.saturating_sub(s.storage.now()));
         }
     }
 
-    /// The clock (see [`advance_clock`](Self::advance_clock)).
+    /// The clock every sector shows, in whole milliseconds as a storage's
+    /// (see [`advance_clock`](Self::advance_clock)).
     pub fn now(&self) -> Duration {
-        self.clock
+        Duration::from_millis(u64::try_from(self.clock.as_millis()).unwrap_or(u64::MAX))
     }
 }

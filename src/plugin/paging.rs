@@ -20,7 +20,9 @@ use bevy::prelude::*;
 
 /// Adds a paged world: the [`PagedStore`] resource (unless the app has one:
 /// a user's own insert wins), the [`PagingSystems`] in `schedule`, and the
-/// [`PagingDiagnostics`].
+/// [`PagingDiagnostics`]. A world its generator and settings cannot make (a
+/// sector size that is not a multiple of 16, bounds the base index cannot
+/// address) is an error logged, and nothing is added.
 ///
 /// ```no_run
 /// use bevy::prelude::*;
