@@ -56,32 +56,49 @@ fn usage() -> ! {
     std::process::exit(2);
 }
 
-fn main() {
-    let mut frames = 600u32;
-    let mut save: Option<std::path::PathBuf> = None;
-    let mut multi_threaded = false;
-    let mut move_aside = false;
-    let mut flood = common::flood::Flood { updates: 0, frames: 1 };
-    let mut paged: PagedFlags = (None, None, 768, 160, None);
+/// What the command line asks for.
+struct Args {
+    frames: u32,
+    save: Option<std::path::PathBuf>,
+    multi_threaded: bool,
+    move_aside: bool,
+    flood: common::flood::Flood,
+    paged: PagedFlags,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        frames: 600,
+        save: None,
+        multi_threaded: false,
+        move_aside: false,
+        flood: common::flood::Flood { updates: 0, frames: 1 },
+        paged: (None, None, 768, 160, None),
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--multi-threaded" => multi_threaded = true,
-            "--move-aside" => move_aside = true,
+            "--multi-threaded" => a.multi_threaded = true,
+            "--move-aside" => a.move_aside = true,
             _ => match (arg.as_str(), args.next()) {
-                ("--frames", Some(n)) => frames = n.parse().unwrap_or_else(|_| usage()),
-                ("--save", Some(path)) => save = Some(path.into()),
-                ("--flood", Some(n)) => flood.updates = n.parse().unwrap_or_else(|_| usage()),
-                ("--flood-frames", Some(n)) => flood.frames = n.parse().unwrap_or_else(|_| usage()),
-                ("--size", Some(v)) => paged.0 = Some(size(&v)),
-                ("--wander", Some(v)) => paged.1 = Some(v.parse().unwrap_or_else(|_| usage())),
-                ("--budget-mib", Some(v)) => paged.2 = v.parse().unwrap_or_else(|_| usage()),
-                ("--radius", Some(v)) => paged.3 = v.parse().unwrap_or_else(|_| usage()),
-                ("--droplets", Some(v)) => paged.4 = Some(v.parse().unwrap_or_else(|_| usage())),
+                ("--frames", Some(n)) => a.frames = n.parse().unwrap_or_else(|_| usage()),
+                ("--save", Some(path)) => a.save = Some(path.into()),
+                ("--flood", Some(n)) => a.flood.updates = n.parse().unwrap_or_else(|_| usage()),
+                ("--flood-frames", Some(n)) => a.flood.frames = n.parse().unwrap_or_else(|_| usage()),
+                ("--size", Some(v)) => a.paged.0 = Some(size(&v)),
+                ("--wander", Some(v)) => a.paged.1 = Some(v.parse().unwrap_or_else(|_| usage())),
+                ("--budget-mib", Some(v)) => a.paged.2 = v.parse().unwrap_or_else(|_| usage()),
+                ("--radius", Some(v)) => a.paged.3 = v.parse().unwrap_or_else(|_| usage()),
+                ("--droplets", Some(v)) => a.paged.4 = Some(v.parse().unwrap_or_else(|_| usage())),
                 _ => usage(),
             },
         }
     }
+    a
+}
+
+fn main() {
+    let Args { frames, save, multi_threaded, move_aside, flood, paged } = args();
     if paged.0.is_some() || paged.1.is_some() {
         paged_run(paged, frames, save);
     }

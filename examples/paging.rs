@@ -22,6 +22,10 @@ use glam::{IVec3, Vec3};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+#[path = "common/rss.rs"]
+mod rss;
+use rss::peak_rss_mib;
+
 struct Args {
     size: IVec3,
     wander: f32,
@@ -99,16 +103,6 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
         return Duration::ZERO;
     }
     sorted[((sorted.len() - 1) as f64 * q) as usize]
-}
-
-/// The process's peak resident set (VmHWM), in MiB; 0 where /proc is not there.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
-    kib.unwrap_or(0.0) / 1024.0
 }
 
 /// What a wander measured.

@@ -141,6 +141,19 @@ fn an_evicted_sector_answers_its_bricks_coarse_values() {
             assert_eq!(paged.get(p).unwrap(), Paged::Coarse(whole.get_lod(p, 4).unwrap()), "{p}");
         }
     }
+    // A region read there is filled with the same coarse values.
+    let bounds = bevy_delta_overlay::Aabb::new(IVec3::new(-40, 0, 16), IVec3::new(-9, 48, 48));
+    let mut cells = bevy_delta_overlay::base::Region::default();
+    let read = paged.read_region(bounds, &mut cells).unwrap();
+    assert_eq!(read.coarse, vec![bounds]);
+    for z in (bounds.min.z..bounds.max.z).step_by(3) {
+        for y in bounds.min.y..bounds.max.y {
+            for x in bounds.min.x..bounds.max.x {
+                let p = IVec3::new(x, y, z);
+                assert_eq!(Paged::Coarse(cells.get(p).unwrap()), paged.get(p).unwrap(), "{p}");
+            }
+        }
+    }
     // Resident again: exact answers, the coarse values let go of.
     paged.set_interest(&[Interest { center: here, radius: 1, ..Default::default() }]);
     paged.tick_until_resident();

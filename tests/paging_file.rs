@@ -9,7 +9,9 @@ use bevy_delta_overlay::persistence::{Mismatch, StoreError};
 use bevy_delta_overlay::{DeltaConfig, DeltaStorage, MaterialId, WorldGen, materials};
 use glam::{IVec3, Vec3};
 use proptest::prelude::*;
-use std::path::PathBuf;
+
+mod paging_support;
+use paging_support::Dir;
 
 fn generator() -> WorldGen {
     WorldGen { min: IVec3::new(-40, 0, 16), size: IVec3::new(160, 48, 112), sea_level: 26, seed: 7 }
@@ -17,28 +19,6 @@ fn generator() -> WorldGen {
 
 fn settings() -> PagingSettings {
     PagingSettings { sector_columns: 32, resident_budget: 300_000, prefetch_seconds: 1.0, ..PagingSettings::default() }
-}
-
-/// A fresh directory for one test's files, removed when it drops.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("paging-file-{name}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn file(&self) -> PathBuf {
-        self.0.join("world.redb")
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[derive(Clone, Debug)]

@@ -15,6 +15,9 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
+mod paging_support;
+use paging_support::Dir;
+
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const TILES: TableDefinition<(i32, i32), &[u8]> = TableDefinition::new("edit tiles");
 
@@ -24,26 +27,6 @@ fn generator() -> WorldGen {
 
 fn settings() -> PagingSettings {
     PagingSettings { sector_columns: 32, ..PagingSettings::default() }
-}
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("paging-review-{name}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-    fn file(&self) -> PathBuf {
-        self.0.join("world.redb")
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Runs `f` on a thread; fails the test when it does not end within `secs`.

@@ -7,6 +7,8 @@
 pub mod flood;
 #[cfg(feature = "paging")]
 pub mod paged;
+#[cfg(feature = "paging")]
+pub mod rss;
 
 use bevy::prelude::*;
 use bevy_delta_overlay::geology::{

@@ -202,7 +202,7 @@ fn processes(
 }
 
 fn report(a: &PagedArgs, app: &mut App, mut times: Vec<Duration>) -> i32 {
-    let rss = peak_rss_mib();
+    let rss = super::rss::peak_rss_mib();
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let pct =
@@ -271,13 +271,18 @@ fn report(a: &PagedArgs, app: &mut App, mut times: Vec<Duration>) -> i32 {
             stats.flushing
         );
     }
-    let mut positions: Vec<IVec3> = run.shadow.keys().copied().collect();
+    let mismatches = verify(&mut store, &run.shadow);
+    i32::from(mismatches > 0 || g.refused > 0)
+}
+
+/// Reads back every voxel the processes edited, each sector brought in by
+/// the pager as in the run (the budget evicts the last ones); the mismatches.
+fn verify(store: &mut PagedStore, shadow: &HashMap<IVec3, MaterialId, ahash::RandomState>) -> usize {
+    let mut positions: Vec<IVec3> = shadow.keys().copied().collect();
     positions.sort_by_key(|p| (p.x / 256, p.z / 256, p.x, p.y, p.z));
     let mut mismatches = 0;
     let mut sector = None;
     for p in &positions {
-        // Each sector brought in by the pager, as in the run (the budget
-        // evicts the last ones), then read.
         if sector != Some((p.x / 256, p.z / 256)) {
             sector = Some((p.x / 256, p.z / 256));
             store.set_interest(&[Interest { center: *p, radius: 0, velocity: Vec3::ZERO }]);
@@ -287,20 +292,11 @@ fn report(a: &PagedArgs, app: &mut App, mut times: Vec<Duration>) -> i32 {
             Ok(Paged::Resident(m)) => Some(m),
             _ => None,
         };
-        mismatches += usize::from(found != run.shadow.get(p).copied());
+        mismatches += usize::from(found != shadow.get(p).copied());
     }
     println!(
         "verify             {} voxels the processes edited checked against the shadow copy, {mismatches} mismatches",
         positions.len()
     );
-    i32::from(mismatches > 0 || g.refused > 0)
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
-    kib.unwrap_or(0.0) / 1024.0
+    mismatches
 }

@@ -123,13 +123,21 @@ impl Region {
     /// coarser grid) holding it, air where `coarse` has none.
     pub(crate) fn fill_from_coarse(&mut self, bounds: Aabb, coarse: &Region) {
         let b = bounds.intersection(&self.world_bounds());
+        let edge = 1i64 << coarse.lod;
         for z in b.min.z..b.max.z {
             for y in b.min.y..b.max.y {
-                for x in b.min.x..b.max.x {
+                // A row in runs, one a coarse cell.
+                let mut x = b.min.x;
+                while x < b.max.x {
                     let p = IVec3::new(x, y, z);
+                    let next = i64::from(coarse.origin.x)
+                        + ((i64::from(x) - i64::from(coarse.origin.x)).div_euclid(edge) + 1) * edge;
+                    let end = next.clamp(i64::from(x) + 1, i64::from(b.max.x)) as i32;
                     if let Some(i) = self.index_of(p) {
-                        self.cells[i] = coarse.get(p).unwrap_or(MaterialId::AIR);
+                        let m = coarse.get(p).unwrap_or(MaterialId::AIR);
+                        self.cells[i..i + (end - x) as usize].fill(m);
                     }
+                    x = end;
                 }
             }
         }

@@ -24,7 +24,8 @@
 //! - `CHECKED_AT_OPEN`: every record decodes at open, or the file is refused
 //!   ([`StoreError::Corrupt`] names the tile), before anything is written.
 //! - `DECODE_BOUNDED`: a tile's record decodes at most a tile's voxels, each
-//!   inside the world, whatever its bytes say.
+//!   inside the world, whatever its bytes say; its raw bytes are allocated
+//!   only up to what the compressed bytes it holds can expand to.
 
 use crate::codec::{DecodeError, Reader, Writer, compress, decompress, frame, unframe};
 use crate::coords::Aabb;
@@ -59,6 +60,16 @@ pub(super) struct FileSource {
     db: Arc<Database>,
     path: PathBuf,
     bounds: Aabb,
+    /// The file's bytes on disk, measured at open and after each commit (a
+    /// reader per frame makes no system call).
+    file_bytes: AtomicU64,
+}
+
+impl FileSource {
+    fn measure(&self) {
+        let len = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        self.file_bytes.store(len, Ordering::Relaxed);
+    }
 }
 
 /// A paged world's file: the source of its edits and the writer of new
@@ -85,7 +96,13 @@ impl SectorFile {
         let (db, last) = opened.unwrap_or_else(|_| {
             Err(StoreError::NotADatabase { path: path.clone(), detail: "the database engine failed reading it".into() })
         })?;
-        let source = Arc::new(FileSource { db: Arc::new(db), path: path.clone(), bounds: generator.bounds() });
+        let source = Arc::new(FileSource {
+            db: Arc::new(db),
+            path: path.clone(),
+            bounds: generator.bounds(),
+            file_bytes: AtomicU64::new(0),
+        });
+        source.measure();
         let acknowledged = Arc::new(AtomicU64::new(last));
         let failed = Arc::new(Mutex::new(None));
         let (jobs, rx) = sync_channel(QUEUE);
@@ -135,7 +152,7 @@ impl SectorFile {
 
     /// The file's bytes on disk.
     pub fn bytes(&self) -> u64 {
-        std::fs::metadata(&self.source.path).map(|m| m.len()).unwrap_or(0)
+        self.source.file_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -305,7 +322,10 @@ fn run(
                 Err(StoreError::WriterPanicked { path: source.path.clone(), detail: "writing edits".into() })
             });
         match written {
-            Ok(()) => acknowledged.store(last, Ordering::Release),
+            Ok(()) => {
+                source.measure();
+                acknowledged.store(last, Ordering::Release);
+            }
             Err(e) => {
                 if let Ok(mut f) = failed.lock() {
                     *f = Some(e);
@@ -393,6 +413,11 @@ fn decode_tile(
     let count = r.bounded(256 * height, "more edits than the tile has voxels")?;
     // An edit is at most a 10-byte varint and a material.
     let raw_len = r.bounded(count * 12, "raw bytes longer than the edits can take")?;
+    // zstd's best ratio is about 1:32,000: a length past it was not written
+    // here, and is refused before it is allocated.
+    if raw_len > (r.remaining().len() as u64).saturating_mul(1 << 15) {
+        return Err(DecodeError::Invalid("raw bytes beyond what the record holds"));
+    }
     let raw = decompress(r.remaining(), raw_len as usize)?;
     let mut raw = Reader::new(&raw);
     // The tile's corner, checked before anything is computed from it.
@@ -450,6 +475,15 @@ mod tests {
         w.varint(1 << 40);
         let long = frame(TILE, &w.bytes);
         assert!(matches!(decode_tile(&long, bounds, (0, 0), |_, _| {}), Err(DecodeError::Invalid(_))));
+        // In a world 2^20 voxels high a tile may hold 2^28 edits: raw bytes
+        // the count allows but four bytes cannot hold are refused unallocated.
+        let tall = Aabb::new(IVec3::ZERO, IVec3::new(16, 1 << 20, 16));
+        let mut w = Writer::default();
+        w.varint(1 << 28);
+        w.varint(3 << 30);
+        w.bytes.extend_from_slice(&[0x28, 0xb5, 0x2f, 0xfd]);
+        let inflated = frame(TILE, &w.bytes);
+        assert!(matches!(decode_tile(&inflated, tall, (0, 0), |_, _| {}), Err(DecodeError::Invalid(_))));
         // An edit in a partial tile past the world's edge.
         let outside: BTreeMap<u64, u16> = [(15, 1)].into_iter().collect();
         assert!(decode_tile(&encode_tile(&outside), bounds, (6, 0), |_, _| {}).is_err());

@@ -9,7 +9,8 @@ pub struct PagingStats {
     pub resident_bytes: usize,
     /// The most `resident_bytes` has been after a tick.
     pub peak_resident_bytes: usize,
-    /// Edited voxels kept (every sector), and their bytes.
+    /// Edited voxels kept in memory (every sector; with a file, those it has
+    /// not acknowledged).
     pub edits: usize,
     /// Bytes of the edit maps.
     pub edit_bytes: usize,

@@ -77,8 +77,9 @@ impl Default for PagingPlugin {
 #[derive(Resource, Deref, DerefMut, Debug)]
 pub struct PagedStore(pub PagedWorld);
 
-/// Why [`PagingPlugin::file`] could not be opened (the world runs without
-/// it: its edits are kept in memory only).
+/// Why [`PagingPlugin::file`] could not be opened, or stopped taking edits
+/// (the world runs on: its edits after the last acknowledged are kept in
+/// memory only, bounded by `max_edits`).
 #[cfg(feature = "persistence")]
 #[derive(Resource, Debug)]
 pub struct PagingFileError(pub crate::persistence::StoreError);
@@ -196,13 +197,23 @@ fn gather_interest(
 }
 
 /// Ticks the world, hands its edits to the file, measures it.
-fn tick(mut store: ResMut<PagedStore>, mut reads: Local<(u64, u64)>, mut diagnostics: Diagnostics) {
+fn tick(
+    mut store: ResMut<PagedStore>,
+    mut reads: Local<(u64, u64)>,
+    mut diagnostics: Diagnostics,
+    #[cfg(feature = "persistence")] mut commands: Commands,
+    #[cfg(feature = "persistence")] reported: Option<Res<PagingFileError>>,
+) {
     store.tick();
     #[cfg(feature = "persistence")]
-    if let Err(e) = store.flush() {
+    if let Err(e) = store.flush()
+        && reported.is_none()
+    {
         // The writer stopped: what it acknowledged is in the file; the edits
-        // after it stay in memory (bounded by `max_edits`).
-        warn_once!("the paged world's file stopped taking edits: {e}");
+        // after it stay in memory (bounded by `max_edits`). Said once, as a
+        // resource an app can watch, and in the log.
+        error!("the paged world's file stopped taking edits: {e}");
+        commands.insert_resource(PagingFileError(e));
     }
     let stats = store.stats();
     let (total, missed) = store.reads();

@@ -145,6 +145,8 @@ pub(crate) struct SurfaceIndex {
     /// Tiles per axis (x, z).
     dims: IVec2,
     tiles: Vec<OnceLock<Tile>>,
+    /// Tiles built (a count kept, not a walk of `tiles`).
+    built: std::sync::atomic::AtomicUsize,
     /// Tells this index from any other (a build for another is refused).
     pub id: u64,
     pub log: SurfaceLog,
@@ -157,6 +159,7 @@ impl Clone for SurfaceIndex {
             bounds: self.bounds,
             dims: self.dims,
             tiles: self.tiles.iter().map(|t| t.get().cloned().map(OnceLock::from).unwrap_or_default()).collect(),
+            built: std::sync::atomic::AtomicUsize::new(self.built.load(std::sync::atomic::Ordering::Relaxed)),
             id: next_id(),
             log: self.log.clone(),
         }
@@ -175,6 +178,7 @@ impl SurfaceIndex {
             bounds,
             dims,
             tiles: (0..count).map(|_| OnceLock::new()).collect(),
+            built: std::sync::atomic::AtomicUsize::new(0),
             id: next_id(),
             log: SurfaceLog::starting_at(log_start),
         }
@@ -189,7 +193,7 @@ impl SurfaceIndex {
     #[cfg(feature = "paging")]
     /// Its heap bytes: the slots, the built tiles, the log.
     pub fn bytes(&self) -> usize {
-        let built = self.tiles.iter().filter(|t| t.get().is_some()).count();
+        let built = self.built_tiles();
         self.tiles.capacity() * std::mem::size_of::<OnceLock<Tile>>()
             + built * std::mem::size_of::<[Column; (TILE * TILE) as usize]>()
             + self.log.bytes()
@@ -203,6 +207,7 @@ impl SurfaceIndex {
             return false;
         }
         self.tiles[slot] = OnceLock::from(tile);
+        *self.built.get_mut() += 1;
         true
     }
 
@@ -222,7 +227,10 @@ impl SurfaceIndex {
     /// The tile at `slot`, built by `build` on first use.
     #[inline]
     pub fn tile(&self, slot: usize, build: impl FnOnce() -> Tile) -> &Tile {
-        self.tiles[slot].get_or_init(build)
+        self.tiles[slot].get_or_init(|| {
+            self.built.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            build()
+        })
     }
 
     /// The tile at `slot`, if built.
@@ -246,6 +254,6 @@ impl SurfaceIndex {
 
     /// Tiles built so far.
     pub fn built_tiles(&self) -> usize {
-        self.tiles.iter().filter(|t| t.get().is_some()).count()
+        self.built.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
