@@ -136,11 +136,14 @@ impl PagedWorld {
         let _ = self.wait_durable(last.max(self.edits.last_handed()));
     }
 
-    /// Lets go of the edits the file acknowledged (`LATER_IN_MEMORY`).
+    /// Lets go of the edits the file acknowledged (`LATER_IN_MEMORY`),
+    /// but not of those after the oldest sector read for followers began
+    /// (`share.rs`): its read may have missed them, memory still has them.
     pub(super) fn note_acknowledged(&mut self) {
         if let Some(file) = &self.file {
             let durable = file.acknowledged();
-            self.edits.acknowledged(durable);
+            let floor = self.reading.values().map(|&(_, floor)| floor).min().unwrap_or(u64::MAX);
+            self.edits.acknowledged(durable.min(floor));
             self.stats.durable = durable;
         }
     }

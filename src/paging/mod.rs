@@ -9,9 +9,9 @@
 //! keeps, both read and built on the pager thread; memory keeps only the
 //! edits the file has not acknowledged (without a file, every edit), so an
 //! edited sector can be evicted and comes back with its edits. A read that
-//! finds its sector not resident gets a typed answer. The plugin's use of a
-//! paged world (the geology, replication around the interest) is not built
-//! yet.
+//! finds its sector not resident gets a typed answer. Followers are fed by
+//! region: a sector's edits and the change log (`share.rs`, used by the
+//! replication's region plugins).
 //!
 //! # Model
 //!
@@ -47,6 +47,7 @@ mod file;
 mod reads;
 mod sector;
 mod settings;
+mod share;
 mod stats;
 mod surfaces;
 
@@ -62,6 +63,7 @@ use glam::{IVec2, IVec3};
 pub use reads::RegionRead;
 use sector::{Generated, Maker, Pager, SectorGrid};
 pub use settings::{Interest, PagingSettings};
+pub use share::{ChangesLost, SectorRead, ShareError, StoredEdits};
 pub use stats::PagingStats;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -145,6 +147,12 @@ pub struct PagedWorld {
     reads: AtomicU64,
     reads_not_resident: AtomicU64,
     stats: PagingStats,
+    /// The change log, when followers are fed (`share.rs`).
+    changes: Option<share::ChangeLog>,
+    /// Sectors whose edits are being read for followers: how many reads of
+    /// each, and the file's acknowledged batch when the first began
+    /// (`SHARED_EXACT`).
+    reading: FastMap<IVec2, (u32, u64)>,
 }
 
 impl std::fmt::Debug for PagedWorld {
@@ -193,6 +201,8 @@ impl PagedWorld {
             reads: AtomicU64::new(0),
             reads_not_resident: AtomicU64::new(0),
             stats: PagingStats::default(),
+            changes: None,
+            reading: fast_map(),
         })
     }
 
@@ -256,6 +266,7 @@ impl PagedWorld {
         if let Some(s) = self.sectors.get_mut(&key) {
             s.storage.update(p, m)?;
         }
+        self.log_change(p, m);
         Ok(())
     }
 
@@ -288,8 +299,8 @@ impl PagedWorld {
             }
         }
         self.evict();
-        let pager = &self.pager;
-        self.edits.prune_acknowledged(|k| pager.is_asked(k));
+        let (pager, reading) = (&self.pager, &self.reading);
+        self.edits.prune_acknowledged(|k| pager.is_asked(k) || reading.contains_key(&k));
         self.refresh_stats();
     }
 
