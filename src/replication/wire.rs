@@ -232,6 +232,14 @@ pub(crate) enum Uplink {
 const EDIT_BYTES: usize = 14;
 
 pub(crate) fn edits(edits: &[MaterialUpdate]) -> Vec<u8> {
+    let mut w = Writer::default();
+    write_edits(&mut w, edits);
+    frame(EDITS, &w.bytes)
+}
+
+/// Edits as a message's last field: `[n: varint][body form: u8]` and the
+/// body (`n x ([x, y, z: i32][material: u16])`, form 1 compressed).
+pub(crate) fn write_edits(w: &mut Writer, edits: &[MaterialUpdate]) {
     let mut body = Vec::with_capacity(edits.len() * EDIT_BYTES);
     for e in edits {
         for c in e.position.to_array() {
@@ -239,7 +247,6 @@ pub(crate) fn edits(edits: &[MaterialUpdate]) -> Vec<u8> {
         }
         body.extend_from_slice(&e.material.0.to_le_bytes());
     }
-    let mut w = Writer::default();
     w.varint(edits.len() as u64);
     if body.len() > 96 {
         w.u8(1);
@@ -249,7 +256,37 @@ pub(crate) fn edits(edits: &[MaterialUpdate]) -> Vec<u8> {
         w.u8(0);
         w.bytes.extend_from_slice(&body);
     }
-    frame(EDITS, &w.bytes)
+}
+
+/// Reads what [`write_edits`] wrote, the rest of `r`: at most `max_edits`
+/// (the body's length is bounded by its count before it is decompressed).
+pub(crate) fn read_edits(mut r: Reader<'_>, max_edits: usize) -> Result<Vec<MaterialUpdate>, DecodeError> {
+    let n = r.bounded(max_edits as u64, "more edits than the cap")? as usize;
+    let owned;
+    let body = match r.u8()? {
+        0 => r.remaining(),
+        1 => {
+            let len = r.bounded((n * EDIT_BYTES) as u64, "edits body longer than its edits")? as usize;
+            // zstd expands by at most about 2^15 (a run-length block): a
+            // length past it is a lie, refused before it is allocated.
+            if len > r.remaining().len().saturating_mul(1 << 15) {
+                return Err(DecodeError::Invalid("edits body longer than its bytes can expand to"));
+            }
+            owned = crate::codec::decompress(r.remaining(), len)?;
+            &owned[..]
+        }
+        _ => return Err(DecodeError::Invalid("unknown edits body form")),
+    };
+    if body.len() != n * EDIT_BYTES {
+        return Err(DecodeError::Invalid("edits body does not hold its edits"));
+    }
+    let mut r = Reader::new(body);
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let p = IVec3::new(r.i32()?, r.i32()?, r.i32()?);
+        out.push(MaterialUpdate::new(p, MaterialId(r.u16()?)));
+    }
+    Ok(out)
 }
 
 pub(crate) fn resync() -> Vec<u8> {
@@ -268,30 +305,7 @@ pub(crate) fn progress(sequence: u64, received: u64) -> Vec<u8> {
 pub(crate) fn decode_from_client(message: &[u8], max_edits: usize) -> Result<Uplink, DecodeError> {
     let (kind, payload) = unframe_any(message)?;
     match kind {
-        EDITS => {
-            let mut r = Reader::new(payload);
-            let n = r.bounded(max_edits as u64, "edit request larger than the cap")? as usize;
-            let owned;
-            let body = match r.u8()? {
-                0 => r.remaining(),
-                1 => {
-                    let len = r.bounded((n * EDIT_BYTES) as u64, "edit request body longer than its edits")? as usize;
-                    owned = crate::codec::decompress(r.remaining(), len)?;
-                    &owned[..]
-                }
-                _ => return Err(DecodeError::Invalid("unknown edit request body form")),
-            };
-            if body.len() != n * EDIT_BYTES {
-                return Err(DecodeError::Invalid("edit request body does not hold its edits"));
-            }
-            let mut r = Reader::new(body);
-            let mut out = Vec::with_capacity(n);
-            for _ in 0..n {
-                let p = IVec3::new(r.i32()?, r.i32()?, r.i32()?);
-                out.push(MaterialUpdate::new(p, MaterialId(r.u16()?)));
-            }
-            Ok(Uplink::Edits(out))
-        }
+        EDITS => Ok(Uplink::Edits(read_edits(Reader::new(payload), max_edits)?)),
         RESYNC if payload.is_empty() => Ok(Uplink::Resync),
         PROGRESS => {
             let mut r = Reader::new(payload);
