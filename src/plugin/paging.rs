@@ -58,6 +58,10 @@ pub struct PagingPlugin {
     /// it.
     #[cfg(feature = "persistence")]
     pub file: Option<std::path::PathBuf>,
+    /// Make no world: one is inserted later as a [`PagedStore`] (a region
+    /// replication client inserts the one its server describes); the systems
+    /// run once it exists. Default false.
+    pub from_server: bool,
 }
 
 impl Default for PagingPlugin {
@@ -69,6 +73,7 @@ impl Default for PagingPlugin {
             config: DeltaConfig::default(),
             #[cfg(feature = "persistence")]
             file: None,
+            from_server: false,
         }
     }
 }
@@ -122,7 +127,7 @@ impl PagingDiagnostics {
 
 impl Plugin for PagingPlugin {
     fn build(&self, app: &mut App) {
-        if !app.world().contains_resource::<PagedStore>() {
+        if !self.from_server && !app.world().contains_resource::<PagedStore>() {
             match self.open(app) {
                 Ok(world) => app.insert_resource(PagedStore(world)),
                 Err(e) => {
@@ -138,8 +143,11 @@ impl Plugin for PagingPlugin {
             .register_diagnostic(Diagnostic::new(PagingDiagnostics::IN_FLIGHT))
             .register_diagnostic(Diagnostic::new(PagingDiagnostics::EDITS))
             .configure_sets(self.schedule, (PagingSystems::Interest, PagingSystems::Tick).chain())
-            .add_systems(self.schedule, gather_interest.in_set(PagingSystems::Interest))
-            .add_systems(self.schedule, tick.in_set(PagingSystems::Tick));
+            .add_systems(
+                self.schedule,
+                gather_interest.in_set(PagingSystems::Interest).run_if(resource_exists::<PagedStore>),
+            )
+            .add_systems(self.schedule, tick.in_set(PagingSystems::Tick).run_if(resource_exists::<PagedStore>));
     }
 }
 

@@ -38,11 +38,17 @@
 pub(crate) mod audit;
 mod client;
 pub(crate) mod fuzz_seeds;
+#[cfg(feature = "paging")]
+mod region;
 pub(crate) mod server;
 pub(crate) mod wire;
 
 pub use client::{
     EditsRefused, PendingEdits, ReplicationClientPlugin, ReplicationClientStats, ReplicationStatus, WorldReceived,
+};
+#[cfg(feature = "paging")]
+pub use region::{
+    RegionClientPlugin, RegionClientStats, RegionServerPlugin, RegionSettings, RegionStats, RegionStatus, RegionSync,
 };
 pub use server::{EditPolicy, EditRequest, ReplicationServerPlugin, ReplicationSettings, ReplicationStats};
 pub use wire::RefusedReason;
