@@ -32,7 +32,7 @@ pub enum ClientAuth {
     Unsecure(u64),
 }
 
-fn base_plugins(app: &mut App) {
+pub fn base_plugins(app: &mut App) {
     app.add_plugins((
         MinimalPlugins,
         StatesPlugin,
@@ -92,7 +92,14 @@ pub fn server_app(ip: IpAddr, port: u16, public: Option<SocketAddr>, authenticat
         .add_plugins(DeltaOverlayPlugins::new(Update).serve());
     app.finish();
     app.cleanup();
-    let server = RenetServer::new(connection(&app));
+    serve_on(&mut app, ip, port, public, authentication);
+    app
+}
+
+/// Makes `app` a renet server on `ip:port` (`public`: the address clients
+/// reach, by default the bound one).
+pub fn serve_on(app: &mut App, ip: IpAddr, port: u16, public: Option<SocketAddr>, authentication: ServerAuth) {
+    let server = RenetServer::new(connection(app));
     let socket = UdpSocket::bind((ip, port)).unwrap_or_else(|e| fail(format!("cannot bind {ip}:{port}: {e}")));
     let authentication = match authentication {
         ServerAuth::Secure(private_key) => ServerAuthentication::Secure { private_key },
@@ -112,7 +119,6 @@ pub fn server_app(ip: IpAddr, port: u16, public: Option<SocketAddr>, authenticat
     let transport =
         NetcodeServerTransport::new(config, socket).unwrap_or_else(|e| fail(format!("cannot start the server: {e}")));
     app.insert_resource(server).insert_resource(transport);
-    app
 }
 
 /// Random edits a client makes each frame.
@@ -161,7 +167,13 @@ pub fn client_app(server: SocketAddr, authentication: ClientAuth, seed: u64, edi
         .add_systems(Update, edit.before(DeltaOverlaySystems::Ingest));
     app.finish();
     app.cleanup();
-    let client = RenetClient::new(connection(&app));
+    connect_to(&mut app, server, authentication);
+    app
+}
+
+/// Makes `app` a renet client of `server`.
+pub fn connect_to(app: &mut App, server: SocketAddr, authentication: ClientAuth) {
+    let client = RenetClient::new(connection(app));
     let bind: SocketAddr = match server {
         SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -177,7 +189,6 @@ pub fn client_app(server: SocketAddr, authentication: ClientAuth, seed: u64, edi
     let transport = NetcodeClientTransport::new(now(), authentication, socket)
         .unwrap_or_else(|e| fail(format!("cannot start a client: {e}")));
     app.insert_resource(client).insert_resource(transport);
-    app
 }
 
 /// A loopback client's authentication: a token from the login step with the

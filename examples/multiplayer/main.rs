@@ -29,6 +29,19 @@
 //! its store's worst frame. Options: `--edits E` edits per client per frame
 //! (default 20), `--frames F` frames of editing (a server or client alone
 //! stops after F frames, default 3600).
+//!
+//! `--loopback --region` (feature `paging`) serves a paged world of 16384 x
+//! 512 x 16384 voxels by region instead (`region.rs`): each client joins
+//! with an interest of 160 columns, is timed until its region is received
+//! and resident, wanders, and is checked voxel by voxel against the server.
+//! `--edits E` the server's edits a frame, `--history H` those made before
+//! the clients join (default 200,000), `--file PATH` (feature
+//! `persistence`) keeps the server's edits in a file (the history handed to
+//! it before the clients join, so their sectors are read from it).
+//!
+//! ```text
+//! cargo run --release --features replication,paging --example multiplayer -- --loopback --region --clients 2 --frames 600
+//! ```
 
 #[allow(dead_code, reason = "the shared geology module serves several examples")]
 #[path = "../common/mod.rs"]
@@ -36,6 +49,8 @@ mod common;
 
 mod apps;
 mod auth;
+#[cfg(feature = "paging")]
+mod region;
 
 use apps::{ClientAuth, ServerAuth};
 use bevy::prelude::*;
@@ -61,6 +76,9 @@ struct Options {
     token: Option<PathBuf>,
     user: u64,
     out: Option<PathBuf>,
+    region: bool,
+    history: usize,
+    file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -74,6 +92,7 @@ enum Mode {
 fn usage() -> ! {
     eprintln!(
         "usage: multiplayer --loopback [--clients N] [--unsecure] [--frames F] [--edits E]
+       multiplayer --loopback --region [--clients N] [--unsecure] [--frames F] [--edits E] [--history H] [--file PATH]
        multiplayer --server [--port P] [--bind ADDR --public ADDR] (--key-file K | --unsecure) [--frames F]
        multiplayer --issue-token --user ID --for ADDR [--key-file K] --out FILE
        multiplayer --client ADDR (--token FILE | --unsecure) [--frames F] [--edits E]
@@ -96,6 +115,9 @@ fn options() -> Options {
         token: None,
         user: 1,
         out: None,
+        region: false,
+        history: 200_000,
+        file: None,
     };
     let mut loopback_frames = None;
     let mut args = std::env::args().skip(1);
@@ -122,6 +144,9 @@ fn options() -> Options {
             "--clients" => o.clients = value().parse().unwrap_or_else(|_| usage()),
             "--frames" => loopback_frames = Some(value().parse().unwrap_or_else(|_| usage())),
             "--edits" => o.edits = value().parse().unwrap_or_else(|_| usage()),
+            "--region" => o.region = true,
+            "--history" => o.history = value().parse().unwrap_or_else(|_| usage()),
+            "--file" => o.file = Some(value().into()),
             _ => usage(),
         }
     }
@@ -137,6 +162,12 @@ fn fail(what: String) -> ! {
 fn main() {
     let o = options();
     match o.mode.clone() {
+        #[cfg(feature = "paging")]
+        Mode::Loopback if o.region => {
+            region::loopback(o.clients, o.frames, o.edits, o.history, !o.unsecure, o.file.clone())
+        }
+        #[cfg(not(feature = "paging"))]
+        Mode::Loopback if o.region => fail("--region needs feature `paging`".into()),
         Mode::Loopback => loopback(&o),
         Mode::Server => {
             let auth = match o.unsecure {
