@@ -196,3 +196,41 @@ fn a_sector_read_before_a_batch_memory_let_go_of_is_made_again() {
     }
     assert!(made_again > 0, "the file was never read before the batch in 8 attempts");
 }
+
+/// A sector read for a follower while the world keeps writing to it and the
+/// file acknowledges those batches: completed, not stale (memory keeps the
+/// batches after the read began), and the stored edits then memory's are
+/// the sector's every edit. Before memory held them back, every such read
+/// was stale, and a follower of a busy sector never got it.
+#[test]
+fn a_sector_read_while_batches_touching_it_are_acknowledged_completes_exactly() {
+    let dir = Dir::new("share");
+    let mut world = PagedWorld::open(dir.file(), generator(), settings(), DeltaConfig::default()).unwrap();
+    let mut truth = std::collections::HashMap::new();
+    let mut write = |world: &mut PagedWorld, round: i32| {
+        for i in 0..40 {
+            let p = IVec3::new(-40 + (i * 7 + round) % 32, 5 + i % 20, 16 + (i * 3) % 32);
+            let m = MaterialId((round + i) as u16 % 5);
+            world.update(p, m).unwrap();
+            truth.insert(p, m);
+        }
+        world.flush().unwrap();
+        world.wait_durable(u64::MAX).unwrap();
+        world.tick();
+    };
+    write(&mut world, 0);
+    let key = world.sector_of(IVec3::new(-40, 5, 16)).unwrap();
+    let read = world.begin_read(key).unwrap();
+    assert!(read.reads_file());
+    let mut stored = read.run();
+    for round in 1..6 {
+        write(&mut world, round);
+    }
+    let memory = world.complete_read(&stored).expect("not stale");
+    let mut edits: std::collections::HashMap<IVec3, MaterialId> = stored.take_edits().into_iter().collect();
+    edits.extend(memory);
+    assert_eq!(edits, truth);
+    // Done reading: memory lets go of the batches it held.
+    world.tick();
+    assert_eq!(world.stats().edits, 0);
+}
