@@ -13,7 +13,7 @@ use bevy::time::TimeUpdateStrategy;
 use bevy_delta_overlay::paging::{Paged, PagingSettings};
 use bevy_delta_overlay::plugin::{PagedStore, PagingPlugin, WorldInterest};
 use bevy_delta_overlay::replication::{
-    RegionClientPlugin, RegionClientStats, RegionServerPlugin, RegionStats, RegionStatus, RegionSync,
+    RegionClientPlugin, RegionClientStats, RegionServerPlugin, RegionSettings, RegionStats, RegionStatus, RegionSync,
 };
 use bevy_delta_overlay::{Aabb, MaterialId, WorldGen};
 use bevy_replicon::prelude::*;
@@ -217,4 +217,26 @@ fn a_late_joiner_gets_the_edits_from_the_file_and_from_memory() {
     settle(&mut server, &mut clients);
     assert!(assert_follows(&mut server, &clients[0], &truth, &mut rng) > 5000);
     assert_eq!(server.world().resource::<RegionStats>().read_failures, 0);
+}
+
+/// A change log too small for a frame's edits: every client is told and
+/// sent its sectors again, and still follows exactly.
+#[test]
+fn changes_lost_are_sent_again_as_sectors() {
+    let mut server = server(None);
+    server.insert_resource(RegionSettings { max_log: 50, ..RegionSettings::default() });
+    let (c, _) = client(IVec3::new(200, 40, 200));
+    let mut clients = vec![c];
+    server.connect_client(&mut clients[0]);
+    settle(&mut server, &mut clients);
+    let (mut rng, mut truth) = (Rng(3), HashMap::new());
+    let near = Aabb::new(IVec3::new(120, 0, 120), IVec3::new(280, 64, 280));
+    for frame in 0..30 {
+        // Over the log's 50 every other frame.
+        edit(&mut server, &mut rng, if frame % 2 == 0 { 120 } else { 20 }, near, &mut truth);
+        step(&mut server, &mut clients);
+    }
+    settle(&mut server, &mut clients);
+    assert!(assert_follows(&mut server, &clients[0], &truth, &mut rng) > 500);
+    assert!(server.world().resource::<RegionStats>().logs_lost >= 15);
 }

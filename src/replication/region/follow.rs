@@ -10,7 +10,9 @@
 //!   `CHANGES_AFTER_SECTOR`), so a received sector's voxels are the server's
 //!   as of the last message applied.
 //! - A message that does not decode loses what it held: every sector is
-//!   asked for again (an empty region, then the region).
+//!   asked for again (an empty region, then the region). When the server
+//!   lost changes (its log overflowed) it says so, and sends every sector
+//!   again: none is received until then.
 
 use super::wire::{self, Down};
 use super::{RegionClientStats, RegionStatus};
@@ -122,6 +124,10 @@ impl RegionFollow {
             (Down::Changes(edits), Some(world)) => {
                 self.write(&edits, world);
                 self.stats.changes_applied += edits.len() as u64;
+                None
+            }
+            (Down::Again, _) => {
+                self.region.values_mut().for_each(|e| e.received = false);
                 None
             }
             // Sectors or changes before the world: out of order, damage.
@@ -332,6 +338,18 @@ mod tests {
         let asked: Vec<_> = out.iter().map(|m| wire::decode_up(m).unwrap()).collect();
         assert_eq!(asked[0], wire::Up::Region { epoch: 2, sectors: vec![] });
         assert_eq!(asked[1], wire::Up::Region { epoch: 3, sectors: vec![IVec2::ZERO] });
+    }
+
+    #[test]
+    fn changes_lost_make_every_sector_wait_for_its_edits_again() {
+        let (mut follow, mut world, _) = follower();
+        feed(&mut follow, &wire::sector(1, IVec2::ZERO, true, &[]), Some(&mut world));
+        assert!(follow.is_received(IVec2::ZERO));
+        feed(&mut follow, &wire::again(), Some(&mut world));
+        assert!(!follow.is_received(IVec2::ZERO));
+        feed(&mut follow, &wire::sector(1, IVec2::ZERO, true, &[edit(4, 4)]), Some(&mut world));
+        assert!(follow.is_received(IVec2::ZERO));
+        assert_eq!(follow.stats.malformed, 0);
     }
 
     #[test]

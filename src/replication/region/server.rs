@@ -109,10 +109,13 @@ pub(super) fn send(
     store.log_changes(settings.max_log);
     let (changes, mine) = &mut *scratch;
     changes.clear();
-    if let Err(lost) = store.take_changes(changes) {
-        warn!("region replication: {lost}");
+    let lost = store.take_changes(changes).is_err();
+    if lost {
+        warn!(
+            "region replication: the change log passed {} edits; every client is sent its sectors again",
+            settings.max_log
+        );
         stats.logs_lost += 1;
-        peers.iter_mut().for_each(|(_, mut p)| p.send_all_again());
     }
     reads.encoded = 0;
     complete_reads(&mut store, &mut reads, &settings, &mut stats);
@@ -129,6 +132,11 @@ pub(super) fn send(
         };
         if !std::mem::replace(&mut peer.world_sent, true) {
             send(&mut peer, world.clone());
+        }
+        if lost && !peer.sent.is_empty() {
+            // Its sectors are not the server's until sent again.
+            peer.send_all_again();
+            send(&mut peer, Bytes::from(wire::again()));
         }
         mine.clear();
         let in_sent = |u: &&MaterialUpdate| store.sector_of(u.position).is_ok_and(|k| peer.sent.contains(&k));

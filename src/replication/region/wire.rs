@@ -8,6 +8,7 @@
 //!   kind 16 sector:   [epoch: u64][x, z: i32][last: u8][edits] part of one sector's every edit,
 //!                     answering the client's region of `epoch`; `last` ends it
 //!   kind 17 changes:  [edits] the edits accepted this frame in the client's sectors sent
+//!   kind 18 again:    (empty) changes were lost: every sector is sent again, none is received until then
 //! client -> server
 //!   kind 23 region:   [epoch: u64][n: varint] n x [x, z: i32] the sectors it follows, nearest first
 //!   kind 24 received: [bytes: u64] server message bytes received since it connected
@@ -25,6 +26,7 @@ use glam::{IVec2, IVec3};
 const WORLD: u8 = 15;
 const SECTOR: u8 = 16;
 const CHANGES: u8 = 17;
+const AGAIN: u8 = 18;
 const REGION: u8 = 23;
 const RECEIVED: u8 = 24;
 
@@ -43,6 +45,7 @@ pub(crate) enum Down {
     World { generator: WorldGen, sector_columns: i32 },
     Sector { epoch: u64, key: IVec2, last: bool, edits: Vec<MaterialUpdate> },
     Changes(Vec<MaterialUpdate>),
+    Again,
 }
 
 /// A decoded client message.
@@ -93,6 +96,10 @@ pub(crate) fn changes(edits: &[MaterialUpdate]) -> Vec<u8> {
     frame(CHANGES, &w.bytes)
 }
 
+pub(crate) fn again() -> Vec<u8> {
+    frame(AGAIN, &[])
+}
+
 pub(crate) fn region(epoch: u64, sectors: &[IVec2]) -> Vec<u8> {
     let mut w = Writer::default();
     w.u64(epoch);
@@ -135,6 +142,7 @@ pub(crate) fn decode_down(message: &[u8]) -> Result<Down, DecodeError> {
             return Ok(Down::Sector { epoch, key, last, edits: read_edits(r, SECTOR_PART)? });
         }
         CHANGES => return Ok(Down::Changes(read_edits(r, MAX_CHANGES)?)),
+        AGAIN => Down::Again,
         found => return Err(DecodeError::Kind { found }),
     };
     if !r.is_empty() {
@@ -188,6 +196,7 @@ mod tests {
             sector(3, IVec2::new(1, 2), true, &edits(50)),
             sector(4, IVec2::ZERO, false, &edits(2)),
             changes(&edits(300)),
+            again(),
         ]
     }
 
@@ -222,7 +231,7 @@ mod tests {
     proptest! {
         /// Any damage to a message (a flipped bit, a cut) is an error.
         #[test]
-        fn damaged_messages_are_errors(which in 0usize..6, at in any::<prop::sample::Index>(), bit in 0u8..8, cut in any::<bool>()) {
+        fn damaged_messages_are_errors(which in 0usize..7, at in any::<prop::sample::Index>(), bit in 0u8..8, cut in any::<bool>()) {
             let mut m = messages().swap_remove(which);
             let i = at.index(m.len());
             if cut {
