@@ -167,6 +167,13 @@ impl Edits {
         self.acked_touch.retain(|k, _| asked(*k));
     }
 
+    /// Drops sector `key`'s edits not handed to the file.
+    pub fn forget(&mut self, key: IVec2) {
+        if let Some(e) = self.unsaved.remove(&key) {
+            self.count -= e.len();
+        }
+    }
+
     /// Edits kept (`COUNTED`).
     pub fn count(&self) -> usize {
         self.count

@@ -76,8 +76,8 @@ impl std::fmt::Display for ShareError {
 impl std::error::Error for ShareError {}
 
 /// A read of one sector's stored edits, to run on any thread
-/// ([`run`](Self::run)); from [`PagedWorld::begin_read`].
-#[derive(Clone)]
+/// ([`run`](Self::run)); from [`PagedWorld::begin_read`], and each one
+/// completed or abandoned once.
 pub struct SectorRead {
     key: IVec2,
     bounds: Aabb,
@@ -157,6 +157,17 @@ impl PagedWorld {
     /// follower asks its server for them).
     pub fn wanted_sectors(&self) -> &[IVec2] {
         &self.wanted
+    }
+
+    /// Drops sector `key`: its voxels if resident, its coarse values, and
+    /// the edits memory keeps of it that were not handed to a file. For a
+    /// follower, whose edits come from its server (a region client forgets
+    /// the sectors that leave its region, and all of them when it loses its
+    /// server); in any other world it loses those edits.
+    pub fn forget_sector(&mut self, key: IVec2) {
+        self.sectors.remove(&key);
+        self.coarse.forget(key);
+        self.edits.forget(key);
     }
 
     /// Whether sector `key` is resident.

@@ -56,17 +56,16 @@ pub(super) fn receive(
 /// Tells the server the region (the sectors the paged world wants, after
 /// its tick) and what was received; updates the status.
 pub(super) fn send(
-    store: Option<Res<PagedStore>>,
+    mut store: Option<ResMut<PagedStore>>,
     mut sync: ResMut<RegionSync>,
     mut status: ResMut<RegionStatus>,
     mut stats: ResMut<RegionClientStats>,
     mut out: MessageWriter<ClientWire>,
     mut messages: Local<Vec<Vec<u8>>>,
 ) {
-    let world = store.as_deref().map(|s| &s.0);
-    sync.0.outgoing(world, &mut messages);
+    sync.0.outgoing(store.as_deref_mut().map(|s| &mut s.0), &mut messages);
     out.write_batch(messages.drain(..).map(ClientWire));
-    let now = sync.0.status(world);
+    let now = sync.0.status(store.as_deref().map(|s| &s.0));
     if *status != now {
         *status = now;
     }
@@ -76,6 +75,6 @@ pub(super) fn send(
 }
 
 /// Connection lost: the next one starts over.
-pub(super) fn disconnected(mut sync: ResMut<RegionSync>) {
-    sync.0.disconnected();
+pub(super) fn disconnected(mut sync: ResMut<RegionSync>, mut store: Option<ResMut<PagedStore>>) {
+    sync.0.disconnected(store.as_deref_mut().map(|s| &mut s.0));
 }

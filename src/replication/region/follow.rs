@@ -40,6 +40,9 @@ struct Entry {
     /// The region it entered with.
     since: u64,
     received: bool,
+    /// This world refused an edit of it (its `max_edits`): not received
+    /// until it leaves the region and comes back.
+    refused: bool,
 }
 
 /// The client's side of region replication; see the [module docs](self).
@@ -122,8 +125,7 @@ impl RegionFollow {
                 None
             }
             (Down::Changes(edits), Some(world)) => {
-                self.write(&edits, world);
-                self.stats.changes_applied += edits.len() as u64;
+                self.on_changes(&edits, world);
                 None
             }
             (Down::Again, _) => {
@@ -181,25 +183,49 @@ impl RegionFollow {
             self.damaged();
             return;
         }
-        self.write(edits, world);
+        // A sector no longer in the region: it was forgotten, and is sent
+        // again if it comes back.
+        if !self.region.contains_key(&key) {
+            return;
+        }
+        let refused = self.write(edits, world);
         self.stats.sector_edits += edits.len() as u64;
-        match self.region.get_mut(&key) {
-            Some(entry) if last && epoch >= entry.since => {
+        if let Some(entry) = self.region.get_mut(&key) {
+            // An answer to an older region, or edits this world could not
+            // take: not the server's sector.
+            entry.refused |= refused > 0 && epoch >= entry.since;
+            if last && epoch >= entry.since && !entry.refused {
                 entry.received = true;
                 self.stats.sectors_received += 1;
             }
-            _ => {}
         }
     }
 
-    fn write(&mut self, edits: &[MaterialUpdate], world: &mut PagedWorld) {
+    /// Changes, in the sectors of the region only (a sector that left it
+    /// was forgotten); a sector whose change this world refused is no
+    /// longer received.
+    fn on_changes(&mut self, edits: &[MaterialUpdate], world: &mut PagedWorld) {
         for e in edits {
-            if world.update(e.position, e.material).is_err() {
-                // Outside the world, or past `max_edits`: this voxel is not
-                // the server's.
+            let Ok(key) = world.sector_of(e.position) else {
                 self.stats.edits_refused += 1;
+                continue;
+            };
+            let Some(entry) = self.region.get_mut(&key) else { continue };
+            if world.update(e.position, e.material).is_err() {
+                self.stats.edits_refused += 1;
+                entry.received = false;
+                entry.refused = true;
             }
+            self.stats.changes_applied += 1;
         }
+    }
+
+    /// Writes `edits`; how many this world refused (past its `max_edits`:
+    /// those voxels are not the server's).
+    fn write(&mut self, edits: &[MaterialUpdate], world: &mut PagedWorld) -> usize {
+        let refused = edits.iter().filter(|e| world.update(e.position, e.material).is_err()).count();
+        self.stats.edits_refused += refused as u64;
+        refused
     }
 
     fn damaged(&mut self) {
@@ -212,32 +238,44 @@ impl RegionFollow {
 
     /// The messages for the server: its region when it changed (or must be
     /// asked for again), and what was received when it grew.
-    pub fn outgoing(&mut self, world: Option<&PagedWorld>, out: &mut Vec<Vec<u8>>) {
+    pub fn outgoing(&mut self, world: Option<&mut PagedWorld>, out: &mut Vec<Vec<u8>>) {
         if let Some(world) = world.filter(|_| self.world && !self.refused) {
-            let wanted = world.wanted_sectors();
             if std::mem::take(&mut self.ask_again) {
                 self.epoch += 1;
                 out.push(wire::region(self.epoch, &[]));
-                self.order.clear();
-                self.region.clear();
+                self.forget_region(world);
             }
+            let wanted = world.wanted_sectors();
             if wanted != self.order.as_slice() {
-                let wanted = &wanted[..wanted.len().min(wire::MAX_REGION)];
+                let wanted = wanted[..wanted.len().min(wire::MAX_REGION)].to_vec();
                 self.epoch += 1;
-                out.push(wire::region(self.epoch, wanted));
+                out.push(wire::region(self.epoch, &wanted));
+                let fresh = Entry { since: self.epoch, received: false, refused: false };
                 let mut region = fast_map();
-                for &k in wanted {
-                    let entry = self.region.get(&k).copied().unwrap_or(Entry { since: self.epoch, received: false });
-                    region.insert(k, entry);
+                for &k in &wanted {
+                    region.insert(k, self.region.remove(&k).unwrap_or(fresh));
+                }
+                // What left the region is forgotten: sent whole if it comes back.
+                for (&k, _) in self.region.iter() {
+                    world.forget_sector(k);
                 }
                 self.region = region;
-                self.order = wanted.to_vec();
+                self.order = wanted;
             }
         }
         if self.received_bytes != self.reported {
             self.reported = self.received_bytes;
             out.push(wire::received(self.received_bytes));
         }
+    }
+
+    /// Forgets every sector of the region: their edits were the server's.
+    fn forget_region(&mut self, world: &mut PagedWorld) {
+        for (&k, _) in self.region.iter() {
+            world.forget_sector(k);
+        }
+        self.region.clear();
+        self.order.clear();
     }
 
     /// Whether sector `key` is in the region and its edits were received.
@@ -260,9 +298,13 @@ impl RegionFollow {
         }
     }
 
-    /// Connection lost: the next one starts over (the world stays; its
-    /// sectors are sent again; what was not applied is dropped).
-    pub fn disconnected(&mut self) {
+    /// Connection lost: the next one starts over. The world stays, its
+    /// region's sectors forgotten (the next server sends them whole: it may
+    /// not hold what this one did); what was not applied is dropped.
+    pub fn disconnected(&mut self, world: Option<&mut PagedWorld>) {
+        if let Some(world) = world {
+            self.forget_region(world);
+        }
         let stats = self.stats;
         *self = Self { stats, ..Self::default() };
     }
@@ -291,7 +333,7 @@ mod tests {
         world.set_interest(&[Interest { center: IVec3::new(40, 10, 40), radius: 8, ..Interest::default() }]);
         world.tick();
         let mut out = Vec::new();
-        follow.outgoing(Some(&world), &mut out);
+        follow.outgoing(Some(&mut world), &mut out);
         (follow, world, out)
     }
 
@@ -334,7 +376,7 @@ mod tests {
         assert_eq!(follow.stats.malformed, 2);
         assert!(!follow.is_received(IVec2::ZERO));
         let mut out = Vec::new();
-        follow.outgoing(Some(&world), &mut out);
+        follow.outgoing(Some(&mut world), &mut out);
         let asked: Vec<_> = out.iter().map(|m| wire::decode_up(m).unwrap()).collect();
         assert_eq!(asked[0], wire::Up::Region { epoch: 2, sectors: vec![] });
         assert_eq!(asked[1], wire::Up::Region { epoch: 3, sectors: vec![IVec2::ZERO] });
@@ -359,7 +401,7 @@ mod tests {
         assert_eq!(feed(&mut follow, &wire::world(&tall, 1 << 12), None), None);
         assert!(follow.status(None).refused);
         let (mut follow, mut world, _) = follower();
-        follow.disconnected();
+        follow.disconnected(Some(&mut world));
         let other = WorldGen { seed: 1, ..generator() };
         feed(&mut follow, &wire::world(&other, 64), Some(&mut world));
         assert!(follow.status(Some(&world)).refused);

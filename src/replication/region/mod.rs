@@ -87,8 +87,9 @@ pub struct RegionSettings {
     /// its sectors again. Default 1M.
     pub max_log: usize,
     /// Edits of memory's the main thread encodes for sectors in a frame (a
-    /// file's are encoded where they are read); sectors past it wait for
-    /// the next frame. Default 32,768 (about 3 ms).
+    /// file's are encoded where they are read); once past it, the sectors
+    /// left wait for the next frame (a sector is encoded whole). Default
+    /// 32,768.
     pub edits_per_frame: usize,
 }
 
@@ -166,9 +167,10 @@ pub struct RegionClientPlugin {
     pub settings: PagingSettings,
     /// Each sector's overlay. Default [`DeltaConfig::default`].
     pub config: DeltaConfig,
-    /// Edits received the client applies in a frame at most (at least one
-    /// message a frame; the rest wait, acknowledged only once applied, so
-    /// the server's window bounds them). Default 32,768 (about 3 ms).
+    /// Edits received the client applies in a frame (messages are applied
+    /// whole, at least one a frame: a frame may pass it by one message of at
+    /// most 4,096 edits; the rest wait, acknowledged only once applied, so
+    /// the server's window bounds them). Default 32,768.
     pub edits_per_frame: usize,
 }
 
@@ -253,6 +255,7 @@ impl Plugin for RegionServerPlugin {
             .init_resource::<RegionStats>()
             .init_resource::<server::SectorReads>()
             .add_observer(server::joined)
+            .add_systems(OnExit(ServerState::Running), server::forget_reads)
             .add_systems(
                 PreUpdate,
                 server::receive

@@ -71,10 +71,12 @@ impl RegionPeer {
         self.acknowledged = self.acknowledged.max(bytes.min(self.bytes_sent));
     }
 
-    /// Marks `key` sent (`CHANGES_AFTER_SECTOR`).
-    pub fn mark_sent(&mut self, key: IVec2) {
-        self.waiting.retain(|k| *k != key);
-        self.sent.insert(key);
+    /// Marks the `i`th sector waiting sent (`CHANGES_AFTER_SECTOR`).
+    pub fn mark_sent_at(&mut self, i: usize) {
+        if i < self.waiting.len() {
+            let key = self.waiting.remove(i);
+            self.sent.insert(key);
+        }
     }
 }
 
@@ -88,8 +90,8 @@ mod tests {
         let k = |x, z| IVec2::new(x, z);
         peer.set_region(1, &[k(0, 0), k(1, 0), k(1, 0), k(-1, 0)], |k| k.x >= 0);
         assert_eq!(peer.waiting, vec![k(0, 0), k(1, 0)], "outside the world and repeats dropped");
-        peer.mark_sent(k(0, 0));
-        peer.mark_sent(k(1, 0));
+        peer.mark_sent_at(0);
+        peer.mark_sent_at(0);
         peer.set_region(2, &[k(1, 0), k(2, 0)], |_| true);
         assert_eq!(peer.waiting, vec![k(2, 0)]);
         assert!(peer.sent.contains(&k(1, 0)) && !peer.sent.contains(&k(0, 0)));

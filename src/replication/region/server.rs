@@ -2,7 +2,7 @@
 //! changes in them; the sectors' stored edits are read on the async pool.
 
 use super::peer::RegionPeer;
-use super::wire::{self, SECTOR_PART, Up};
+use super::wire::{self, PART, Up};
 use super::{RegionSettings, RegionStats};
 use crate::hash::{FastMap, fast_map};
 use crate::material::MaterialUpdate;
@@ -30,19 +30,32 @@ pub(super) struct SectorReads {
     ready: FastMap<IVec2, Arc<Parts>>,
     /// Memory's edits encoded this frame (the main thread's share).
     encoded: usize,
+    /// Which client is served first this frame: each in turn, so none
+    /// takes every read slot frame after frame.
+    turn: usize,
 }
 
 impl Default for SectorReads {
     fn default() -> Self {
-        Self { tasks: fast_map(), ready: fast_map(), encoded: 0 }
+        Self { tasks: fast_map(), ready: fast_map(), encoded: 0, turn: 0 }
     }
 }
 
-/// `edits` as sector parts of at most [`SECTOR_PART`] edits, none of them
+/// The server stopped: the reads under way are abandoned (memory would
+/// otherwise keep what the file acknowledged for them, for good).
+pub(super) fn forget_reads(mut reads: ResMut<SectorReads>, store: Option<ResMut<PagedStore>>) {
+    let keys: Vec<IVec2> = reads.tasks.drain().map(|(k, _)| k).collect();
+    reads.ready.clear();
+    if let Some(mut store) = store {
+        keys.into_iter().for_each(|k| store.abandon_read(k));
+    }
+}
+
+/// `edits` as sector parts of at most [`PART`] edits, none of them
 /// the last.
 fn encode(edits: &[(glam::IVec3, crate::material::MaterialId)], parts: &mut Parts) {
-    let mut part = Vec::with_capacity(edits.len().min(SECTOR_PART));
-    for chunk in edits.chunks(SECTOR_PART) {
+    let mut part = Vec::with_capacity(edits.len().min(PART));
+    for chunk in edits.chunks(PART) {
         part.clear();
         part.extend(chunk.iter().map(|&(p, m)| MaterialUpdate::new(p, m)));
         parts.push((wire::edits_field(&part), false));
@@ -121,7 +134,12 @@ pub(super) fn send(
     complete_reads(&mut store, &mut reads, &settings, &mut stats);
     let mut sent = 0u64;
     let world = Bytes::from(wire::world(store.generator(), store.settings().sector_columns));
-    for (client, mut peer) in &mut peers {
+    let mut order: Vec<(Entity, Mut<RegionPeer>)> = peers.iter_mut().collect();
+    if !order.is_empty() {
+        reads.turn = (reads.turn + 1) % order.len();
+        order.rotate_left(reads.turn);
+    }
+    for (client, mut peer) in order {
         let mut send = |peer: &mut RegionPeer, message: Bytes| {
             peer.bytes_sent += message.len() as u64;
             sent += message.len() as u64;
@@ -141,7 +159,7 @@ pub(super) fn send(
         mine.clear();
         let in_sent = |u: &&MaterialUpdate| store.sector_of(u.position).is_ok_and(|k| peer.sent.contains(&k));
         mine.extend(changes.iter().filter(in_sent));
-        for part in mine.chunks(wire::MAX_CHANGES) {
+        for part in mine.chunks(PART) {
             send(&mut peer, Bytes::from(wire::changes(part)));
             stats.changes_sent += part.len() as u64;
         }
@@ -209,7 +227,8 @@ fn finish(
 }
 
 /// Sends `peer` the sectors it waits for that are read, nearest first,
-/// while its window has room; starts reads of the ones not read.
+/// while its window has room; starts the read of one not read (one a
+/// client a frame: the clients share the read slots).
 fn serve_sectors(
     peer: &mut RegionPeer,
     reads: &mut SectorReads,
@@ -218,18 +237,19 @@ fn serve_sectors(
     stats: &mut RegionStats,
     send: &mut impl FnMut(&mut RegionPeer, Bytes),
 ) {
-    let mut i = 0;
+    let (mut i, mut started) = (0, false);
     while i < peer.waiting.len() && peer.in_flight() < settings.window_bytes {
         let key = peer.waiting[i];
         if let Some(parts) = reads.ready.get(&key).cloned() {
             for (edits, last) in parts.iter() {
                 send(peer, Bytes::from(wire::sector_part(peer.epoch, key, *last, edits)));
             }
-            peer.mark_sent(key);
+            peer.mark_sent_at(i);
             stats.sectors_sent += 1;
             continue;
         }
-        if !reads.tasks.contains_key(&key) && reads.tasks.len() < settings.max_reads.max(1) {
+        if !started && !reads.tasks.contains_key(&key) && reads.tasks.len() < settings.max_reads.max(1) {
+            started = true;
             let Some(read) = store.begin_read(key) else {
                 peer.waiting.remove(i);
                 continue;

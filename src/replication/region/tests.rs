@@ -57,3 +57,53 @@ fn a_client_sending_garbage_is_disconnected_and_the_others_go_on() {
     let stats = *server.world().resource::<RegionStats>();
     assert_eq!((stats.malformed, stats.disconnected, stats.clients), (1, 1, 1), "{stats:?}");
 }
+
+/// A client that keeps changing its region (acknowledging all it is sent)
+/// took every read slot (`max_reads`) each frame before a client joined
+/// after it was served: with a file, that client never got its sectors
+/// (before the clients took turns, one read each a frame).
+#[cfg(feature = "persistence")]
+#[test]
+fn review_a_client_cycling_its_region_starves_a_later_client_of_reads() {
+    let dir = std::env::temp_dir().join(format!("region-review-starve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut server = app();
+    let generator = WorldGen { size: IVec3::new(1024, 32, 1024), sea_level: 16, ..WorldGen::default() };
+    let paging = PagingPlugin { generator, settings: settings(), file: Some(dir.join("world.redb")), ..default() };
+    server.add_plugins((paging, RegionServerPlugin::default()));
+    server.finish();
+    // The hostile client: a follower with no interest (it names no region
+    // itself); its regions are written below.
+    let mut hostile = app();
+    hostile.add_plugins(RegionClientPlugin { settings: settings(), ..default() });
+    hostile.finish();
+    let mut good = client();
+    server.connect_client(&mut hostile);
+    server.connect_client(&mut good);
+    // Two halves of the world away from the good client's sectors (x < 3).
+    let half = |xs: std::ops::Range<i32>| xs.flat_map(|x| (0..16).map(move |z| IVec2::new(x, z))).collect::<Vec<_>>();
+    let (a, b) = (half(4..10), half(10..16));
+    let mut synced_at = None;
+    for frame in 0..600u64 {
+        let region = if frame % 2 == 0 { &a } else { &b };
+        if std::env::var_os("REVIEW_NO_HOSTILE").is_none() {
+            hostile.world_mut().write_message(ClientWire(super::wire::region(frame + 1, region)));
+        }
+        server.update();
+        for c in [&mut hostile, &mut good] {
+            server.exchange_with_client(c);
+            c.update();
+            server.exchange_with_client(c);
+        }
+        if good.world().resource::<RegionStatus>().is_synced() {
+            synced_at = Some(frame);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let stats = *server.world().resource::<RegionStats>();
+    let status = *good.world().resource::<RegionStatus>();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(synced_at.is_some(), "the later client never synced in 600 frames: {status:?}; server {stats:?}");
+}

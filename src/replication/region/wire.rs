@@ -30,11 +30,10 @@ const AGAIN: u8 = 18;
 const REGION: u8 = 23;
 const RECEIVED: u8 = 24;
 
-/// Edits in one sector message at most (a sector's edits are sent in parts).
-pub(crate) const SECTOR_PART: usize = 1 << 15;
-
-/// Edits in one changes message at most.
-pub(crate) const MAX_CHANGES: usize = 1 << 20;
+/// Edits in one sector or changes message at most (a sector's edits, a
+/// frame's changes, are sent in parts): a client applies messages whole,
+/// so this is by how much a frame may pass its budget.
+pub(crate) const PART: usize = 1 << 12;
 
 /// Sectors a region names at most.
 pub(crate) const MAX_REGION: usize = 4096;
@@ -139,9 +138,9 @@ pub(crate) fn decode_down(message: &[u8]) -> Result<Down, DecodeError> {
                 1 => true,
                 _ => return Err(DecodeError::Invalid("a sector part's end flag is not 0 or 1")),
             };
-            return Ok(Down::Sector { epoch, key, last, edits: read_edits(r, SECTOR_PART)? });
+            return Ok(Down::Sector { epoch, key, last, edits: read_edits(r, PART)? });
         }
-        CHANGES => return Ok(Down::Changes(read_edits(r, MAX_CHANGES)?)),
+        CHANGES => return Ok(Down::Changes(read_edits(r, PART)?)),
         AGAIN => Down::Again,
         found => return Err(DecodeError::Kind { found }),
     };
@@ -218,12 +217,12 @@ mod tests {
     fn caps_hold_before_allocating() {
         let too_many = vec![IVec2::ZERO; MAX_REGION + 1];
         assert!(decode_up(&region(1, &too_many)).is_err());
-        assert!(decode_down(&sector(1, IVec2::ZERO, true, &edits(SECTOR_PART as i32 + 1))).is_err());
+        assert!(decode_down(&sector(1, IVec2::ZERO, true, &edits(PART as i32 + 1))).is_err());
         // A count the body cannot hold: refused, not allocated.
         let mut w = Writer::default();
-        w.varint(SECTOR_PART as u64);
+        w.varint(PART as u64);
         w.u8(1);
-        w.varint((SECTOR_PART * 14) as u64);
+        w.varint((PART * 14) as u64);
         w.bytes.extend_from_slice(&[0x28, 0xb5]);
         assert!(decode_down(&frame(CHANGES, &w.bytes)).is_err());
     }
