@@ -75,6 +75,12 @@ pub(super) fn send(
 }
 
 /// Connection lost: the next one starts over.
-pub(super) fn disconnected(mut sync: ResMut<RegionSync>, mut store: Option<ResMut<PagedStore>>) {
+pub(super) fn disconnected(
+    mut sync: ResMut<RegionSync>,
+    mut store: Option<ResMut<PagedStore>>,
+    mut status: ResMut<RegionStatus>,
+) {
     sync.0.disconnected(store.as_deref_mut().map(|s| &mut s.0));
+    // Said now: the status is otherwise written only while connected.
+    *status = sync.0.status(store.as_deref().map(|s| &s.0));
 }

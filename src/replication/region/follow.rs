@@ -246,8 +246,10 @@ impl RegionFollow {
                 self.forget_region(world);
             }
             let wanted = world.wanted_sectors();
+            // A region names at most MAX_REGION sectors: the nearest.
+            let wanted = &wanted[..wanted.len().min(wire::MAX_REGION)];
             if wanted != self.order.as_slice() {
-                let wanted = wanted[..wanted.len().min(wire::MAX_REGION)].to_vec();
+                let wanted = wanted.to_vec();
                 self.epoch += 1;
                 out.push(wire::region(self.epoch, &wanted));
                 let fresh = Entry { since: self.epoch, received: false, refused: false };

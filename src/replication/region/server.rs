@@ -139,6 +139,8 @@ pub(super) fn send(
         reads.turn = (reads.turn + 1) % order.len();
         order.rotate_left(reads.turn);
     }
+    // Each client's share of the read slots a frame (at least one).
+    let share = (settings.max_reads / order.len().max(1)).max(1);
     for (client, mut peer) in order {
         let mut send = |peer: &mut RegionPeer, message: Bytes| {
             peer.bytes_sent += message.len() as u64;
@@ -170,7 +172,7 @@ pub(super) fn send(
             commands.entity(client).remove::<RegionPeer>();
             continue;
         }
-        serve_sectors(&mut peer, &mut reads, &mut store, &settings, &mut stats, &mut send);
+        serve_sectors(&mut peer, (&mut reads, share), &mut store, &settings, &mut stats, &mut send);
     }
     reads.ready.clear();
     stats.clients = peers.iter().len();
@@ -227,17 +229,19 @@ fn finish(
 }
 
 /// Sends `peer` the sectors it waits for that are read, nearest first,
-/// while its window has room; starts the read of one not read (one a
-/// client a frame: the clients share the read slots).
+/// while its window has room; starts the reads of those not read, at most
+/// `share` from the file this frame (the clients share the read slots; a
+/// sector memory holds whole is completed at once, within the frame's
+/// encoding budget).
 fn serve_sectors(
     peer: &mut RegionPeer,
-    reads: &mut SectorReads,
+    (reads, share): (&mut SectorReads, usize),
     store: &mut PagedStore,
     settings: &RegionSettings,
     stats: &mut RegionStats,
     send: &mut impl FnMut(&mut RegionPeer, Bytes),
 ) {
-    let (mut i, mut started) = (0, false);
+    let (mut i, mut started) = (0, 0);
     while i < peer.waiting.len() && peer.in_flight() < settings.window_bytes {
         let key = peer.waiting[i];
         if let Some(parts) = reads.ready.get(&key).cloned() {
@@ -248,8 +252,7 @@ fn serve_sectors(
             stats.sectors_sent += 1;
             continue;
         }
-        if !started && !reads.tasks.contains_key(&key) && reads.tasks.len() < settings.max_reads.max(1) {
-            started = true;
+        if started < share && !reads.tasks.contains_key(&key) && reads.tasks.len() < settings.max_reads.max(1) {
             let Some(read) = store.begin_read(key) else {
                 peer.waiting.remove(i);
                 continue;
@@ -262,6 +265,7 @@ fn serve_sectors(
                     (stored, parts, edits.len())
                 });
                 reads.tasks.insert(key, task);
+                started += 1;
             } else if reads.encoded < settings.edits_per_frame {
                 // Memory holds its every edit: completed now, sent this turn.
                 finish(store, reads, stats, &read.run(), (Parts::new(), 0));
