@@ -6,10 +6,9 @@
 
 #[cfg(feature = "persistence")]
 mod paging_support;
+mod region_support;
 
 use bevy::prelude::*;
-use bevy::state::app::StatesPlugin;
-use bevy::time::TimeUpdateStrategy;
 use bevy_delta_overlay::paging::{Paged, PagingSettings};
 use bevy_delta_overlay::plugin::{PagedStore, PagingPlugin, WorldInterest};
 use bevy_delta_overlay::replication::{
@@ -18,88 +17,9 @@ use bevy_delta_overlay::replication::{
 use bevy_delta_overlay::{Aabb, MaterialId, WorldGen};
 use bevy_replicon::prelude::*;
 use bevy_replicon::test_app::ServerTestAppExt;
+use region_support::*;
 use std::collections::HashMap;
 use std::time::Duration;
-
-fn generator() -> WorldGen {
-    WorldGen { size: IVec3::new(1024, 64, 1024), sea_level: 30, ..WorldGen::default() }
-}
-
-fn settings() -> PagingSettings {
-    PagingSettings { sector_columns: 64, resident_budget: 8 << 20, ..PagingSettings::default() }
-}
-
-fn base() -> App {
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, StatesPlugin, TransformPlugin))
-        .add_plugins(RepliconPlugins.set(ServerPlugin::new(PostUpdate)))
-        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(16)));
-    app
-}
-
-fn server_with(file: Option<std::path::PathBuf>, region: RegionSettings) -> App {
-    let mut app = base();
-    let paging = PagingPlugin { generator: generator(), settings: settings(), ..default() };
-    #[cfg(feature = "persistence")]
-    let paging = PagingPlugin { file, ..paging };
-    #[cfg(not(feature = "persistence"))]
-    let _ = file;
-    app.add_plugins((paging, RegionServerPlugin { settings: region }));
-    app.finish();
-    app.cleanup();
-    app
-}
-
-fn client_with(at: IVec3, paging: PagingSettings) -> App {
-    let mut app = base();
-    app.add_plugins(RegionClientPlugin { settings: paging, ..default() });
-    app.world_mut().spawn((WorldInterest { radius: 80 }, Transform::from_translation(at.as_vec3())));
-    app.finish();
-    app.cleanup();
-    app
-}
-
-fn step(server: &mut App, clients: &mut [App]) {
-    server.update();
-    for c in clients.iter_mut() {
-        server.exchange_with_client(c);
-        c.update();
-        server.exchange_with_client(c);
-    }
-}
-
-fn settle(server: &mut App, clients: &mut [App]) {
-    for _ in 0..3000 {
-        step(server, clients);
-        if clients.iter().all(|c| c.world().resource::<RegionStatus>().is_synced()) {
-            for _ in 0..3 {
-                step(server, clients);
-            }
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let states: Vec<RegionStatus> = clients.iter().map(|c| *c.world().resource::<RegionStatus>()).collect();
-    panic!("clients never synced: {states:?}");
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn point(&mut self, b: Aabb) -> IVec3 {
-        let s = b.size().as_u64vec3();
-        let r = self.next();
-        b.min + IVec3::new((r % s.x) as i32, ((r >> 20) % s.y) as i32, ((r >> 40) % s.z) as i32)
-    }
-}
 
 /// The client stands at (200, 40, 200) with a radius of 80: this box is in
 /// sectors it follows.
@@ -155,7 +75,7 @@ fn wrong(
 fn review_change_log_overflow_leaves_received_sectors_stale() {
     let dir = paging_support::Dir::new("review-overflow");
     let mut server = server_with(Some(dir.file()), RegionSettings { max_log: 8, ..default() });
-    let mut clients = vec![client_with(IVec3::new(200, 40, 200), settings())];
+    let mut clients = vec![client_with(IVec3::new(200, 40, 200), settings()).0];
     server.connect_client(&mut clients[0]);
     settle(&mut server, &mut clients);
     let (mut rng, mut truth) = (Rng(3), HashMap::new());
@@ -180,7 +100,7 @@ fn review_change_log_overflow_leaves_received_sectors_stale() {
 fn review_edits_past_the_clients_max_edits_still_mark_the_sector_received() {
     let mut server = server_with(None, RegionSettings::default());
     let paging = PagingSettings { max_edits: 100, ..settings() };
-    let mut clients = vec![client_with(IVec3::new(200, 40, 200), paging)];
+    let mut clients = vec![client_with(IVec3::new(200, 40, 200), paging).0];
     let (mut rng, mut truth) = (Rng(5), HashMap::new());
     edit_near(&mut server, &mut rng, 400, &mut truth);
     server.connect_client(&mut clients[0]);
@@ -216,7 +136,7 @@ fn review_a_reconnected_client_keeps_edits_the_server_does_not_have() {
     let mut b = server_with(None, RegionSettings::default());
     let (mut rng, mut truth) = (Rng(7), HashMap::new());
     edit_near(&mut a, &mut rng, 50, &mut truth);
-    let mut clients = vec![client_with(IVec3::new(200, 40, 200), settings())];
+    let mut clients = vec![client_with(IVec3::new(200, 40, 200), settings()).0];
     a.connect_client(&mut clients[0]);
     settle(&mut a, &mut clients);
     assert!(wrong(&clients[0], &truth, Some(&mut a)).is_empty(), "synced with a first");
@@ -242,7 +162,7 @@ fn review_a_reconnected_client_keeps_edits_the_server_does_not_have() {
 #[test]
 fn review_one_changes_message_passes_the_clients_edits_per_frame() {
     let mut server = server_with(None, RegionSettings::default());
-    let mut clients = vec![client_with(IVec3::new(200, 40, 200), settings())];
+    let mut clients = vec![client_with(IVec3::new(200, 40, 200), settings()).0];
     server.connect_client(&mut clients[0]);
     settle(&mut server, &mut clients);
     let (mut rng, mut truth) = (Rng(9), HashMap::new());
@@ -270,7 +190,7 @@ fn review_reads_in_flight_when_the_server_stops_pin_memory_for_good() {
     use bevy_delta_overlay::replication::RegionStats;
     let dir = paging_support::Dir::new("review-stop");
     let mut server = server_with(Some(dir.file()), RegionSettings::default());
-    let mut clients = vec![client_with(IVec3::new(200, 40, 200), settings())];
+    let mut clients = vec![client_with(IVec3::new(200, 40, 200), settings()).0];
     server.connect_client(&mut clients[0]);
     let mut in_flight = false;
     for _ in 0..50 {
@@ -318,7 +238,7 @@ fn rereview_status_still_synced_after_a_disconnect_forgot_the_region() {
     let mut server = server_with(None, RegionSettings::default());
     let (mut rng, mut truth) = (Rng(21), HashMap::new());
     edit_near(&mut server, &mut rng, 200, &mut truth);
-    let mut clients = vec![client_with(IVec3::new(200, 40, 200), settings())];
+    let mut clients = vec![client_with(IVec3::new(200, 40, 200), settings()).0];
     server.connect_client(&mut clients[0]);
     settle(&mut server, &mut clients);
     assert!(wrong(&clients[0], &truth, None).is_empty(), "synced first");
@@ -350,7 +270,7 @@ fn rereview_status_still_synced_after_a_disconnect_forgot_the_region() {
 #[test]
 fn rereview_one_sector_a_frame_from_memory() {
     let mut server = server_with(None, RegionSettings::default());
-    let mut clients = vec![client_with(IVec3::new(200, 40, 200), settings())];
+    let mut clients = vec![client_with(IVec3::new(200, 40, 200), settings()).0];
     server.connect_client(&mut clients[0]);
     use bevy_delta_overlay::replication::RegionStats;
     let (mut most, mut frames, mut before) = (0, 0, 0);
@@ -555,7 +475,7 @@ fn rereview_one_read_a_frame_from_the_file() {
     use bevy_delta_overlay::replication::RegionStats;
     let dir = paging_support::Dir::new("rereview-reads");
     let mut server = server_with(Some(dir.file()), RegionSettings::default());
-    let mut clients = vec![client_with(IVec3::new(200, 40, 200), settings())];
+    let mut clients = vec![client_with(IVec3::new(200, 40, 200), settings()).0];
     server.connect_client(&mut clients[0]);
     let (mut most_sent, mut most_reads, mut frames, mut before) = (0, 0, 0, 0);
     for _ in 0..400 {

@@ -34,10 +34,7 @@ pub(super) fn receive(
             (Some(store), _) => Some(&mut store.0),
             (None, made) => made.as_mut(),
         };
-        let before = sync.0.stats.changes_applied + sync.0.stats.sector_edits;
-        let effect = sync.0.apply(world, budget);
-        let applied = (sync.0.stats.changes_applied + sync.0.stats.sector_edits - before) as usize;
-        budget = budget.saturating_sub(applied);
+        let effect = sync.0.apply(world, &mut budget);
         let Some(Effect::MakeWorld(generator, sector_columns)) = effect else { break };
         let settings = PagingSettings { sector_columns, ..made_with.settings.clone() };
         match PagedWorld::new(generator, settings, made_with.config.clone()) {

@@ -88,16 +88,16 @@ impl RegionFollow {
         self.queue.push_back(bytes);
     }
 
-    /// Applies the messages kept, in order, while fewer than `budget` edits
-    /// were applied (at least one message); stops after one that needs the
-    /// world made (`None` until it is).
-    pub fn apply(&mut self, mut world: Option<&mut PagedWorld>, budget: usize) -> Option<Effect> {
-        let mut applied = 0;
-        while applied < budget {
+    /// Applies the messages kept, in order, while `budget` (edits) lasts,
+    /// taking what each applied from it (at least one message when it is not
+    /// zero); stops after one that needs the world made (`None` until it is).
+    pub fn apply(&mut self, mut world: Option<&mut PagedWorld>, budget: &mut usize) -> Option<Effect> {
+        while *budget > 0 {
             let Some(bytes) = self.queue.pop_front() else { break };
             let before = self.stats.changes_applied + self.stats.sector_edits;
             let effect = self.on_message(&bytes, world.as_deref_mut());
-            applied += (self.stats.changes_applied + self.stats.sector_edits - before) as usize;
+            let applied = self.stats.changes_applied + self.stats.sector_edits - before;
+            *budget = budget.saturating_sub(applied as usize);
             if effect.is_some() {
                 return effect;
             }
@@ -341,7 +341,7 @@ mod tests {
 
     fn feed(follow: &mut RegionFollow, message: &[u8], world: Option<&mut PagedWorld>) -> Option<Effect> {
         follow.receive(Bytes::copy_from_slice(message));
-        follow.apply(world, usize::MAX)
+        follow.apply(world, &mut { usize::MAX })
     }
 
     fn edit(x: i32, z: i32) -> MaterialUpdate {

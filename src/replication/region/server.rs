@@ -98,6 +98,10 @@ pub(super) fn receive(
     }
 }
 
+/// What [`send`] reuses each frame: the changes taken, each with its
+/// sector, and one client's.
+type Scratch = (Vec<MaterialUpdate>, Vec<(IVec2, MaterialUpdate)>, Vec<MaterialUpdate>);
+
 /// The outputs of [`send`].
 #[derive(bevy::ecs::system::SystemParam)]
 pub(super) struct Outputs<'w, 's> {
@@ -115,14 +119,16 @@ pub(super) fn send(
     mut peers: Query<(Entity, &mut RegionPeer)>,
     settings: Res<RegionSettings>,
     mut stats: ResMut<RegionStats>,
-    mut scratch: Local<(Vec<MaterialUpdate>, Vec<MaterialUpdate>)>,
+    mut scratch: Local<Scratch>,
     outputs: Outputs,
 ) {
     let Outputs { mut out, mut disconnect, mut commands } = outputs;
     store.log_changes(settings.max_log);
-    let (changes, mine) = &mut *scratch;
-    changes.clear();
+    let (changes, keyed, mine) = &mut *scratch;
     let lost = store.take_changes(changes).is_err();
+    // Each change's sector, found once for every client.
+    keyed.clear();
+    keyed.extend(changes.drain(..).filter_map(|u| store.sector_of(u.position).ok().map(|k| (k, u))));
     if lost {
         warn!(
             "region replication: the change log passed {} edits; every client is sent its sectors again",
@@ -159,8 +165,7 @@ pub(super) fn send(
             send(&mut peer, Bytes::from(wire::again()));
         }
         mine.clear();
-        let in_sent = |u: &&MaterialUpdate| store.sector_of(u.position).is_ok_and(|k| peer.sent.contains(&k));
-        mine.extend(changes.iter().filter(in_sent));
+        mine.extend(keyed.iter().filter(|(k, _)| peer.sent.contains(k)).map(|&(_, u)| u));
         for part in mine.chunks(PART) {
             send(&mut peer, Bytes::from(wire::changes(part)));
             stats.changes_sent += part.len() as u64;
